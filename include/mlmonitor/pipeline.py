@@ -1,0 +1,88 @@
+"""The monitoring steps, in the order both the Airflow tasks and the CLI run them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from mlmonitor import monitor
+from mlmonitor.baseline import Baseline, derive_baseline, load_baseline, save_baseline
+from mlmonitor.config import ModelConfig
+from mlmonitor.errors import ConfigError
+from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.project import GxProject
+from mlmonitor.results import write_results
+from mlmonitor.suites import build_suite, read_suite, suite_path, write_suite
+from mlmonitor.warehouse import ModelTables, resolve_tables
+from mlmonitor.window import Window
+
+
+def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: str) -> dict[str, Any]:
+    """Profile the training table, store the drift baseline and (re-)derive the suite."""
+    tables = resolve_tables(model, engine)
+    baseline = derive_baseline(model, engine, tables)
+    save_baseline(baseline, project.baseline_path(model.name))
+    path = suite_path(project.suites_dir, model.name)
+    suite = build_suite(model, baseline, read_suite(path), gx_version)
+    changed = write_suite(suite, path)
+    return {
+        "model": model.name, "suite": str(path), "suite_changed": changed, "expectations": len(suite["expectations"]),
+        "baseline": str(project.baseline_path(model.name)), "fingerprint": baseline.fingerprint.model_dump(),
+        "numeric": list(tables.numeric), "categorical": list(tables.categorical),
+    }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    tables: ModelTables
+    baseline: Baseline
+    rows: int
+    versions: dict[str, int]
+
+
+def prepare(model: ModelConfig, engine: Engine, project: GxProject, window: Window) -> Prepared:
+    """Check the schema, load the baseline and count the window (fails early with a clear error)."""
+    tables = resolve_tables(model, engine)
+    baseline = load_baseline(project.baseline_path(model.name), model.name)
+    rows, versions = monitor.window_volume(engine, model, tables, window)
+    return Prepared(tables, baseline, rows, versions)
+
+
+def check_columns(model: ModelConfig, tables: ModelTables, columns: Sequence[str] | None) -> list[str] | None:
+    """Validate a column subset asked for in a trigger form or on the command line."""
+    if not columns:
+        return None
+    unknown = sorted(set(columns) - set(tables.features))
+    if unknown:
+        raise ConfigError(f"{model.name}: columns {unknown} are not monitored features "
+                          f"(features: {', '.join(tables.features)}); fix the 'columns' param")
+    return list(columns)
+
+
+def analyse(
+    model: ModelConfig, engine: Engine, p: Prepared, window: Window, columns: Sequence[str] | None = None
+) -> list[Metric]:
+    """Prediction statistics, drift, versions and latency of a non-empty window."""
+    if p.rows == 0:
+        return []
+    wanted = check_columns(model, p.tables, columns)
+    return [
+        *monitor.prediction_stats(engine, model, p.tables, p.baseline, window),
+        *monitor.drift_metrics(engine, model, p.tables, p.baseline, window, wanted),
+        *monitor.version_metrics(model, p.versions),
+        *monitor.latency_stats(engine, model, p.tables, window),
+    ]
+
+
+def persist(
+    model: ModelConfig, results_engine: Engine, window: Window, p_rows: int, versions: dict[str, int],
+    metrics: Sequence[Metric], docs_path: str | None, run_id: str | None, now: dt.datetime,
+) -> RunSummary:
+    """Summarise and write the run and its metrics (replacing any earlier rows of the window)."""
+    summary = monitor.summarize(model, window, p_rows, versions, metrics, docs_path, run_id)
+    write_results(results_engine, summary, metrics, now)
+    return summary

@@ -1,0 +1,110 @@
+"""The results tables `mlmonitor_runs` and `mlmonitor_metrics`: created on first use, written
+idempotently per (model, window) in one transaction, so re-running a window replaces its rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from mlmonitor.metrics import Metric, RunSummary
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "mlmonitor_runs", metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("window_start", sa.DateTime(), primary_key=True, comment="UTC"),
+    sa.Column("window_end", sa.DateTime(), primary_key=True, comment="UTC"),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("rows", sa.BigInteger(), nullable=False),
+    sa.Column("model_versions", sa.Text(), nullable=False, comment="JSON object version -> rows"),
+    sa.Column("failed_expectations", sa.Integer(), nullable=False),
+    sa.Column("drifted_features", sa.Integer(), nullable=False),
+    sa.Column("docs_path", sa.Text()),
+    sa.Column("airflow_run_id", sa.String(250)),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("computed_at", sa.DateTime(), nullable=False, comment="UTC"),
+)
+
+metrics = sa.Table(
+    "mlmonitor_metrics", metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("window_start", sa.DateTime(), primary_key=True),
+    sa.Column("window_end", sa.DateTime(), primary_key=True),
+    sa.Column("check_name", sa.String(16), primary_key=True),
+    sa.Column("column_name", sa.String(128), primary_key=True),
+    sa.Column("metric", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Float()),
+    sa.Column("threshold", sa.Float()),
+    sa.Column("p_value", sa.Float()),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("details", sa.Text(), nullable=False, comment="JSON"),
+)
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the results tables if they do not exist (safe to call from every run)."""
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except sa.exc.DatabaseError:
+        # another worker created them between our check and our CREATE
+        metadata.create_all(engine, checkfirst=True)
+
+
+def _naive(iso: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(iso).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is None or x == x and abs(x) != float("inf") else None
+
+
+def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: dt.datetime) -> None:
+    """Replace the run row and metric rows of (model, window) atomically."""
+    ensure_tables(engine)
+    key = {"model": run.model, "window_start": _naive(run.window_start), "window_end": _naive(run.window_end)}
+    run_row = {
+        **key, "status": run.status, "rows": run.rows, "model_versions": json.dumps(run.model_versions, sort_keys=True),
+        "failed_expectations": run.failed_expectations, "drifted_features": run.drifted_features,
+        "docs_path": run.docs_path, "airflow_run_id": run.airflow_run_id, "message": run.message,
+        "computed_at": now.astimezone(dt.UTC).replace(tzinfo=None),
+    }
+    metric_rows = [
+        {**key, "check_name": m.check, "column_name": m.column, "metric": m.metric, "value": _finite(m.value),
+         "threshold": m.threshold, "p_value": m.p_value, "status": m.status,
+         "details": json.dumps(m.details, sort_keys=True, default=str)}
+        for m in rows
+    ]
+    with engine.begin() as conn:
+        _delete(conn, key)
+        conn.execute(runs.insert(), [run_row])
+        if metric_rows:
+            conn.execute(metrics.insert(), metric_rows)
+
+
+def _delete(conn: Connection, key: dict[str, Any]) -> None:
+    for table in (metrics, runs):
+        conn.execute(table.delete().where(*(table.c[k] == v for k, v in key.items())))
+
+
+def read_runs(engine: Engine, model: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """The most recent run rows of a model, newest first."""
+    ensure_tables(engine)
+    stmt = sa.select(runs).where(runs.c.model == model).order_by(runs.c.window_start.desc()).limit(limit)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def read_metrics(engine: Engine, model: str, window_start: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Metric rows of a model (of one window when `window_start` is given)."""
+    ensure_tables(engine)
+    stmt = sa.select(metrics).where(metrics.c.model == model)
+    if window_start is not None:
+        stmt = stmt.where(metrics.c.window_start == window_start.astimezone(dt.UTC).replace(tzinfo=None))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt.order_by(metrics.c.window_start))]

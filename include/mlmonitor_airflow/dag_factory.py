@@ -1,0 +1,165 @@
+"""Build `mlmonitor_<name>` and `mlmonitor_<name>_baseline` for every model YAML.
+
+Parse time does nothing but read YAML: no connections, no Variables, no database, no heavy
+imports (task bodies import mlmonitor_airflow.tasks when they run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+
+from mlmonitor.config import ModelConfig
+
+MONITOR_DOC = """\
+### Monitor `{name}`
+
+{description}
+
+Each run checks one window of serving logs from `{serving}`: the data interval
+`[data_interval_start, data_interval_end)` of a scheduled run, or the `window_start` /
+`window_end` given in the trigger form.
+
+1. **stats**: checks the schema, counts rows and model versions, and computes prediction
+   statistics and drift against the training baseline (SQL aggregates in the warehouse).
+2. **validate**: runs the Great Expectations suite `{name}` on the window and updates Data Docs.
+3. **persist**: writes `mlmonitor_runs` / `mlmonitor_metrics` (re-runs replace the window's rows).
+4. **notify**: posts an alert to Slack connection `{slack}` (or the log and a local file).
+5. **gate**: fails, without retries, when the window is alerting, so the run shows red.
+
+Derive the suite and baseline first with the DAG `mlmonitor_{name}_baseline`.
+"""
+
+BASELINE_DOC = """\
+### Baseline of `{name}`
+
+Profiles the training table `{training}` with SQL aggregates and writes
+* the Great Expectations suite `{name}` (reviewable JSON; expectations marked `manual` are kept),
+* the drift baseline (frozen bins, top-K categories, null rates, training fingerprint).
+
+Trigger it after every retraining.
+"""
+
+
+def _default_args(model: ModelConfig) -> dict[str, Any]:
+    return {"owner": model.owner, "retries": model.retries, "retry_delay": dt.timedelta(minutes=2),
+            "retry_exponential_backoff": True}
+
+
+def _start(model: ModelConfig) -> dt.datetime:
+    return dt.datetime.combine(model.start_date, dt.time(), tzinfo=dt.UTC)
+
+
+def monitor_params() -> dict[str, Param]:
+    return {
+        "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start",
+                              description="Leave empty to monitor the run's data interval. Otherwise the first "
+                                          "instant of the serving logs to check (UTC when no offset is given)."),
+        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end",
+                            description="Leave empty to use the end of the data interval. Exclusive: rows at "
+                                        "exactly this instant belong to the next window."),
+        "notify": Param(True, type="boolean", title="Send alerts",
+                        description="Untick to record results without posting to Slack (e.g. for a backfill)."),
+        "columns": Param([], type="array", items={"type": "string"}, title="Only these features",
+                         description="Optional subset of feature columns for the drift check; empty means all."),
+    }
+
+
+def monitor_dag(model: ModelConfig) -> DAG:
+    name = model.name
+    with DAG(
+        dag_id=f"mlmonitor_{name}",
+        schedule=CronDataIntervalTimetable(model.schedule, timezone="UTC"),
+        start_date=_start(model),
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(model),
+        tags=["mlmonitor", f"model:{name}"],
+        doc_md=MONITOR_DOC.format(name=name, description=model.description, serving=model.serving.table,
+                                  slack=model.alerts.slack_conn_id),
+        params=monitor_params(),
+        render_template_as_native_obj=True,
+    ) as dag:
+
+        @task
+        def stats(**context: Any) -> dict[str, Any]:
+            from mlmonitor_airflow import tasks
+
+            return tasks.stats(name, context["params"], context["data_interval_start"], context["data_interval_end"])
+
+        @task
+        def validate(stats_result: dict[str, Any]) -> dict[str, Any]:
+            from mlmonitor_airflow import tasks
+
+            return tasks.validate(name, stats_result)
+
+        @task
+        def persist(stats_result: dict[str, Any], validation: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from mlmonitor_airflow import tasks
+
+            return tasks.persist(name, stats_result, validation, context["run_id"])
+
+        @task
+        def notify(summary: dict[str, Any], stats_result: dict[str, Any], validation: dict[str, Any],
+                   **context: Any) -> str:
+            from mlmonitor_airflow import tasks
+
+            return tasks.notify(name, summary, stats_result, validation, bool(context["params"]["notify"]))
+
+        @task(retries=0)
+        def gate(summary: dict[str, Any]) -> str:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from mlmonitor_airflow import tasks
+
+            reason = tasks.gate_message(summary)
+            if reason:
+                raise AirflowFailException(reason)
+            return f"{summary['status']}: {summary['message']}"
+
+        s = stats()
+        v = validate(s)
+        p = persist(s, v)
+        notify(p, s, v) >> gate(p)
+    return dag
+
+
+def baseline_dag(model: ModelConfig) -> DAG:
+    name = model.name
+    with DAG(
+        dag_id=f"mlmonitor_{name}_baseline",
+        schedule=None,
+        start_date=_start(model),
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(model),
+        tags=["mlmonitor", f"model:{name}", "baseline"],
+        doc_md=BASELINE_DOC.format(name=name, training=model.training.table),
+    ) as dag:
+
+        @task
+        def derive() -> dict[str, Any]:
+            import great_expectations as gx
+
+            from mlmonitor import pipeline
+            from mlmonitor.config import get_model
+            from mlmonitor.project import default_project
+            from mlmonitor_airflow.connections import warehouse_engine
+
+            current = get_model(name)
+            return pipeline.derive(current, warehouse_engine(current.warehouse_conn_id), default_project(),
+                                   gx.__version__)
+
+        derive()
+    return dag
+
+
+def build_dags(models: list[ModelConfig]) -> dict[str, DAG]:
+    """All DAGs of all models, keyed by dag_id."""
+    dags: dict[str, DAG] = {}
+    for model in models:
+        for dag in (monitor_dag(model), baseline_dag(model)):
+            dags[dag.dag_id] = dag
+    return dags
