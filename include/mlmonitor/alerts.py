@@ -33,15 +33,18 @@ def _failed_line(m: Metric) -> str:
 
 
 def _drift_line(m: Metric) -> str:
-    return (f"• `{m.column}` PSI {m.value:.3f} (threshold {m.threshold}), "
-            f"q={m.p_value:.2g}, n={m.details.get('n_window')}")
+    return (
+        f"• `{m.column}` PSI {m.value:.3f} (threshold {m.threshold}), q={m.p_value:.2g}, n={m.details.get('n_window')}"
+    )
 
 
 def alert_text(summary: RunSummary, metrics: Sequence[Metric], links: dict[str, str] | None = None) -> str:
     """A plain-text alert: what broke, how badly, for which window, and where the evidence is."""
-    head = (f"{_ICON[summary.status]} mlmonitor {summary.model}: {summary.status.upper()} for window "
-            f"{summary.window_start} → {summary.window_end} ({summary.rows} rows; versions "
-            f"{', '.join(summary.model_versions) or 'n/a'})")
+    head = (
+        f"{_ICON[summary.status]} mlmonitor {summary.model}: {summary.status.upper()} for window "
+        f"{summary.window_start} → {summary.window_end} ({summary.rows} rows; versions "
+        f"{', '.join(summary.model_versions) or 'n/a'})"
+    )
     lines = [head]
     if summary.status == "no_data":
         lines.append("No serving rows in this window: is the model serving, and is logging working?")
@@ -56,7 +59,9 @@ def alert_text(summary: RunSummary, metrics: Sequence[Metric], links: dict[str, 
     other = [m for m in metrics if m.check in {"stats", "health"} and m.status != "ok"]
     if other:
         lines.append("Other findings:")
-        lines += _more([f"• {m.check} {m.metric} on `{m.column}` = {m.value:.4g}" for m in other if m.value is not None])
+        lines += _more(
+            [f"• {m.check} {m.metric} on `{m.column}` = {m.value:.4g}" for m in other if m.value is not None]
+        )
     for name, url in (links or {}).items():
         lines.append(f"{name}: {url}")
     return "\n".join(lines)
@@ -65,7 +70,12 @@ def alert_text(summary: RunSummary, metrics: Sequence[Metric], links: dict[str, 
 def append_local(path: Path, summary: RunSummary, text: str, now: dt.datetime) -> None:
     """Where alerts go without a Slack connection: one JSON line per alert."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"at": now.isoformat(), "model": summary.model, "window_start": summary.window_start,
-              "status": summary.status, "text": text}
+    record = {
+        "at": now.isoformat(),
+        "model": summary.model,
+        "window_start": summary.window_start,
+        "status": summary.status,
+        "text": text,
+    }
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -76,8 +76,11 @@ def derive_baseline(model: ModelConfig, engine: Engine, tables: ModelTables) -> 
     categorical = {c: categorical_baseline(engine, t.c[c], model.drift.top_k) for c in tables.categorical}
     prediction = numeric_baseline(engine, t.c[model.prediction.column], model.drift.bins)
     stats = json.dumps(
-        [{k: v.model_dump() for k, v in numeric.items()}, {k: v.model_dump() for k, v in categorical.items()},
-         prediction.model_dump()],
+        [
+            {k: v.model_dump() for k, v in numeric.items()},
+            {k: v.model_dump() for k, v in categorical.items()},
+            prediction.model_dump(),
+        ],
         sort_keys=True,
     )
     return Baseline(
@@ -117,4 +120,6 @@ def load_baseline(path: Path, model: str) -> Baseline:
     except FileNotFoundError:
         raise BaselineMissing(f"{model}: no drift baseline at {path}; {fix}") from None
     except (ValidationError, ValueError) as exc:
-        raise BaselineMissing(f"{model}: drift baseline {path} is corrupt ({str(exc).splitlines()[0]}); {fix}") from None
+        raise BaselineMissing(
+            f"{model}: drift baseline {path} is corrupt ({str(exc).splitlines()[0]}); {fix}"
+        ) from None

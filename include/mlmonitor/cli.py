@@ -36,8 +36,10 @@ def engine_for(model: ModelConfig, url: str | None) -> Engine:
     try:  # the Airflow adapter is optional for the CLI; the core never imports Airflow statically
         connections = importlib.import_module("mlmonitor_airflow.connections")
     except ImportError:
-        raise ConfigError(f"no warehouse: pass --warehouse-url or set {WAREHOUSE_URL_ENV} "
-                          f"(Airflow is not installed to read connection {model.warehouse_conn_id!r})") from None
+        raise ConfigError(
+            f"no warehouse: pass --warehouse-url or set {WAREHOUSE_URL_ENV} "
+            f"(Airflow is not installed to read connection {model.warehouse_conn_id!r})"
+        ) from None
     engine: Engine = connections.warehouse_engine(model.warehouse_conn_id)
     return engine
 
@@ -46,8 +48,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     models = load_models()
     print(f"{len(models)} model(s) in {models_dir()}:")
     for m in models:
-        print(f"  {m.name}: serving {m.serving.table} every {m.schedule}, training {m.training.table}, "
-              f"warehouse connection {m.warehouse_conn_id}")
+        print(
+            f"  {m.name}: serving {m.serving.table} every {m.schedule}, training {m.training.table}, "
+            f"warehouse connection {m.warehouse_conn_id}"
+        )
     return 0
 
 
@@ -56,8 +60,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     model = get_model(args.model)
     info = pipeline.derive(model, engine_for(model, args.warehouse_url), default_project(), gx.__version__)
-    print(f"{model.name}: {info['expectations']} expectations in {info['suite']} "
-          f"({'changed' if info['suite_changed'] else 'unchanged'}); baseline {info['baseline']}")
+    print(
+        f"{model.name}: {info['expectations']} expectations in {info['suite']} "
+        f"({'changed' if info['suite_changed'] else 'unchanged'}); baseline {info['baseline']}"
+    )
     print(f"  features: numeric {info['numeric']}, categorical {info['categorical']}")
     print(f"  training fingerprint: {info['fingerprint']}")
     return 0
@@ -75,8 +81,9 @@ def run_window(model: ModelConfig, engine: Engine, window: Window, columns: Sequ
         outcome = validate_window(project, model, engine, prepared.tables, window)
         metrics += outcome.metrics
         docs = outcome.docs_path
-    summary = pipeline.persist(model, engine, window, prepared.rows, prepared.versions, metrics, docs, None,
-                               dt.datetime.now(dt.UTC))
+    summary = pipeline.persist(
+        model, engine, window, prepared.rows, prepared.versions, metrics, docs, None, dt.datetime.now(dt.UTC)
+    )
     text = alert_text(summary, metrics, {"Data Docs": str(project.docs_dir / docs)} if docs else None)
     if should_alert(summary):
         append_local(project.alerts_file, summary, text, dt.datetime.now(dt.UTC))
@@ -101,12 +108,15 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlmonitor", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="mlmonitor", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("check-config", help="validate every model YAML").set_defaults(func=cmd_check_config)
     url = argparse.ArgumentParser(add_help=False)
-    url.add_argument("--warehouse-url", help=f"SQLAlchemy URL (default ${WAREHOUSE_URL_ENV}, else the Airflow connection)")
+    url.add_argument(
+        "--warehouse-url", help=f"SQLAlchemy URL (default ${WAREHOUSE_URL_ENV}, else the Airflow connection)"
+    )
     b = sub.add_parser("baseline", parents=[url], help="derive the suite and drift baseline from training")
     b.add_argument("model")
     b.set_defaults(func=cmd_baseline)

@@ -129,8 +129,10 @@ class ModelConfig(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
         presets = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly"}
-        if value in presets or len(value.split()) == 5:
+        if value in presets or (len(value.split()) == 5 and croniter.is_valid(value)):
             return value
         raise ValueError(f"{value!r} is not a cron expression; use one of {sorted(presets)} or 5 cron fields")
 
@@ -175,8 +177,10 @@ def parse_model(data: Any, path: Path) -> ModelConfig:
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc)) from None
     if path.stem != model.name:
-        raise ConfigError(f"{path}: field 'name' is {model.name!r} but the file is named {path.name!r}; "
-                          f"fix: rename the file to {model.name}.yaml or change the name")
+        raise ConfigError(
+            f"{path}: field 'name' is {model.name!r} but the file is named {path.name!r}; "
+            f"fix: rename the file to {model.name}.yaml or change the name"
+        )
     return model
 
 
@@ -239,4 +243,3 @@ def get_model(name: str, directory: Path | None = None) -> ModelConfig:
             return load_model(path)
     known = ", ".join(p.stem for p in model_files(folder)) or "none"
     raise ConfigError(f"no model named {name!r} in {folder} (known models: {known})")
-

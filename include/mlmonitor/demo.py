@@ -5,6 +5,7 @@ logs and late labels, with incidents baked in on known days so the demo has some
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +54,11 @@ def default_probability(f: dict[str, Any]) -> np.ndarray:
     """The 'model': a fixed logistic score, so predictions move when inputs do."""
     score = np.nan_to_num(np.asarray(f["credit_score"], dtype=float), nan=600.0)
     logit = (
-        -1.2 - 0.012 * (score - 680) + 2.5 * (np.asarray(f["debt_to_income"]) - 0.23)
-        - 0.5 * np.log(np.asarray(f["income"]) / 52_000) + 0.3 * np.log(np.asarray(f["loan_amount"]) / 15_000)
+        -1.2
+        - 0.012 * (score - 680)
+        + 2.5 * (np.asarray(f["debt_to_income"]) - 0.23)
+        - 0.5 * np.log(np.asarray(f["income"]) / 52_000)
+        + 0.3 * np.log(np.asarray(f["loan_amount"]) / 15_000)
         + 0.8 * (np.asarray(f["employment_type"]) == "unemployed")
     )
     return np.asarray(1 / (1 + np.exp(-logit)))
@@ -62,20 +66,44 @@ def default_probability(f: dict[str, Any]) -> np.ndarray:
 
 def _tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
     def feature_columns() -> list[sa.Column[Any]]:
-        return [sa.Column("age", sa.Integer), sa.Column("income", sa.Float), sa.Column("loan_amount", sa.Float),
-                sa.Column("credit_score", sa.Float), sa.Column("debt_to_income", sa.Float),
-                sa.Column("employment_type", sa.String(32)), sa.Column("region", sa.String(32)),
-                sa.Column("purpose", sa.String(32))]
+        return [
+            sa.Column("age", sa.Integer),
+            sa.Column("income", sa.Float),
+            sa.Column("loan_amount", sa.Float),
+            sa.Column("credit_score", sa.Float),
+            sa.Column("debt_to_income", sa.Float),
+            sa.Column("employment_type", sa.String(32)),
+            sa.Column("region", sa.String(32)),
+            sa.Column("purpose", sa.String(32)),
+        ]
 
-    training = sa.Table("carloan_training", metadata, sa.Column("id", sa.String(40), primary_key=True),
-                        sa.Column("application_time", sa.DateTime), *feature_columns(),
-                        sa.Column("y_pred_proba", sa.Float), sa.Column("repaid", sa.Integer))
-    serving = sa.Table("carloan_serving_logs", metadata, sa.Column("id", sa.String(40), primary_key=True),
-                       sa.Column("timestamp", sa.DateTime, index=True), *feature_columns(),
-                       sa.Column("y_pred_proba", sa.Float), sa.Column("y_pred", sa.Integer),
-                       sa.Column("model_version", sa.String(16)), sa.Column("latency_ms", sa.Float))
-    labels = sa.Table("carloan_labels", metadata, sa.Column("id", sa.String(40), primary_key=True),
-                      sa.Column("repaid", sa.Integer), sa.Column("labeled_at", sa.DateTime))
+    training = sa.Table(
+        "carloan_training",
+        metadata,
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("application_time", sa.DateTime),
+        *feature_columns(),
+        sa.Column("y_pred_proba", sa.Float),
+        sa.Column("repaid", sa.Integer),
+    )
+    serving = sa.Table(
+        "carloan_serving_logs",
+        metadata,
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("timestamp", sa.DateTime, index=True),
+        *feature_columns(),
+        sa.Column("y_pred_proba", sa.Float),
+        sa.Column("y_pred", sa.Integer),
+        sa.Column("model_version", sa.String(16)),
+        sa.Column("latency_ms", sa.Float),
+    )
+    labels = sa.Table(
+        "carloan_labels",
+        metadata,
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("repaid", sa.Integer),
+        sa.Column("labeled_at", sa.DateTime),
+    )
     return training, serving, labels
 
 
@@ -94,7 +122,9 @@ def training_data(rng: np.random.Generator) -> dict[str, Any]:
     return {
         "id": [f"t{i:06d}" for i in range(TRAINING_ROWS)],
         "application_time": [START - dt.timedelta(days=182) + dt.timedelta(seconds=int(s)) for s in seconds],
-        **f, "y_pred_proba": p.round(6), "repaid": (rng.random(TRAINING_ROWS) >= p).astype(int),
+        **f,
+        "y_pred_proba": p.round(6),
+        "repaid": (rng.random(TRAINING_ROWS) >= p).astype(int),
     }
 
 
@@ -122,15 +152,20 @@ def serving_day(rng: np.random.Generator, day: int, inc: Incidents = INCIDENTS) 
     latency_median = 120.0 if day >= inc.latency_regression_from else 40.0
     credit = [None if np.isnan(x) else float(x) for x in np.asarray(f["credit_score"], dtype=float)]
     return {
-        "id": [f"s{day:02d}{i:05d}" for i in range(n)], "timestamp": stamps, **f, "credit_score": credit,
-        "y_pred_proba": p.round(6), "y_pred": (p >= 0.5).astype(int), "model_version": versions,
+        "id": [f"s{day:02d}{i:05d}" for i in range(n)],
+        "timestamp": stamps,
+        **f,
+        "credit_score": credit,
+        "y_pred_proba": p.round(6),
+        "y_pred": (p >= 0.5).astype(int),
+        "model_version": versions,
         "latency_ms": rng.lognormal(np.log(latency_median), 0.35, n).round(1),
         "_label": (rng.random(n) >= p).astype(int),
     }
 
 
-def write_demo(engine: Engine, days: int = DAYS, seed: int = 7) -> dict[str, int]:
-    """(Re)create the three demo tables; deterministic for a given seed."""
+def write_demo(engine: Engine, days: Sequence[int] = range(DAYS), seed: int = 7) -> dict[str, int]:
+    """(Re)create the three demo tables with the given serving days; deterministic for a given seed."""
     rng = np.random.default_rng(seed)
     metadata = sa.MetaData()
     training, serving, labels = _tables(metadata)
@@ -139,13 +174,20 @@ def write_demo(engine: Engine, days: int = DAYS, seed: int = 7) -> dict[str, int
     counts = {"training": TRAINING_ROWS, "serving": 0, "labels": 0}
     with engine.begin() as conn:
         conn.execute(training.insert(), _rows(training_data(rng)))
-        for day in range(days):
+        for day in days:
             data = serving_day(rng, day)
             label = data.pop("_label")
             conn.execute(serving.insert(), _rows(data))
-            conn.execute(labels.insert(), _rows({
-                "id": data["id"], "repaid": label, "labeled_at": [t + LABEL_DELAY for t in data["timestamp"]],
-            }))
+            conn.execute(
+                labels.insert(),
+                _rows(
+                    {
+                        "id": data["id"],
+                        "repaid": label,
+                        "labeled_at": [t + LABEL_DELAY for t in data["timestamp"]],
+                    }
+                ),
+            )
             counts["serving"] += len(data["id"])
             counts["labels"] += len(data["id"])
     return counts

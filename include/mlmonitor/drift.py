@@ -23,7 +23,9 @@ def _shares(counts: Sequence[float]) -> list[float]:
 def psi(reference: Sequence[float], current: Sequence[float], eps: float = _EPS) -> float:
     """Population stability index sum((c - r) * ln(c / r)) over bins, shares floored at `eps`."""
     r, c = _shares(reference), _shares(current)
-    return float(sum((max(ci, eps) - max(ri, eps)) * math.log(max(ci, eps) / max(ri, eps)) for ri, ci in zip(r, c, strict=True)))
+    return float(
+        sum((max(ci, eps) - max(ri, eps)) * math.log(max(ci, eps) / max(ri, eps)) for ri, ci in zip(r, c, strict=True))
+    )
 
 
 def chi2_pvalue(reference: Sequence[int], current: Sequence[int]) -> float:

@@ -15,5 +15,9 @@ class WarehouseError(MlmonitorError):
     """The warehouse is unreachable, or a configured table or column does not exist."""
 
 
+class WarehouseUnavailable(WarehouseError):
+    """The warehouse could not be reached: worth retrying, unlike a missing table or column."""
+
+
 class BaselineMissing(MlmonitorError):
     """The suite or drift baseline of a model has not been derived yet, or is corrupt."""

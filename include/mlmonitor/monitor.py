@@ -25,7 +25,9 @@ _MEAN_SHIFT_STD = 0.1
 _MEAN_SHIFT_SE = 5.0
 
 
-def window_volume(engine: Engine, model: ModelConfig, tables: ModelTables, window: Window) -> tuple[int, dict[str, int]]:
+def window_volume(
+    engine: Engine, model: ModelConfig, tables: ModelTables, window: Window
+) -> tuple[int, dict[str, int]]:
     """Rows in the window and rows per model version (one GROUP BY)."""
     where = window_filter(tables.ts(model), window)
     vcol = model.serving.model_version_column
@@ -38,14 +40,20 @@ def window_volume(engine: Engine, model: ModelConfig, tables: ModelTables, windo
     return sum(versions.values()), versions
 
 
-def _numeric_drift(engine: Engine, col: sa.Column[object], ref: NumericBaseline, where: sa.ColumnElement[bool]) -> ColumnDrift:
+def _numeric_drift(
+    engine: Engine, col: sa.Column[object], ref: NumericBaseline, where: sa.ColumnElement[bool]
+) -> ColumnDrift:
     counts, nulls = prof.bin_counts(engine, col, ref.edges, where)
-    cur, base = counts + [nulls], ref.counts + [ref.nulls]
+    cur, base = [*counts, nulls], [*ref.counts, ref.nulls]
     return ColumnDrift(col.name, "numeric", psi(base, cur), chi2_pvalue(base, cur), ref.count, sum(cur))
 
 
 def drift_metrics(
-    engine: Engine, model: ModelConfig, tables: ModelTables, baseline: Baseline, window: Window,
+    engine: Engine,
+    model: ModelConfig,
+    tables: ModelTables,
+    baseline: Baseline,
+    window: Window,
     columns: Sequence[str] | None = None,
 ) -> list[Metric]:
     """PSI + chi-squared per feature and for the prediction, BH across columns, dataset-level flag."""
@@ -75,32 +83,63 @@ def drift_metrics(
         details = {
             "method": "psi+chi2",
             "why": "PSI over frozen training bins (NULL as its own bin) is the effect size; the chi-squared "
-                   "test with Benjamini-Hochberg across columns is the evidence; both must agree",
-            "kind": c.kind, "n_train": c.n_train, "n_window": c.n_window, "bins_version": baseline.bins_version,
-            "raw_p_value": c.p_value, "fdr": model.drift.fdr, "decision": "drift" if d.drifted else "no drift",
+            "test with Benjamini-Hochberg across columns is the evidence; both must agree",
+            "kind": c.kind,
+            "n_train": c.n_train,
+            "n_window": c.n_window,
+            "bins_version": baseline.bins_version,
+            "raw_p_value": c.p_value,
+            "fdr": model.drift.fdr,
+            "decision": "drift" if d.drifted else "no drift",
         }
         if c.column in unseen:
             details["unseen_values"] = [{"value": v, "count": n} for v, n in unseen[c.column]]
-        out.append(Metric("drift", c.column, "psi", c.psi,
-                          "warning" if d.drifted else "ok", model.drift.threshold, d.q_value, details))
+        out.append(
+            Metric(
+                "drift",
+                c.column,
+                "psi",
+                c.psi,
+                "warning" if d.drifted else "ok",
+                model.drift.threshold,
+                d.q_value,
+                details,
+            )
+        )
     drifted = sum(d.drifted for d in decisions)
     share = drifted / len(decisions) if decisions else 0.0
     dataset_status: Status = "alert" if share >= model.drift.dataset_drift_share else "ok"
-    out.append(Metric("drift", "", "drifted_share", share, dataset_status, model.drift.dataset_drift_share,
-                      details={"drifted_columns": [d.drift.column for d in decisions if d.drifted],
-                               "columns": len(decisions)}))
+    out.append(
+        Metric(
+            "drift",
+            "",
+            "drifted_share",
+            share,
+            dataset_status,
+            model.drift.dataset_drift_share,
+            details={"drifted_columns": [d.drift.column for d in decisions if d.drifted], "columns": len(decisions)},
+        )
+    )
     return out
 
 
-def prediction_stats(engine: Engine, model: ModelConfig, tables: ModelTables, baseline: Baseline, window: Window) -> list[Metric]:
+def prediction_stats(
+    engine: Engine, model: ModelConfig, tables: ModelTables, baseline: Baseline, window: Window
+) -> list[Metric]:
     """Mean, std, min, max, median of the prediction; the mean checked against training by its standard error."""
     where = window_filter(tables.ts(model), window)
     col = tables.serving.c[model.prediction.column]
     p = prof.numeric_profile(engine, col, where)
     ref = baseline.prediction
-    out = [Metric("stats", model.prediction.column, name, value, details={"training": train})
-           for name, value, train in (("std", p.std, ref.std), ("min", p.min, ref.min), ("max", p.max, ref.max),
-                                      ("median", p.quantiles.get("0.5"), ref.quantiles.get("0.5")))]
+    out = [
+        Metric("stats", model.prediction.column, name, value, details={"training": train})
+        for name, value, train in (
+            ("std", p.std, ref.std),
+            ("min", p.min, ref.min),
+            ("max", p.max, ref.max),
+            ("median", p.quantiles.get("0.5"), ref.quantiles.get("0.5")),
+        )
+    ]
     n = p.count - p.nulls
     status: Status = "ok"
     z = None
@@ -108,9 +147,24 @@ def prediction_stats(engine: Engine, model: ModelConfig, tables: ModelTables, ba
         z = (p.mean - ref.mean) / (ref.std / math.sqrt(n))
         material = abs(p.mean - ref.mean) > _MEAN_SHIFT_STD * ref.std
         status = "warning" if material and abs(z) > _MEAN_SHIFT_SE else "ok"
-    out.insert(0, Metric("stats", model.prediction.column, "mean", p.mean, status, _MEAN_SHIFT_SE, details={
-        "training_mean": ref.mean, "training_std": ref.std, "n_window": n, "z_standard_errors": z,
-        "rule": f"warning when |z| > {_MEAN_SHIFT_SE} and the shift exceeds {_MEAN_SHIFT_STD} training std"}))
+    out.insert(
+        0,
+        Metric(
+            "stats",
+            model.prediction.column,
+            "mean",
+            p.mean,
+            status,
+            _MEAN_SHIFT_SE,
+            details={
+                "training_mean": ref.mean,
+                "training_std": ref.std,
+                "n_window": n,
+                "z_standard_errors": z,
+                "rule": f"warning when |z| > {_MEAN_SHIFT_SE} and the shift exceeds {_MEAN_SHIFT_STD} training std",
+            },
+        ),
+    )
     return out
 
 
@@ -128,13 +182,20 @@ def version_metrics(model: ModelConfig, versions: dict[str, int]) -> list[Metric
     total = sum(versions.values())
     mixed: Status = "warning" if len(versions) > 1 else "ok"
     column = model.serving.model_version_column or ""
-    return [Metric("health", column, f"share:{v}", n / total, mixed, details={"rows": n, "versions": sorted(versions)})
-            for v, n in versions.items()]
+    return [
+        Metric("health", column, f"share:{v}", n / total, mixed, details={"rows": n, "versions": sorted(versions)})
+        for v, n in versions.items()
+    ]
 
 
 def summarize(
-    model: ModelConfig, window: Window, rows: int, versions: dict[str, int], metrics: Sequence[Metric],
-    docs_path: str | None = None, airflow_run_id: str | None = None,
+    model: ModelConfig,
+    window: Window,
+    rows: int,
+    versions: dict[str, int],
+    metrics: Sequence[Metric],
+    docs_path: str | None = None,
+    airflow_run_id: str | None = None,
 ) -> RunSummary:
     """The run row: `no_data` for an empty window (never a silent pass), else the worst metric status."""
     failed = [m for m in metrics if m.check == "validation" and m.status != "ok"]
@@ -146,9 +207,17 @@ def summarize(
     if drifted:
         parts.append("drift in " + ", ".join(m.column for m in drifted))
     return RunSummary(
-        model=model.name, window_start=window.start.isoformat(), window_end=window.end.isoformat(), rows=rows,
-        model_versions=versions, status=status, failed_expectations=len(failed), drifted_features=len(drifted),
-        docs_path=docs_path, airflow_run_id=airflow_run_id, message="; ".join(parts),
+        model=model.name,
+        window_start=window.start.isoformat(),
+        window_end=window.end.isoformat(),
+        rows=rows,
+        model_versions=versions,
+        status=status,
+        failed_expectations=len(failed),
+        drifted_features=len(drifted),
+        docs_path=docs_path,
+        airflow_run_id=airflow_run_id,
+        message="; ".join(parts),
     )
 
 

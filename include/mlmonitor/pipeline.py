@@ -30,9 +30,14 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
     suite = build_suite(model, baseline, read_suite(path), gx_version)
     changed = write_suite(suite, path)
     return {
-        "model": model.name, "suite": str(path), "suite_changed": changed, "expectations": len(suite["expectations"]),
-        "baseline": str(project.baseline_path(model.name)), "fingerprint": baseline.fingerprint.model_dump(),
-        "numeric": list(tables.numeric), "categorical": list(tables.categorical),
+        "model": model.name,
+        "suite": str(path),
+        "suite_changed": changed,
+        "expectations": len(suite["expectations"]),
+        "baseline": str(project.baseline_path(model.name)),
+        "fingerprint": baseline.fingerprint.model_dump(),
+        "numeric": list(tables.numeric),
+        "categorical": list(tables.categorical),
     }
 
 
@@ -58,8 +63,10 @@ def check_columns(model: ModelConfig, tables: ModelTables, columns: Sequence[str
         return None
     unknown = sorted(set(columns) - set(tables.features))
     if unknown:
-        raise ConfigError(f"{model.name}: columns {unknown} are not monitored features "
-                          f"(features: {', '.join(tables.features)}); fix the 'columns' param")
+        raise ConfigError(
+            f"{model.name}: columns {unknown} are not monitored features "
+            f"(features: {', '.join(tables.features)}); fix the 'columns' param"
+        )
     return list(columns)
 
 
@@ -79,8 +86,15 @@ def analyse(
 
 
 def persist(
-    model: ModelConfig, results_engine: Engine, window: Window, p_rows: int, versions: dict[str, int],
-    metrics: Sequence[Metric], docs_path: str | None, run_id: str | None, now: dt.datetime,
+    model: ModelConfig,
+    results_engine: Engine,
+    window: Window,
+    p_rows: int,
+    versions: dict[str, int],
+    metrics: Sequence[Metric],
+    docs_path: str | None,
+    run_id: str | None,
+    now: dt.datetime,
 ) -> RunSummary:
     """Summarise and write the run and its metrics (replacing any earlier rows of the window)."""
     summary = monitor.summarize(model, window, p_rows, versions, metrics, docs_path, run_id)

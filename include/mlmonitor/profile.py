@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -46,7 +47,7 @@ class CategoricalProfile:
         return self.nulls / self.count if self.count else 0.0
 
 
-def _select(exprs: Sequence[sa.ColumnElement[object]], table: sa.FromClause, where: Where) -> sa.Select[tuple[object, ...]]:
+def _select(exprs: Sequence[Any], table: sa.FromClause, where: Where) -> sa.Select[Any]:
     stmt = sa.select(*exprs).select_from(table)
     return stmt.where(where) if where is not None else stmt
 
@@ -59,10 +60,15 @@ def row_count(engine: Engine, table: sa.Table, where: Where = None) -> int:
 def numeric_profile(engine: Engine, col: sa.Column[object], where: Where = None) -> NumericProfile:
     """count, nulls, min, max, mean, std (population) and quantiles of a numeric column."""
     x = sa.cast(col, sa.Float)
-    exprs = [sa.func.count(), sa.func.count(col), sa.func.min(x), sa.func.max(x), sa.func.avg(x), sa.func.avg(x * x)]
+    exprs = [sa.func.count(), sa.func.count(col), sa.func.min(x), sa.func.max(x), sa.func.avg(x)]
     with engine.connect() as conn:
-        total, present, lo, hi, mean, mean_sq = conn.execute(_select(exprs, col.table, where)).one()
-    std = math.sqrt(max(float(mean_sq) - float(mean) ** 2, 0.0)) if present else None
+        total, present, lo, hi, mean = conn.execute(_select(exprs, col.table, where)).one()
+        std = None
+        if present:
+            # second pass around the mean: E[x^2] - E[x]^2 cancels catastrophically for large values
+            dev = x - sa.literal(float(mean), sa.Float)
+            var = conn.execute(_select([sa.func.avg(dev * dev)], col.table, where)).scalar_one()
+            std = math.sqrt(max(float(var), 0.0))
     qs = quantiles(engine, col, where, QUANTILES) if present else {}
     return NumericProfile(
         count=int(total),
@@ -119,7 +125,9 @@ def bin_index(col: sa.Column[object], edges: Sequence[float]) -> sa.ColumnElemen
     return sa.case(*whens, else_=len(edges))
 
 
-def bin_counts(engine: Engine, col: sa.Column[object], edges: Sequence[float], where: Where = None) -> tuple[list[int], int]:
+def bin_counts(
+    engine: Engine, col: sa.Column[object], edges: Sequence[float], where: Where = None
+) -> tuple[list[int], int]:
     """Counts per bin (len(edges) + 1 of them) and the null count, in one GROUP BY."""
     idx = bin_index(col, edges).label("bin")
     stmt = _select([idx, sa.func.count()], col.table, where).group_by(idx)

@@ -16,7 +16,8 @@ from mlmonitor.metrics import Metric, RunSummary
 metadata = sa.MetaData()
 
 runs = sa.Table(
-    "mlmonitor_runs", metadata,
+    "mlmonitor_runs",
+    metadata,
     sa.Column("model", sa.String(128), primary_key=True),
     sa.Column("window_start", sa.DateTime(), primary_key=True, comment="UTC"),
     sa.Column("window_end", sa.DateTime(), primary_key=True, comment="UTC"),
@@ -32,7 +33,8 @@ runs = sa.Table(
 )
 
 metrics = sa.Table(
-    "mlmonitor_metrics", metadata,
+    "mlmonitor_metrics",
+    metadata,
     sa.Column("model", sa.String(128), primary_key=True),
     sa.Column("window_start", sa.DateTime(), primary_key=True),
     sa.Column("window_end", sa.DateTime(), primary_key=True),
@@ -56,12 +58,17 @@ def ensure_tables(engine: Engine) -> None:
         metadata.create_all(engine, checkfirst=True)
 
 
+def _utc_naive(value: dt.datetime) -> dt.datetime:
+    """Stored form of an instant: naive UTC (a naive input is already UTC)."""
+    return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
 def _naive(iso: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(iso).astimezone(dt.UTC).replace(tzinfo=None)
+    return _utc_naive(dt.datetime.fromisoformat(iso))
 
 
 def _finite(x: float | None) -> float | None:
-    return x if x is None or x == x and abs(x) != float("inf") else None
+    return x if x is None or (x == x and abs(x) != float("inf")) else None
 
 
 def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: dt.datetime) -> None:
@@ -69,15 +76,29 @@ def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: 
     ensure_tables(engine)
     key = {"model": run.model, "window_start": _naive(run.window_start), "window_end": _naive(run.window_end)}
     run_row = {
-        **key, "status": run.status, "rows": run.rows, "model_versions": json.dumps(run.model_versions, sort_keys=True),
-        "failed_expectations": run.failed_expectations, "drifted_features": run.drifted_features,
-        "docs_path": run.docs_path, "airflow_run_id": run.airflow_run_id, "message": run.message,
-        "computed_at": now.astimezone(dt.UTC).replace(tzinfo=None),
+        **key,
+        "status": run.status,
+        "rows": run.rows,
+        "model_versions": json.dumps(run.model_versions, sort_keys=True),
+        "failed_expectations": run.failed_expectations,
+        "drifted_features": run.drifted_features,
+        "docs_path": run.docs_path,
+        "airflow_run_id": run.airflow_run_id,
+        "message": run.message,
+        "computed_at": _utc_naive(now),
     }
     metric_rows = [
-        {**key, "check_name": m.check, "column_name": m.column, "metric": m.metric, "value": _finite(m.value),
-         "threshold": m.threshold, "p_value": m.p_value, "status": m.status,
-         "details": json.dumps(m.details, sort_keys=True, default=str)}
+        {
+            **key,
+            "check_name": m.check,
+            "column_name": m.column,
+            "metric": m.metric,
+            "value": _finite(m.value),
+            "threshold": m.threshold,
+            "p_value": m.p_value,
+            "status": m.status,
+            "details": json.dumps(m.details, sort_keys=True, default=str),
+        }
         for m in rows
     ]
     with engine.begin() as conn:
@@ -105,6 +126,6 @@ def read_metrics(engine: Engine, model: str, window_start: dt.datetime | None = 
     ensure_tables(engine)
     stmt = sa.select(metrics).where(metrics.c.model == model)
     if window_start is not None:
-        stmt = stmt.where(metrics.c.window_start == window_start.astimezone(dt.UTC).replace(tzinfo=None))
+        stmt = stmt.where(metrics.c.window_start == _utc_naive(window_start))
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt.order_by(metrics.c.window_start))]

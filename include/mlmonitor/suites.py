@@ -30,8 +30,10 @@ def _exp(kind: str, kwargs: dict[str, Any], rule: str, **why: Any) -> Expectatio
 
 def schema_rule(columns: list[str]) -> list[Expectation]:
     """Every monitored serving column must exist (labels are not expected in serving logs)."""
-    return [_exp("expect_column_to_exist", {"column": c}, "schema", statistic="column in training/serving config")
-            for c in columns]
+    return [
+        _exp("expect_column_to_exist", {"column": c}, "schema", statistic="column in training/serving config")
+        for c in columns
+    ]
 
 
 def numeric_rule(name: str, b: NumericBaseline, mostly: float, margin: float) -> list[Expectation]:
@@ -40,11 +42,17 @@ def numeric_rule(name: str, b: NumericBaseline, mostly: float, margin: float) ->
     if lo is None or hi is None:
         return []
     pad = margin * (hi - lo)
-    return [_exp(
-        "expect_column_values_to_be_between",
-        {"column": name, "min_value": _round(lo - pad), "max_value": _round(hi + pad), "mostly": mostly},
-        "numeric_range", statistic="training quantiles q0.001/q0.999", q001=lo, q999=hi, margin=margin,
-    )]
+    return [
+        _exp(
+            "expect_column_values_to_be_between",
+            {"column": name, "min_value": _round(lo - pad), "max_value": _round(hi + pad), "mostly": mostly},
+            "numeric_range",
+            statistic="training quantiles q0.001/q0.999",
+            q001=lo,
+            q999=hi,
+            margin=margin,
+        )
+    ]
 
 
 def categorical_rule(name: str, b: CategoricalBaseline, mostly: float) -> list[Expectation]:
@@ -54,11 +62,16 @@ def categorical_rule(name: str, b: CategoricalBaseline, mostly: float) -> list[E
         return []
     coverage = 1 - b.other / present
     share = 1.0 if b.other == 0 else round(min(mostly, coverage), 4)
-    return [_exp(
-        "expect_column_values_to_be_in_set",
-        {"column": name, "value_set": sorted(b.top), "mostly": share},
-        "categorical_set", statistic="training value set (top-K)", distinct=b.distinct, coverage=round(coverage, 6),
-    )]
+    return [
+        _exp(
+            "expect_column_values_to_be_in_set",
+            {"column": name, "value_set": sorted(b.top), "mostly": share},
+            "categorical_set",
+            statistic="training value set (top-K)",
+            distinct=b.distinct,
+            coverage=round(coverage, 6),
+        )
+    ]
 
 
 def null_rule(name: str, count: int, nulls: int) -> list[Expectation]:
@@ -68,33 +81,58 @@ def null_rule(name: str, count: int, nulls: int) -> list[Expectation]:
         return []
     tol = 4 * math.sqrt(max(p * (1 - p), 0.0025) / _NULL_TOL_ROWS)
     mostly = round(max(0.0, 1 - p - tol), 4)
-    return [_exp(
-        "expect_column_values_to_not_be_null", {"column": name, "mostly": mostly},
-        "nulls", statistic="training null rate", null_rate=round(p, 6), tolerance=round(tol, 6),
-        window_rows=_NULL_TOL_ROWS,
-    )]
+    return [
+        _exp(
+            "expect_column_values_to_not_be_null",
+            {"column": name, "mostly": mostly},
+            "nulls",
+            statistic="training null rate",
+            null_rate=round(p, 6),
+            tolerance=round(tol, 6),
+            window_rows=_NULL_TOL_ROWS,
+        )
+    ]
 
 
 def prediction_rule(model: ModelConfig, b: NumericBaseline) -> list[Expectation]:
     """Probabilities in [0, 1] for classifiers; a widened training range for regressors."""
     col = model.prediction.column
     if model.prediction.task == "classification":
-        return [_exp("expect_column_values_to_be_between", {"column": col, "min_value": 0.0, "max_value": 1.0},
-                     "prediction_probability", statistic="probabilities lie in [0, 1]")]
+        return [
+            _exp(
+                "expect_column_values_to_be_between",
+                {"column": col, "min_value": 0.0, "max_value": 1.0},
+                "prediction_probability",
+                statistic="probabilities lie in [0, 1]",
+            )
+        ]
     return numeric_rule(col, b, model.validation.mostly, model.validation.quantile_margin)
 
 
 def dataset_rules(model: ModelConfig) -> list[Expectation]:
     """Unique ids, allowed model versions and row-count bounds per window."""
     s, v = model.serving, model.validation
-    out = [_exp("expect_column_values_to_be_unique", {"column": s.id_column}, "unique_ids",
-                statistic="one row per prediction id")]
+    out = [
+        _exp(
+            "expect_column_values_to_be_unique",
+            {"column": s.id_column},
+            "unique_ids",
+            statistic="one row per prediction id",
+        )
+    ]
     if s.model_version_column and s.allowed_model_versions:
-        out.append(_exp("expect_column_values_to_be_in_set",
-                        {"column": s.model_version_column, "value_set": sorted(s.allowed_model_versions)},
-                        "model_versions", statistic="serving.allowed_model_versions"))
+        out.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                {"column": s.model_version_column, "value_set": sorted(s.allowed_model_versions)},
+                "model_versions",
+                statistic="serving.allowed_model_versions",
+            )
+        )
     bounds: dict[str, Any] = {"min_value": v.min_rows, "max_value": v.max_rows}
-    out.append(_exp("expect_table_row_count_to_be_between", bounds, "row_count", statistic="validation.min_rows/max_rows"))
+    out.append(
+        _exp("expect_table_row_count_to_be_between", bounds, "row_count", statistic="validation.min_rows/max_rows")
+    )
     return out
 
 
@@ -105,8 +143,13 @@ def _round(x: float) -> float:
 def derive_expectations(model: ModelConfig, baseline: Baseline) -> list[Expectation]:
     """All derived expectations, in a stable order."""
     v = model.validation
-    columns = [model.serving.timestamp_column, model.serving.id_column, model.prediction.column,
-               *baseline.numeric, *baseline.categorical]
+    columns = [
+        model.serving.timestamp_column,
+        model.serving.id_column,
+        model.prediction.column,
+        *baseline.numeric,
+        *baseline.categorical,
+    ]
     out = schema_rule(columns)
     for name, nb in baseline.numeric.items():
         out += null_rule(name, nb.count, nb.nulls) + numeric_rule(name, nb, v.mostly, v.quantile_margin)
@@ -137,12 +180,13 @@ def build_suite(
     return {
         "expectations": expectations + manual,
         "id": str(uuid.uuid5(_NS, model.name)),
-        "meta": {"great_expectations_version": gx_version,
-                 "mlmonitor": {"derived_from": baseline.training_table,
-                               "fingerprint": baseline.fingerprint.model_dump()}},
+        "meta": {
+            "great_expectations_version": gx_version,
+            "mlmonitor": {"derived_from": baseline.training_table, "fingerprint": baseline.fingerprint.model_dump()},
+        },
         "name": model.name,
         "notes": "Derived by mlmonitor from the training data. Add expectations of your own with "
-                 "meta {\"manual\": true}; they are kept when the suite is re-derived.",
+        'meta {"manual": true}; they are kept when the suite is re-derived.',
     }
 
 

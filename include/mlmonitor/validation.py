@@ -63,12 +63,15 @@ def validate_window(
 ) -> ValidationOutcome:
     """Run the model's suite on the window; failures are results, not exceptions."""
     import great_expectations as gx
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
     path = suite_path(project.suites_dir, model.name)
     if read_suite(path) is None:
-        raise BaselineMissing(f"{model.name}: no expectation suite at {path}; derive it with "
-                              f"`mlmonitor baseline {model.name}` or trigger mlmonitor_{model.name}_baseline")
+        raise BaselineMissing(
+            f"{model.name}: no expectation suite at {path}; derive it with "
+            f"`mlmonitor baseline {model.name}` or trigger mlmonitor_{model.name}_baseline"
+        )
     env = f"MLMONITOR_GX_URL_{model.name.upper()}"
     os.environ[env] = engine.url.render_as_string(hide_password=False)
     with _project_lock(project):
@@ -82,13 +85,16 @@ def validate_window(
         definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=model.name, data=batch, suite=context.suites.get(model.name))
         )
-        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-            name=model.name, validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
-        ))
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=model.name,
+                validation_definitions=[definition],
+                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
+            )
+        )
         result = checkpoint.run(run_id=RunIdentifier(run_name=f"{model.name} {window.start:%Y-%m-%dT%H:%M}"))
-        (identifier, run), = result.run_results.items()
+        ((identifier, run),) = result.run_results.items()
         docs_path = _docs_path(context.get_docs_sites_urls(resource_identifier=identifier), project)
     metrics = [_metric(r.expectation_config, r.success, r.result, r.exception_info) for r in run.results]
     return ValidationOutcome(bool(result.success), metrics, docs_path)
@@ -109,7 +115,13 @@ def _metric(config: Any, success: bool | None, result: dict[str, Any], exception
     kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id"}}
     observed = result.get("observed_value", result.get("unexpected_percent"))
     details: dict[str, Any] = {"kwargs": kwargs, "rule": (config.meta or {}).get("mlmonitor", {}).get("rule", "manual")}
-    for key in ("element_count", "unexpected_count", "unexpected_percent", "missing_count", "partial_unexpected_counts"):
+    for key in (
+        "element_count",
+        "unexpected_count",
+        "unexpected_percent",
+        "missing_count",
+        "partial_unexpected_counts",
+    ):
         if key in result:
             details[key] = result[key]
     if exception and exception.get("raised_exception"):
@@ -117,5 +129,12 @@ def _metric(config: Any, success: bool | None, result: dict[str, Any], exception
     value = float(observed) if isinstance(observed, (int, float)) else None
     if value is None and observed is not None:
         details["observed_value"] = json.loads(json.dumps(observed, default=str))
-    return Metric("validation", kwargs.get("column", ""), config.type, value,
-                  "ok" if success else "alert", kwargs.get("mostly"), details=details)
+    return Metric(
+        "validation",
+        kwargs.get("column", ""),
+        config.type,
+        value,
+        "ok" if success else "alert",
+        kwargs.get("mostly"),
+        details=details,
+    )

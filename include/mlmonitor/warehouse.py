@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.config import ModelConfig
-from mlmonitor.errors import WarehouseError
+from mlmonitor.errors import WarehouseError, WarehouseUnavailable
 from mlmonitor.window import Window
 
 _NUMERIC = (sa.Integer, sa.Float, sa.Numeric)
@@ -32,7 +32,7 @@ def reflect_table(engine: Engine, name: str, purpose: str) -> sa.Table:
             f"fix the table name in the model YAML or load the table"
         ) from None
     except sa.exc.OperationalError as exc:
-        raise WarehouseError(f"cannot reach the warehouse {engine.url.render_as_string()}: {exc.orig}") from None
+        raise WarehouseUnavailable(f"cannot reach the warehouse {engine.url.render_as_string()}: {exc.orig}") from None
 
 
 def column(table: sa.Table, name: str, purpose: str) -> sa.Column[object]:
@@ -71,7 +71,13 @@ def resolve_tables(model: ModelConfig, engine: Engine) -> ModelTables:
     training = reflect_table(engine, model.training.table, f"{model.name}: training")
     serving = reflect_table(engine, model.serving.table, f"{model.name}: serving")
     s = model.serving
-    for name in (s.timestamp_column, s.id_column, s.model_version_column, s.latency_column, model.prediction.class_column):
+    for name in (
+        s.timestamp_column,
+        s.id_column,
+        s.model_version_column,
+        s.latency_column,
+        model.prediction.class_column,
+    ):
         if name:
             column(serving, name, f"{model.name}: serving")
     column(serving, model.prediction.column, f"{model.name}: prediction")
@@ -96,11 +102,11 @@ def _features(model: ModelConfig, training: sa.Table) -> tuple[tuple[str, ...], 
         return listed.numeric, listed.categorical
     reserved = model.reserved_columns()
     numeric = tuple(c.name for c in training.c if c.name not in reserved and is_numeric(c))
-    categorical = tuple(
-        c.name for c in training.c if c.name not in reserved and isinstance(c.type, _CATEGORICAL)
-    )
+    categorical = tuple(c.name for c in training.c if c.name not in reserved and isinstance(c.type, _CATEGORICAL))
     if not numeric and not categorical:
-        raise WarehouseError(f"{model.name}: no feature columns found in {training.fullname!r}; list them under features:")
+        raise WarehouseError(
+            f"{model.name}: no feature columns found in {training.fullname!r}; list them under features:"
+        )
     return numeric, categorical
 
 

@@ -7,7 +7,8 @@ imports (task bodies import mlmonitor_airflow.tasks when they run).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
@@ -43,9 +44,31 @@ Trigger it after every retraining.
 """
 
 
+T = TypeVar("T")
+
+
+def fail_fast(fn: Callable[..., T], *args: Any) -> T:
+    """Run a task body; bad config, bad params, a missing table or baseline fail at once, without
+    retries (retrying cannot fix them). An unreachable warehouse raises as-is and is retried."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlmonitor.errors import MlmonitorError, WarehouseUnavailable
+
+    try:
+        return fn(*args)
+    except WarehouseUnavailable:
+        raise
+    except MlmonitorError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 def _default_args(model: ModelConfig) -> dict[str, Any]:
-    return {"owner": model.owner, "retries": model.retries, "retry_delay": dt.timedelta(minutes=2),
-            "retry_exponential_backoff": True}
+    return {
+        "owner": model.owner,
+        "retries": model.retries,
+        "retry_delay": dt.timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+    }
 
 
 def _start(model: ModelConfig) -> dt.datetime:
@@ -54,16 +77,35 @@ def _start(model: ModelConfig) -> dt.datetime:
 
 def monitor_params() -> dict[str, Param]:
     return {
-        "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start",
-                              description="Leave empty to monitor the run's data interval. Otherwise the first "
-                                          "instant of the serving logs to check (UTC when no offset is given)."),
-        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end",
-                            description="Leave empty to use the end of the data interval. Exclusive: rows at "
-                                        "exactly this instant belong to the next window."),
-        "notify": Param(True, type="boolean", title="Send alerts",
-                        description="Untick to record results without posting to Slack (e.g. for a backfill)."),
-        "columns": Param([], type="array", items={"type": "string"}, title="Only these features",
-                         description="Optional subset of feature columns for the drift check; empty means all."),
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Window start",
+            description="Leave empty to monitor the run's data interval. Otherwise the first "
+            "instant of the serving logs to check (UTC when no offset is given).",
+        ),
+        "window_end": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Window end",
+            description="Leave empty to use the end of the data interval. Exclusive: rows at "
+            "exactly this instant belong to the next window.",
+        ),
+        "notify": Param(
+            True,
+            type="boolean",
+            title="Send alerts",
+            description="Untick to record results without posting to Slack (e.g. for a backfill).",
+        ),
+        "columns": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Only these features",
+            description="Optional subset of feature columns for the drift check; empty means all.",
+        ),
     }
 
 
@@ -77,8 +119,9 @@ def monitor_dag(model: ModelConfig) -> DAG:
         max_active_runs=1,
         default_args=_default_args(model),
         tags=["mlmonitor", f"model:{name}"],
-        doc_md=MONITOR_DOC.format(name=name, description=model.description, serving=model.serving.table,
-                                  slack=model.alerts.slack_conn_id),
+        doc_md=MONITOR_DOC.format(
+            name=name, description=model.description, serving=model.serving.table, slack=model.alerts.slack_conn_id
+        ),
         params=monitor_params(),
         render_template_as_native_obj=True,
     ) as dag:
@@ -87,26 +130,29 @@ def monitor_dag(model: ModelConfig) -> DAG:
         def stats(**context: Any) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
-            return tasks.stats(name, context["params"], context["data_interval_start"], context["data_interval_end"])
+            return fail_fast(
+                tasks.stats, name, context["params"], context["data_interval_start"], context["data_interval_end"]
+            )
 
         @task
         def validate(stats_result: dict[str, Any]) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
-            return tasks.validate(name, stats_result)
+            return fail_fast(tasks.validate, name, stats_result)
 
         @task
         def persist(stats_result: dict[str, Any], validation: dict[str, Any], **context: Any) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
-            return tasks.persist(name, stats_result, validation, context["run_id"])
+            return fail_fast(tasks.persist, name, stats_result, validation, context["run_id"])
 
         @task
-        def notify(summary: dict[str, Any], stats_result: dict[str, Any], validation: dict[str, Any],
-                   **context: Any) -> str:
+        def notify(
+            summary: dict[str, Any], stats_result: dict[str, Any], validation: dict[str, Any], **context: Any
+        ) -> str:
             from mlmonitor_airflow import tasks
 
-            return tasks.notify(name, summary, stats_result, validation, bool(context["params"]["notify"]))
+            return fail_fast(tasks.notify, name, summary, stats_result, validation, bool(context["params"]["notify"]))
 
         @task(retries=0)
         def gate(summary: dict[str, Any]) -> str:
@@ -148,9 +194,13 @@ def baseline_dag(model: ModelConfig) -> DAG:
             from mlmonitor.project import default_project
             from mlmonitor_airflow.connections import warehouse_engine
 
-            current = get_model(name)
-            return pipeline.derive(current, warehouse_engine(current.warehouse_conn_id), default_project(),
-                                   gx.__version__)
+            def run() -> dict[str, Any]:
+                current = get_model(name)
+                return pipeline.derive(
+                    current, warehouse_engine(current.warehouse_conn_id), default_project(), gx.__version__
+                )
+
+            return fail_fast(run)
 
         derive()
     return dag

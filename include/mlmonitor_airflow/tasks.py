@@ -28,17 +28,29 @@ def _results_engine(model: ModelConfig) -> Any:
     return warehouse_engine(model.results_conn_id or model.warehouse_conn_id)
 
 
-def stats(model_name: str, params: dict[str, Any], interval_start: dt.datetime, interval_end: dt.datetime) -> dict[str, Any]:
+def stats(
+    model_name: str, params: dict[str, Any], interval_start: dt.datetime, interval_end: dt.datetime
+) -> dict[str, Any]:
     """Window from params or data interval, schema check, volume, statistics and drift."""
     model = get_model(model_name)
     window = window_from_params(params.get("window_start"), params.get("window_end"), interval_start, interval_end)
     engine = warehouse_engine(model.warehouse_conn_id)
     prepared = pipeline.prepare(model, engine, default_project(), window)
     metrics = pipeline.analyse(model, engine, prepared, window, params.get("columns") or None)
-    log.info("%s %s: %d rows, versions %s, %d metrics", model.name, window.label, prepared.rows,
-             prepared.versions, len(metrics))
-    return {"window": {"start": window.start.isoformat(), "end": window.end.isoformat()}, "rows": prepared.rows,
-            "versions": prepared.versions, "metrics": [m.to_dict() for m in metrics]}
+    log.info(
+        "%s %s: %d rows, versions %s, %d metrics",
+        model.name,
+        window.label,
+        prepared.rows,
+        prepared.versions,
+        len(metrics),
+    )
+    return {
+        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        "rows": prepared.rows,
+        "versions": prepared.versions,
+        "metrics": [m.to_dict() for m in metrics],
+    }
 
 
 def validate(model_name: str, stats_result: dict[str, Any]) -> dict[str, Any]:
@@ -51,25 +63,50 @@ def validate(model_name: str, stats_result: dict[str, Any]) -> dict[str, Any]:
         return {"metrics": [], "docs_path": None, "success": None}
     model = get_model(model_name)
     engine = warehouse_engine(model.warehouse_conn_id)
-    outcome = validate_window(default_project(), model, engine, resolve_tables(model, engine), _window(stats_result["window"]))
+    outcome = validate_window(
+        default_project(), model, engine, resolve_tables(model, engine), _window(stats_result["window"])
+    )
     failed = [m for m in outcome.metrics if m.status != "ok"]
-    log.info("validation %s: %d expectations, %d failed; Data Docs page %s", "passed" if outcome.success else "FAILED",
-             len(outcome.metrics), len(failed), outcome.docs_path)
-    return {"metrics": [m.to_dict() for m in outcome.metrics], "docs_path": outcome.docs_path, "success": outcome.success}
+    log.info(
+        "validation %s: %d expectations, %d failed; Data Docs page %s",
+        "passed" if outcome.success else "FAILED",
+        len(outcome.metrics),
+        len(failed),
+        outcome.docs_path,
+    )
+    return {
+        "metrics": [m.to_dict() for m in outcome.metrics],
+        "docs_path": outcome.docs_path,
+        "success": outcome.success,
+    }
 
 
 def persist(model_name: str, stats_result: dict[str, Any], validation: dict[str, Any], run_id: str) -> dict[str, Any]:
     """Write run and metric rows for the window, replacing earlier ones (idempotent reruns)."""
     model = get_model(model_name)
     metrics = [Metric.from_dict(m) for m in stats_result["metrics"] + validation["metrics"]]
-    summary = pipeline.persist(model, _results_engine(model), _window(stats_result["window"]), stats_result["rows"],
-                               stats_result["versions"], metrics, validation["docs_path"], run_id, dt.datetime.now(dt.UTC))
+    summary = pipeline.persist(
+        model,
+        _results_engine(model),
+        _window(stats_result["window"]),
+        stats_result["rows"],
+        stats_result["versions"],
+        metrics,
+        validation["docs_path"],
+        run_id,
+        dt.datetime.now(dt.UTC),
+    )
     log.info("persisted %s: %s", summary.status, summary.message)
     return summary.to_dict()
 
 
-def notify(model_name: str, summary_data: dict[str, Any], stats_result: dict[str, Any], validation: dict[str, Any],
-           enabled: bool) -> str:
+def notify(
+    model_name: str,
+    summary_data: dict[str, Any],
+    stats_result: dict[str, Any],
+    validation: dict[str, Any],
+    enabled: bool,
+) -> str:
     """Post the alert (after results are persisted): Slack when its connection exists, else log + local file."""
     summary = RunSummary(**summary_data)
     if not should_alert(summary):
@@ -84,7 +121,9 @@ def notify(model_name: str, summary_data: dict[str, Any], stats_result: dict[str
     if has_connection(model.alerts.slack_conn_id):
         _post_slack(model, text)
         return f"posted to Slack connection {model.alerts.slack_conn_id}"
-    log.warning("no Slack connection %r: alert written to %s\n%s", model.alerts.slack_conn_id, project.alerts_file, text)
+    log.warning(
+        "no Slack connection %r: alert written to %s\n%s", model.alerts.slack_conn_id, project.alerts_file, text
+    )
     append_local(project.alerts_file, summary, text, dt.datetime.now(dt.UTC))
     return f"written to {project.alerts_file}"
 
@@ -106,6 +145,8 @@ def _post_slack(model: ModelConfig, text: str) -> None:
 def gate_message(summary: dict[str, Any]) -> str | None:
     """Why the run must show red, or None when it may pass."""
     if summary["status"] in {"alert", "error"}:
-        return (f"{summary['model']} window {summary['window_start']} -> {summary['window_end']}: "
-                f"{summary['status'].upper()}: {summary['message']}")
+        return (
+            f"{summary['model']} window {summary['window_start']} -> {summary['window_end']}: "
+            f"{summary['status'].upper()}: {summary['message']}"
+        )
     return None

@@ -1,0 +1,62 @@
+"""The `mlmonitor` CLI: same code path as the tasks, documented exit codes, no scheduler needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from mlmonitor.cli import main
+from mlmonitor.demo import INCIDENTS, write_demo
+from mlmonitor.results import read_runs
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def url(sqlite_database: dict[str, str], gx_root: Path) -> str:
+    write_demo(sa.create_engine(sqlite_database["url"]), days=[0, INCIDENTS.quality_incident])
+    return sqlite_database["url"]
+
+
+def test_check_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config"]) == 0
+    assert "carloan" in capsys.readouterr().out
+
+
+def test_run_before_baseline_says_how_to_derive(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "carloan", "--start", "2024-03-01", "--end", "2024-03-02", "--warehouse-url", url])
+    assert code == 3
+    assert "mlmonitor baseline carloan" in capsys.readouterr().err
+
+
+def test_exit_codes_follow_the_window_status(url: str, gx_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["baseline", "carloan", "--warehouse-url", url]) == 0
+    suite = gx_root / "gx/expectations/carloan.json"
+    first = suite.read_bytes()
+    assert main(["baseline", "carloan", "--warehouse-url", url]) == 0
+    assert suite.read_bytes() == first, "re-deriving from the same data must be byte-identical"
+
+    assert main(["run", "carloan", "--start", "2024-03-01", "--end", "2024-03-02", "--warehouse-url", url]) == 0
+    assert main(["run", "carloan", "--start", "2024-04-15", "--end", "2024-04-16", "--warehouse-url", url]) == 1
+    out = capsys.readouterr().out
+    assert "ALERT" in out and "gig_worker" in out and "credit_score" in out
+    assert main(["run", "carloan", "--start", "2023-01-01", "--end", "2023-01-02", "--warehouse-url", url]) == 4
+    statuses = {r["window_start"].isoformat(): r["status"] for r in read_runs(sa.create_engine(url), "carloan")}
+    assert statuses == {"2024-03-01T00:00:00": "ok", "2024-04-15T00:00:00": "alert", "2023-01-01T00:00:00": "no_data"}
+    alerts = [json.loads(x)["status"] for x in (gx_root / "gx/uncommitted/alerts.jsonl").read_text().splitlines()]
+    assert alerts == ["alert", "no_data"]
+
+
+def test_bad_input_exits_2_naming_the_argument(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "carloan", "--start", "yesterday", "--end", "2024-03-02", "--warehouse-url", url]) == 2
+    assert "--start" in capsys.readouterr().err
+    assert main(["run", "nosuchmodel", "--start", "2024-03-01", "--end", "2024-03-02", "--warehouse-url", url]) == 2
+    assert "known models: carloan" in capsys.readouterr().err
+
+
+def test_missing_table_exits_3_naming_it(tmp_path: Path, gx_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["baseline", "carloan", "--warehouse-url", f"sqlite:///{tmp_path}/empty.db"]) == 3
+    assert "carloan_training" in capsys.readouterr().err
