@@ -75,7 +75,7 @@ def run_window(model: ModelConfig, engine: Engine, window: Window, columns: Sequ
 
     project = default_project()
     prepared = pipeline.prepare(model, engine, project, window)
-    metrics = pipeline.analyse(model, engine, prepared, window, columns)
+    metrics = pipeline.analyse(model, engine, engine, prepared, window, columns)
     docs = None
     if prepared.rows:
         outcome = validate_window(project, model, engine, prepared.tables, window)

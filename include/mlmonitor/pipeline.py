@@ -15,7 +15,7 @@ from mlmonitor.config import ModelConfig
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
-from mlmonitor.results import write_results
+from mlmonitor.results import trailing_values, write_results
 from mlmonitor.suites import build_suite, read_suite, suite_path, write_suite
 from mlmonitor.warehouse import ModelTables, resolve_tables
 from mlmonitor.window import Window
@@ -71,17 +71,33 @@ def check_columns(model: ModelConfig, tables: ModelTables, columns: Sequence[str
 
 
 def analyse(
-    model: ModelConfig, engine: Engine, p: Prepared, window: Window, columns: Sequence[str] | None = None
+    model: ModelConfig,
+    engine: Engine,
+    results_engine: Engine,
+    p: Prepared,
+    window: Window,
+    columns: Sequence[str] | None = None,
 ) -> list[Metric]:
-    """Prediction statistics, drift, versions and latency of a non-empty window."""
+    """Prediction statistics, drift, versions and latency (against its own history) of a non-empty window."""
     if p.rows == 0:
         return []
     wanted = check_columns(model, p.tables, columns)
+    trailing: list[float] = []
+    if model.serving.latency_column:
+        trailing = trailing_values(
+            results_engine,
+            model.name,
+            "health",
+            model.serving.latency_column,
+            "p95",
+            window.start,
+            monitor.LATENCY_HISTORY,
+        )
     return [
         *monitor.prediction_stats(engine, model, p.tables, p.baseline, window),
         *monitor.drift_metrics(engine, model, p.tables, p.baseline, window, wanted),
         *monitor.version_metrics(model, p.versions),
-        *monitor.latency_stats(engine, model, p.tables, window),
+        *monitor.latency_stats(engine, model, p.tables, window, trailing),
     ]
 
 

@@ -129,3 +129,27 @@ def read_metrics(engine: Engine, model: str, window_start: dt.datetime | None = 
         stmt = stmt.where(metrics.c.window_start == _utc_naive(window_start))
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt.order_by(metrics.c.window_start))]
+
+
+def trailing_values(
+    engine: Engine, model: str, check: str, column: str, metric: str, before: dt.datetime, limit: int
+) -> list[float]:
+    """Values of one metric in the `limit` most recent healthy (`ok`) windows before `before`."""
+    ensure_tables(engine)
+    m = metrics
+    stmt = (
+        sa.select(m.c.value)
+        .where(
+            m.c.model == model,
+            m.c.check_name == check,
+            m.c.column_name == column,
+            m.c.metric == metric,
+            m.c.status == "ok",
+            m.c.value.isnot(None),
+            m.c.window_start < _utc_naive(before),
+        )
+        .order_by(m.c.window_start.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [float(v) for v in conn.scalars(stmt)]

@@ -24,16 +24,25 @@ EXPECTED = {
 }
 
 
+_out = sys.stdout
+
+
+def say(line: str) -> None:
+    """This script's own lines, on the terminal even while fds 1 and 2 go to the log file."""
+    print(line, file=_out, flush=True)
+
+
 def _quiet(log_path: str) -> None:
-    """Send Airflow's task logs to a file; keep this script's own lines on the terminal."""
+    """Send everything Airflow and GE print (fds 1 and 2) to a file; keep a handle on the terminal."""
+    global _out
     for name in ("airflow", "great_expectations", "sqlalchemy", "py.warnings"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    terminal = os.dup(1)
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     sys.stdout.flush()
+    sys.stderr.flush()
+    _out = os.fdopen(os.dup(1), "w", buffering=1)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    sys.stdout = os.fdopen(terminal, "w", buffering=1)
 
 
 def run(days: int) -> int:
@@ -41,22 +50,22 @@ def run(days: int) -> int:
 
     log_path = os.path.join(os.environ["AIRFLOW_HOME"], "var", "demo-airflow.log")
     _quiet(log_path)
-    print(f"Airflow task logs of the demo go to {log_path}")
+    say(f"Airflow task logs of the demo go to {log_path}")
     bag = DagBag(os.path.join(os.environ["AIRFLOW_HOME"], "dags"))
     if bag.import_errors:
-        print(f"DAG import errors: {bag.import_errors}")
+        say(f"DAG import errors: {bag.import_errors}")
         return 2
-    print("deriving the suite and drift baseline (mlmonitor_carloan_baseline) ...", flush=True)
+    say("deriving the suite and drift baseline (mlmonitor_carloan_baseline) ...")
     state = bag.get_dag("mlmonitor_carloan_baseline").test(logical_date=START.replace(tzinfo=dt.UTC)).state
     if state != "success":
-        print(f"baseline DAG ended {state}; see {log_path}")
+        say(f"baseline DAG ended {state}; see {log_path}")
         return 1
     monitor = bag.get_dag("mlmonitor_carloan")
     for day in range(days):
         end = START + dt.timedelta(days=day + 1)
         # dag.test infers the manual data interval that ends at its logical date: [end - 1 day, end)
         run = monitor.test(logical_date=end.replace(tzinfo=dt.UTC))
-        print(
+        say(
             f"  window {end - dt.timedelta(days=1):%Y-%m-%d}: dag run {run.state}"
             + ("  (the gate task fails on alerting windows, so the run shows red)" if run.state == "failed" else "")
         )
@@ -72,21 +81,21 @@ def report(model: ModelConfig) -> None:
         for m in read_metrics(engine, model.name)
         if m["check_name"] == "health" and m["metric"] == "p95"
     }
-    print(f"\n{'day':>3} {'window':10} {'status':8} {'rows':>5} {'versions':14} {'p95 ms':>7}  findings")
+    say(f"\n{'day':>3} {'window':10} {'status':8} {'rows':>5} {'versions':14} {'p95 ms':>7}  findings")
     for i, r in enumerate(runs):
         versions = "+".join(sorted(json.loads(r["model_versions"])))
         note = EXPECTED.get(i, "")
         p95 = latency.get(r["window_start"])
-        print(
+        say(
             f"{i:>3} {r['window_start']:%Y-%m-%d} {r['status']:8} {r['rows']:>5} {versions:14} "
             f"{p95 or 0:>7.1f}  {r['message']}" + (f"   <= baked in: {note}" if note else "")
         )
     project = default_project()
-    print(f"\nresults: tables mlmonitor_runs / mlmonitor_metrics in {engine.url}")
-    print(f"Data Docs: {project.docs_dir / 'index.html'}")
-    print(f"alerts (no Slack connection configured): {project.alerts_file}")
-    print("open the Airflow UI: make ui   (http://127.0.0.1:8080, user admin,")
-    print("  password in var/simple_auth_manager_passwords.json)")
+    say(f"\nresults: tables mlmonitor_runs / mlmonitor_metrics in {engine.url}")
+    say(f"Data Docs: {project.docs_dir / 'index.html'}")
+    say(f"alerts (no Slack connection configured): {project.alerts_file}")
+    say("open the Airflow UI: make ui   (http://127.0.0.1:8080, user admin,")
+    say("  password in var/simple_auth_manager_passwords.json)")
 
 
 if __name__ == "__main__":

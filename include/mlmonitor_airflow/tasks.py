@@ -36,7 +36,7 @@ def stats(
     window = window_from_params(params.get("window_start"), params.get("window_end"), interval_start, interval_end)
     engine = warehouse_engine(model.warehouse_conn_id)
     prepared = pipeline.prepare(model, engine, default_project(), window)
-    metrics = pipeline.analyse(model, engine, prepared, window, params.get("columns") or None)
+    metrics = pipeline.analyse(model, engine, _results_engine(model), prepared, window, params.get("columns") or None)
     log.info(
         "%s %s: %d rows, versions %s, %d metrics",
         model.name,

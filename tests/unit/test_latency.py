@@ -1,0 +1,86 @@
+"""Latency regression against the trailing healthy windows stored in mlmonitor_metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from mlmonitor.config import parse_model
+from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.monitor import latency_stats
+from mlmonitor.results import trailing_values, write_results
+from mlmonitor.warehouse import ModelTables
+from mlmonitor.window import Window
+
+DAY = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
+
+
+def _model():  # type: ignore[no-untyped-def]
+    return parse_model(
+        {
+            "name": "m",
+            "start_date": "2024-03-01",
+            "training": {"table": "t"},
+            "serving": {"table": "s", "timestamp_column": "ts", "id_column": "id", "latency_column": "lat"},
+            "prediction": {"column": "p", "task": "regression"},
+        },
+        Path("m.yaml"),
+    )
+
+
+def _serving(tmp_path: Path, latencies: list[float]) -> tuple[sa.Engine, ModelTables]:
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/w.db")
+    serving = sa.Table(
+        "s",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer),
+        sa.Column("ts", sa.DateTime),
+        sa.Column("lat", sa.Float),
+        sa.Column("p", sa.Float),
+    )
+    serving.create(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            serving.insert(),
+            [
+                {"id": i, "ts": DAY.replace(tzinfo=None) + dt.timedelta(minutes=i), "lat": x, "p": 0.0}
+                for i, x in enumerate(latencies)
+            ],
+        )
+    return engine, ModelTables(serving, serving, (), ())
+
+
+def test_p95_regression_is_flagged_against_trailing_median(tmp_path: Path) -> None:
+    # 100 values 1..100: percentile_disc p95 = the 95th smallest = 95
+    engine, tables = _serving(tmp_path, [float(x) for x in range(1, 101)])
+    window = Window(DAY, DAY + dt.timedelta(days=1))
+    # trailing median of (50, 60, 70) = 60; limit 1.5 x 60 = 90 < 95 -> warning
+    p95 = next(m for m in latency_stats(engine, _model(), tables, window, [50.0, 70.0, 60.0]) if m.metric == "p95")
+    assert (p95.value, p95.threshold, p95.status) == (95.0, 90.0, "warning")
+    # trailing median 64 -> limit 96 > 95 -> ok
+    p95 = next(m for m in latency_stats(engine, _model(), tables, window, [64.0, 64.0, 64.0]) if m.metric == "p95")
+    assert p95.status == "ok"
+    # fewer than 3 trailing windows: no judgement, no threshold
+    p95 = next(m for m in latency_stats(engine, _model(), tables, window, [10.0, 10.0]) if m.metric == "p95")
+    assert (p95.status, p95.threshold) == ("ok", None)
+
+
+def test_trailing_values_take_recent_healthy_windows_only(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/r.db")
+    for day, value, status in [
+        (1, 10.0, "ok"),
+        (2, 20.0, "ok"),
+        (3, 99.0, "warning"),
+        (4, 40.0, "ok"),
+        (5, 50.0, "ok"),
+    ]:
+        start = dt.datetime(2024, 3, day, tzinfo=dt.UTC)
+        run = RunSummary("m", start.isoformat(), (start + dt.timedelta(days=1)).isoformat(), 1, {}, "ok", 0, 0)
+        write_results(engine, run, [Metric("health", "lat", "p95", value, status)], start)  # type: ignore[arg-type]
+    # before day 5, newest first, the warning window (day 3) skipped, at most 2
+    assert trailing_values(engine, "m", "health", "lat", "p95", dt.datetime(2024, 3, 5, tzinfo=dt.UTC), 2) == [
+        40.0,
+        20.0,
+    ]
