@@ -57,8 +57,10 @@ def row_count(engine: Engine, table: sa.Table, where: Where = None) -> int:
         return int(conn.execute(_select([sa.func.count()], table, where)).scalar_one())
 
 
-def numeric_profile(engine: Engine, col: sa.Column[object], where: Where = None) -> NumericProfile:
-    """count, nulls, min, max, mean, std (population) and quantiles of a numeric column."""
+def numeric_profile(
+    engine: Engine, col: sa.Column[object], where: Where = None, points: Sequence[float] = QUANTILES
+) -> NumericProfile:
+    """count, nulls, min, max, mean, std (population) and the quantiles at `points` of a numeric column."""
     x = sa.cast(col, sa.Float)
     exprs = [sa.func.count(), sa.func.count(col), sa.func.min(x), sa.func.max(x), sa.func.avg(x)]
     with engine.connect() as conn:
@@ -69,7 +71,7 @@ def numeric_profile(engine: Engine, col: sa.Column[object], where: Where = None)
             dev = x - sa.literal(float(mean), sa.Float)
             var = conn.execute(_select([sa.func.avg(dev * dev)], col.table, where)).scalar_one()
             std = math.sqrt(max(float(var), 0.0))
-    qs = quantiles(engine, col, where, QUANTILES) if present else {}
+    qs = quantiles(engine, col, where, points) if present else {}
     return NumericProfile(
         count=int(total),
         nulls=int(total) - int(present),
