@@ -105,7 +105,7 @@ def persist(
     model: ModelConfig,
     results_engine: Engine,
     window: Window,
-    p_rows: int,
+    rows: int,
     versions: dict[str, int],
     metrics: Sequence[Metric],
     docs_path: str | None,
@@ -113,6 +113,6 @@ def persist(
     now: dt.datetime,
 ) -> RunSummary:
     """Summarise and write the run and its metrics (replacing any earlier rows of the window)."""
-    summary = monitor.summarize(model, window, p_rows, versions, metrics, docs_path, run_id)
+    summary = monitor.summarize(model, window, rows, versions, metrics, docs_path, run_id)
     write_results(results_engine, summary, metrics, now)
     return summary
