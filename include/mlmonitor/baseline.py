@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -75,36 +77,48 @@ def derive_baseline(model: ModelConfig, engine: Engine, tables: ModelTables) -> 
     numeric = {c: numeric_baseline(engine, t.c[c], model.drift.bins) for c in tables.numeric}
     categorical = {c: categorical_baseline(engine, t.c[c], model.drift.top_k) for c in tables.categorical}
     prediction = numeric_baseline(engine, t.c[model.prediction.column], model.drift.bins)
-    stats = json.dumps(
-        [
-            {k: v.model_dump() for k, v in numeric.items()},
-            {k: v.model_dump() for k, v in categorical.items()},
-            prediction.model_dump(),
-        ],
-        sort_keys=True,
-    )
     return Baseline(
         model=model.name,
         bins_version=BINS_VERSION,
         training_table=model.training.table,
-        fingerprint=Fingerprint(
-            rows=prediction.count,
-            max_timestamp=_max_timestamp(engine, model, t),
-            content_hash=hashlib.sha256(stats.encode()).hexdigest(),
-        ),
+        fingerprint=fingerprint(model, engine, tables),
         numeric=numeric,
         categorical=categorical,
         prediction=prediction,
     )
 
 
-def _max_timestamp(engine: Engine, model: ModelConfig, table: sa.Table) -> str | None:
-    name = model.training.timestamp_column
-    if not name or name not in table.c:
-        return None
+def fingerprint(model: ModelConfig, engine: Engine, tables: ModelTables) -> Fingerprint:
+    """What identifies the training data, from one aggregate query (cheap enough to poll):
+    row count, newest timestamp, and a hash of every column's count, sum and total length."""
+    t = tables.training
+    exprs: list[sa.ColumnElement[Any]] = [sa.func.count().label("rows")]
+    ts = model.training.timestamp_column
+    if ts and ts in t.c:
+        exprs.append(sa.func.max(t.c[ts]).label("max_ts"))
+    for name in (*tables.numeric, model.prediction.column):
+        exprs += [sa.func.count(t.c[name]), sa.func.sum(t.c[name])]
+    for name in tables.categorical:
+        text = sa.cast(t.c[name], sa.String)
+        exprs += [sa.func.count(t.c[name]), sa.func.sum(sa.func.length(text))]
     with engine.connect() as conn:
-        value = conn.execute(sa.select(sa.func.max(table.c[name]))).scalar_one()
-    return None if value is None else str(value)
+        row = conn.execute(sa.select(*exprs).select_from(t)).one()
+    values = [_canonical(v) for v in row]
+    max_ts = row._mapping.get("max_ts")
+    return Fingerprint(
+        rows=int(row.rows),
+        max_timestamp=None if max_ts is None else str(max_ts),
+        content_hash=hashlib.sha256(json.dumps(values).encode()).hexdigest(),
+    )
+
+
+def _canonical(value: Any) -> Any:
+    """Aggregate values in a form that hashes the same on every run and driver."""
+    if value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, (float, Decimal)):
+        return f"{float(value):.9g}"
+    return str(value)
 
 
 def save_baseline(baseline: Baseline, path: Path) -> None:

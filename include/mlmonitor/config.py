@@ -30,11 +30,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_cron(value: str) -> str:
+    from croniter import croniter
+
+    presets = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly"}
+    if value in presets or (len(value.split()) == 5 and croniter.is_valid(value)):
+        return value
+    raise ValueError(f"{value!r} is not a cron expression; use one of {sorted(presets)} or 5 cron fields")
+
+
 class TrainingConfig(_Strict):
     """Where the reference (training) data lives."""
 
     table: Identifier
     timestamp_column: Identifier | None = None
+    # How often the baseline DAG checks the training table's fingerprint (None: only on demand
+    # and on the training Asset).
+    refresh_schedule: str | None = "@daily"
+
+    @field_validator("refresh_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
 
 
 class ServingConfig(_Strict):
@@ -103,6 +120,7 @@ class ValidationConfig(_Strict):
     max_rows: int | None = Field(default=None, ge=1)
     mostly: float = Field(default=0.99, gt=0, le=1)
     quantile_margin: float = Field(default=0.1, ge=0)
+    null_tolerance_rows: int = Field(default=500, ge=10)
 
 
 class ModelConfig(_Strict):
@@ -129,12 +147,7 @@ class ModelConfig(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from croniter import croniter
-
-        presets = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly"}
-        if value in presets or (len(value.split()) == 5 and croniter.is_valid(value)):
-            return value
-        raise ValueError(f"{value!r} is not a cron expression; use one of {sorted(presets)} or 5 cron fields")
+        return check_cron(value)
 
     def reserved_columns(self) -> set[str]:
         """Serving/training columns that are never features."""

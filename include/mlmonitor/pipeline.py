@@ -10,14 +10,21 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from mlmonitor import monitor
-from mlmonitor.baseline import Baseline, derive_baseline, load_baseline, save_baseline
+from mlmonitor.baseline import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
 from mlmonitor.results import trailing_values, write_results
-from mlmonitor.suites import build_suite, read_suite, suite_path, write_suite
-from mlmonitor.warehouse import ModelTables, resolve_tables
+from mlmonitor.suites import (
+    build_schema_suite,
+    build_suite,
+    read_suite,
+    schema_suite_name,
+    suite_path,
+    write_suite,
+)
+from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables
 from mlmonitor.window import Window
 
 
@@ -29,16 +36,49 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
     path = suite_path(project.suites_dir, model.name)
     suite = build_suite(model, baseline, read_suite(path), gx_version)
     changed = write_suite(suite, path)
+    schema_path = suite_path(project.suites_dir, schema_suite_name(model.name))
+    types = serving_types(model, engine, tables)
+    schema = build_schema_suite(model, baseline, types, read_suite(schema_path), gx_version)
+    changed = write_suite(schema, schema_path) or changed
     return {
         "model": model.name,
         "suite": str(path),
         "suite_changed": changed,
         "expectations": len(suite["expectations"]),
+        "schema_suite": str(schema_path),
+        "schema_expectations": len(schema["expectations"]),
         "baseline": str(project.baseline_path(model.name)),
         "fingerprint": baseline.fingerprint.model_dump(),
         "numeric": list(tables.numeric),
         "categorical": list(tables.categorical),
     }
+
+
+def serving_types(model: ModelConfig, engine: Engine, tables: ModelTables) -> dict[str, list[str] | None]:
+    """Accepted type names of every validated column, from its serving type (training's when the
+    serving table lacks it)."""
+    s = model.serving
+    out: dict[str, list[str] | None] = {}
+    for name in (s.timestamp_column, s.id_column, model.prediction.column, *tables.features):
+        source = tables.serving if name in tables.serving.c else tables.training
+        out[name] = expected_types(engine, source.c[name]) if name in source.c else None
+    return out
+
+
+def training_changed(model: ModelConfig, engine: Engine, project: GxProject) -> tuple[bool, str]:
+    """Whether the training data differs from what the stored baseline was derived from, and why."""
+    path = project.baseline_path(model.name)
+    if not path.exists():
+        return True, f"no baseline at {path} yet"
+    stored = load_baseline(path, model.name).fingerprint
+    current = fingerprint(model, engine, resolve_tables(model, engine))
+    if current == stored:
+        return False, f"training table {model.training.table} unchanged ({current.rows} rows)"
+    return True, (
+        f"training table {model.training.table} changed: rows {stored.rows} -> {current.rows}, "
+        f"newest timestamp {stored.max_timestamp} -> {current.max_timestamp}, "
+        f"content hash {stored.content_hash[:12]} -> {current.content_hash[:12]}"
+    )
 
 
 @dataclass(frozen=True)
@@ -50,8 +90,11 @@ class Prepared:
 
 
 def prepare(model: ModelConfig, engine: Engine, project: GxProject, window: Window) -> Prepared:
-    """Check the schema, load the baseline and count the window (fails early with a clear error)."""
-    tables = resolve_tables(model, engine)
+    """Check the schema, load the baseline and count the window (fails early with a clear error).
+
+    Features missing from the serving table or retyped there are left out of the window
+    statistics; validation names them."""
+    tables = resolve_tables(model, engine).servable()
     baseline = load_baseline(project.baseline_path(model.name), model.name)
     rows, versions = monitor.window_volume(engine, model, tables, window)
     return Prepared(tables, baseline, rows, versions)
@@ -93,7 +136,12 @@ def analyse(
             window.start,
             monitor.LATENCY_HISTORY,
         )
+    schema = [
+        Metric("health", c, "serving_schema", None, "alert", details={"problem": why, "effect": "left out of drift"})
+        for c, why in p.tables.schema_issues.items()
+    ]
     return [
+        *schema,
         *monitor.prediction_stats(engine, model, p.tables, p.baseline, window),
         *monitor.drift_metrics(engine, model, p.tables, p.baseline, window, wanted),
         *monitor.version_metrics(model, p.versions),

@@ -19,20 +19,40 @@ from mlmonitor.config import ModelConfig
 
 Expectation = dict[str, Any]
 _NS = uuid.UUID("6f1c7a52-52a7-4d0e-9c53-0d6b4f1e7d11")
-# The null-share tolerance is sized for a window of this many rows: 4 standard errors of a
-# binomial share, so a clean window of that size trips it about once in 30,000 columns.
-_NULL_TOL_ROWS = 500
+# The null-share tolerance is sized for a window of this many rows (validation.null_tolerance_rows):
+# 4 standard errors of a binomial share, so a clean window of that size trips it about once in
+# 30,000 columns.
+NULL_TOLERANCE_ROWS = 500
 
 
 def _exp(kind: str, kwargs: dict[str, Any], rule: str, **why: Any) -> Expectation:
+    # GE saves a suite without defaults (no `mostly: 1.0`, no null bounds): so do we, so that
+    # GE re-saving the suite when it validates changes no byte.
+    kwargs = {k: v for k, v in kwargs.items() if v is not None and not (k == "mostly" and v == 1.0)}
     return {"type": kind, "kwargs": kwargs, "meta": {"mlmonitor": {"rule": rule, **why}}, "severity": "critical"}
 
 
 def schema_rule(columns: list[str]) -> list[Expectation]:
-    """Every monitored serving column must exist (labels are not expected in serving logs)."""
+    """Every monitored serving column must exist (labels are not expected in serving logs, as in
+    TFDV's serving environment)."""
     return [
         _exp("expect_column_to_exist", {"column": c}, "schema", statistic="column in training/serving config")
         for c in columns
+    ]
+
+
+def type_rule(types: dict[str, list[str] | None]) -> list[Expectation]:
+    """Every column keeps its type family: an INTEGER may become a BIGINT, a number may not arrive
+    as text. Types belong to the table, not the window: these run on the serving table itself."""
+    return [
+        _exp(
+            "expect_column_values_to_be_in_type_list",
+            {"column": c, "type_list": names},
+            "schema_type",
+            statistic="serving column type family at derivation",
+        )
+        for c, names in types.items()
+        if names
     ]
 
 
@@ -74,12 +94,14 @@ def categorical_rule(name: str, b: CategoricalBaseline, mostly: float) -> list[E
     ]
 
 
-def null_rule(name: str, count: int, nulls: int) -> list[Expectation]:
-    """Non-null share from the training null rate minus 4 standard errors at a typical window size."""
+def null_rule(name: str, count: int, nulls: int, window_rows: int = NULL_TOLERANCE_ROWS) -> list[Expectation]:
+    """Non-null share from the training null rate minus 4 standard errors of a window of
+    `window_rows` rows (the variance floor of a 5% share keeps a null-free column from failing on
+    one stray null)."""
     p = nulls / count if count else 0.0
     if p >= 1:
         return []
-    tol = 4 * math.sqrt(max(p * (1 - p), 0.0025) / _NULL_TOL_ROWS)
+    tol = 4 * math.sqrt(max(p * (1 - p), 0.0025) / window_rows)
     mostly = round(max(0.0, 1 - p - tol), 4)
     return [
         _exp(
@@ -89,7 +111,7 @@ def null_rule(name: str, count: int, nulls: int) -> list[Expectation]:
             statistic="training null rate",
             null_rate=round(p, 6),
             tolerance=round(tol, 6),
-            window_rows=_NULL_TOL_ROWS,
+            window_rows=window_rows,
         )
     ]
 
@@ -140,21 +162,26 @@ def _round(x: float) -> float:
     return float(f"{x:.6g}")
 
 
-def derive_expectations(model: ModelConfig, baseline: Baseline) -> list[Expectation]:
-    """All derived expectations, in a stable order."""
-    v = model.validation
-    columns = [
+def monitored_columns(model: ModelConfig, baseline: Baseline) -> list[str]:
+    """The serving columns a window is validated on, in a stable order."""
+    return [
         model.serving.timestamp_column,
         model.serving.id_column,
         model.prediction.column,
         *baseline.numeric,
         *baseline.categorical,
     ]
-    out = schema_rule(columns)
+
+
+def derive_expectations(model: ModelConfig, baseline: Baseline) -> list[Expectation]:
+    """All derived expectations of a window, in a stable order."""
+    v = model.validation
+    out = schema_rule(monitored_columns(model, baseline))
+    rows = v.null_tolerance_rows
     for name, nb in baseline.numeric.items():
-        out += null_rule(name, nb.count, nb.nulls) + numeric_rule(name, nb, v.mostly, v.quantile_margin)
+        out += null_rule(name, nb.count, nb.nulls, rows) + numeric_rule(name, nb, v.mostly, v.quantile_margin)
     for name, cb in baseline.categorical.items():
-        out += null_rule(name, cb.count, cb.nulls) + categorical_rule(name, cb, v.mostly)
+        out += null_rule(name, cb.count, cb.nulls, rows) + categorical_rule(name, cb, v.mostly)
     out += prediction_rule(model, baseline.prediction) + dataset_rules(model)
     return out
 
@@ -164,27 +191,53 @@ def is_manual(expectation: Expectation) -> bool:
     return bool(meta.get("manual")) or "mlmonitor" not in meta
 
 
+def schema_suite_name(model: str) -> str:
+    return f"{model}_schema"
+
+
 def build_suite(
     model: ModelConfig, baseline: Baseline, existing: dict[str, Any] | None, gx_version: str
 ) -> dict[str, Any]:
-    """The suite document: derived expectations plus the manual ones of `existing`, with stable ids.
+    """The window suite: derived expectations plus the manual ones of `existing`, with stable ids.
 
     It is written in exactly the form GE itself saves (sorted keys, GE version in meta), so GE
     re-saving it when a validation definition is registered changes no byte.
     """
+    return _suite(model.name, model, baseline, derive_expectations(model, baseline), existing, gx_version)
+
+
+def build_schema_suite(
+    model: ModelConfig,
+    baseline: Baseline,
+    types: dict[str, list[str] | None],
+    existing: dict[str, Any] | None,
+    gx_version: str,
+) -> dict[str, Any]:
+    """The schema suite, validated on the whole serving table (GE reflects types only of tables)."""
+    return _suite(schema_suite_name(model.name), model, baseline, type_rule(types), existing, gx_version)
+
+
+def _suite(
+    name: str,
+    model: ModelConfig,
+    baseline: Baseline,
+    derived: list[Expectation],
+    existing: dict[str, Any] | None,
+    gx_version: str,
+) -> dict[str, Any]:
     manual = [e for e in (existing or {}).get("expectations", []) if is_manual(e)]
     expectations = []
-    for e in derive_expectations(model, baseline):
+    for e in derived:
         key = json.dumps({"type": e["type"], "kwargs": e["kwargs"]}, sort_keys=True)
-        expectations.append({**e, "id": str(uuid.uuid5(_NS, f"{model.name}:{key}"))})
+        expectations.append({**e, "id": str(uuid.uuid5(_NS, f"{name}:{key}"))})
     return {
         "expectations": expectations + manual,
-        "id": str(uuid.uuid5(_NS, model.name)),
+        "id": str(uuid.uuid5(_NS, name)),
         "meta": {
             "great_expectations_version": gx_version,
             "mlmonitor": {"derived_from": baseline.training_table, "fingerprint": baseline.fingerprint.model_dump()},
         },
-        "name": model.name,
+        "name": name,
         "notes": "Derived by mlmonitor from the training data. Add expectations of your own with "
         'meta {"manual": true}; they are kept when the suite is re-derived.',
     }

@@ -8,6 +8,7 @@ only exists in this process: great_expectations.yml holds `${...}`, never a pass
 from __future__ import annotations
 
 import fcntl
+import html
 import json
 import os
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -23,7 +25,7 @@ from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
 from mlmonitor.metrics import Metric
 from mlmonitor.project import GxProject
-from mlmonitor.suites import read_suite, suite_path
+from mlmonitor.suites import read_suite, schema_suite_name, suite_path
 from mlmonitor.warehouse import ModelTables, window_filter
 from mlmonitor.window import Window
 
@@ -72,32 +74,105 @@ def validate_window(
             f"{model.name}: no expectation suite at {path}; derive it with "
             f"`mlmonitor baseline {model.name}` or trigger mlmonitor_{model.name}_baseline"
         )
+    schema_suite = schema_suite_name(model.name)
+    has_schema = read_suite(suite_path(project.suites_dir, schema_suite)) is not None
     env = f"MLMONITOR_GX_URL_{model.name.upper()}"
     os.environ[env] = engine.url.render_as_string(hide_password=False)
     with _project_lock(project):
         context = gx.get_context(mode="file", project_root_dir=str(project.root))
         source = context.data_sources.add_or_update_sql(name=f"{model.name}_warehouse", connection_string=f"${{{env}}}")
-        asset_name = f"{model.name}_window"
-        if asset_name in {a.name for a in source.assets}:
-            source.delete_asset(asset_name)
-        asset = source.add_query_asset(name=asset_name, query=window_query(engine, model, tables, window))
-        batch = asset.add_batch_definition_whole_table("window")
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=model.name, data=batch, suite=context.suites.get(model.name))
-        )
+        known = {a.name for a in source.assets}
+        for name in (f"{model.name}_window", f"{model.name}_serving"):
+            if name in known:
+                source.delete_asset(name)
+        window_batch = source.add_query_asset(
+            name=f"{model.name}_window", query=window_query(engine, model, tables, window)
+        ).add_batch_definition_whole_table("window")
+        definitions = [
+            context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=model.name, data=window_batch, suite=context.suites.get(model.name))
+            )
+        ]
+        if has_schema:
+            # GE reflects column types of tables only (not of queries): the schema suite runs on
+            # the serving table itself, which costs a catalogue lookup, not a scan.
+            table_batch = source.add_table_asset(
+                name=f"{model.name}_serving",
+                table_name=tables.serving.name,
+                schema_name=tables.serving.schema,
+            ).add_batch_definition_whole_table("table")
+            definitions.append(
+                context.validation_definitions.add_or_update(
+                    gx.ValidationDefinition(name=schema_suite, data=table_batch, suite=context.suites.get(schema_suite))
+                )
+            )
         checkpoint = context.checkpoints.add_or_update(
             gx.Checkpoint(
                 name=model.name,
-                validation_definitions=[definition],
+                validation_definitions=definitions,
                 actions=[UpdateDataDocsAction(name="update_data_docs")],
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
             )
         )
         result = checkpoint.run(run_id=RunIdentifier(run_name=f"{model.name} {window.start:%Y-%m-%dT%H:%M}"))
-        ((identifier, run),) = result.run_results.items()
-        docs_path = _docs_path(context.get_docs_sites_urls(resource_identifier=identifier), project)
-    metrics = [_metric(r.expectation_config, r.success, r.result, r.exception_info) for r in run.results]
+        docs_path = None
+        metrics: list[Metric] = []
+        for identifier, run in result.run_results.items():
+            metrics += [_metric(r.expectation_config, r.success, r.result, r.exception_info) for r in run.results]
+            if run.suite_name == model.name:
+                docs_path = _docs_path(context.get_docs_sites_urls(resource_identifier=identifier), project)
+        write_model_index(project, model.name)
     return ValidationOutcome(bool(result.success), metrics, docs_path)
+
+
+def write_model_index(project: GxProject, model: str) -> Path:
+    """A Data Docs page listing the model's validations, newest first, with their outcome.
+
+    GE's own index lists every suite of every model; this one is the page a model's users want.
+    """
+    site = project.docs_dir
+    pages = sorted(
+        [p for suite in (model, schema_suite_name(model)) for p in (site / "validations" / suite).glob("*/*/*.html")],
+        key=lambda p: (p.parts[-2], p.parts[-4]),
+        reverse=True,
+    )
+    rows = []
+    for page in pages:
+        rel = page.relative_to(site)
+        stored = project.gx_dir / "uncommitted" / rel.with_suffix(".json")
+        success = None
+        if stored.exists():
+            success = json.loads(stored.read_text(encoding="utf-8")).get("success")
+        label = {True: "passed", False: "FAILED", None: "unknown"}[success]
+        run_name, run_time = page.parts[-3], page.parts[-2]
+        rows.append(
+            f'<tr class="{label.lower()}"><td>{html.escape(run_name)}</td><td>{html.escape(run_time)}</td>'
+            f"<td>{html.escape(page.parts[-4])}</td>"
+            f'<td>{label}</td><td><a href="../{html.escape(quote(str(rel)))}">{html.escape(page.stem)}</a></td></tr>'
+        )
+    index = site / "mlmonitor" / f"{model}.html"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(
+        _INDEX.format(model=html.escape(model), rows="\n".join(rows) or '<tr><td colspan="5">none yet</td></tr>'),
+        encoding="utf-8",
+    )
+    return index
+
+
+_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Validations of {model}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}
+td, th {{ padding: .3em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
+tr.failed td:nth-child(4) {{ color: #b00020; font-weight: bold; }} tr.passed td:nth-child(4) {{ color: #1b7f3b; }}
+</style></head>
+<body><h1>Validations of model {model}</h1>
+<p>Newest first. Each window is validated twice: its rows (suite <code>{model}</code>) and the serving
+table's column types (suite <code>{model}_schema</code>). <a href="../index.html">All Data Docs</a></p>
+<table><tr><th>Run (model, window start)</th><th>Validated at (UTC)</th><th>Suite</th><th>Outcome</th><th>Page</th></tr>
+{rows}
+</table></body></html>
+"""
 
 
 def _docs_path(urls: list[dict[str, Any]], project: GxProject) -> str | None:

@@ -10,7 +10,15 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    CronDataIntervalTimetable,
+    CronTriggerTimetable,
+    Param,
+    task,
+)
 
 from mlmonitor.config import ModelConfig
 
@@ -37,10 +45,16 @@ BASELINE_DOC = """\
 ### Baseline of `{name}`
 
 Profiles the training table `{training}` with SQL aggregates and writes
-* the Great Expectations suite `{name}` (reviewable JSON; expectations marked `manual` are kept),
+* the Great Expectations suites `{name}` (each window's rows) and `{name}_schema` (the serving
+  table's column types): reviewable JSON; expectations marked `manual` are kept,
 * the drift baseline (frozen bins, top-K categories, null rates, training fingerprint).
 
-Trigger it after every retraining.
+It runs
+* when you trigger it (re-derives now),
+* when the Asset `{asset}` is updated (add it to the `outlets` of your training task),
+* on the schedule `{refresh}` (`training.refresh_schedule`), where **training_changed** compares the
+  training table's fingerprint (rows, newest timestamp, content hash) with the stored baseline and
+  skips the derivation when nothing changed.
 """
 
 
@@ -172,37 +186,66 @@ def monitor_dag(model: ModelConfig) -> DAG:
     return dag
 
 
+def training_asset(model: ModelConfig) -> Asset:
+    """The Asset a training pipeline updates (outlets=[...]) to have the baseline re-derived at once."""
+    return Asset(name=f"mlmonitor_{model.name}_training", uri=f"mlmonitor://training/{model.name}")
+
+
+def baseline_params() -> dict[str, Param]:
+    return {
+        "only_if_changed": Param(
+            False,
+            type="boolean",
+            title="Only if the training data changed",
+            description="Leave unticked to re-derive the suite and drift baseline now. Tick to first "
+            "compare the training table's fingerprint (rows, newest timestamp, content hash) with the "
+            "stored baseline and skip when nothing changed, as the scheduled checks do.",
+        ),
+    }
+
+
 def baseline_dag(model: ModelConfig) -> DAG:
     name = model.name
+    asset = training_asset(model)
+    refresh = model.training.refresh_schedule
+    schedule: Any = (
+        AssetOrTimeSchedule(timetable=CronTriggerTimetable(refresh, timezone="UTC"), assets=[asset])
+        if refresh
+        else [asset]
+    )
     with DAG(
         dag_id=f"mlmonitor_{name}_baseline",
-        schedule=None,
+        schedule=schedule,
         start_date=_start(model),
         catchup=False,
         max_active_runs=1,
         default_args=_default_args(model),
         tags=["mlmonitor", f"model:{name}", "baseline"],
-        doc_md=BASELINE_DOC.format(name=name, training=model.training.table),
+        doc_md=BASELINE_DOC.format(
+            name=name, training=model.training.table, refresh=refresh or "never", asset=asset.name
+        ),
+        params=baseline_params(),
     ) as dag:
+
+        @task.short_circuit
+        def training_changed(**context: Any) -> bool:
+            from mlmonitor_airflow import tasks
+
+            run_type = context["dag_run"].run_type
+            return fail_fast(
+                tasks.baseline_needed,
+                name,
+                str(getattr(run_type, "value", run_type)),
+                bool(context["params"]["only_if_changed"]),
+            )
 
         @task
         def derive() -> dict[str, Any]:
-            import great_expectations as gx
+            from mlmonitor_airflow import tasks
 
-            from mlmonitor import pipeline
-            from mlmonitor.config import get_model
-            from mlmonitor.project import default_project
-            from mlmonitor_airflow.connections import warehouse_engine
+            return fail_fast(tasks.derive, name)
 
-            def run() -> dict[str, Any]:
-                current = get_model(name)
-                return pipeline.derive(
-                    current, warehouse_engine(current.warehouse_conn_id), default_project(), gx.__version__
-                )
-
-            return fail_fast(run)
-
-        derive()
+        training_changed() >> derive()
     return dag
 
 

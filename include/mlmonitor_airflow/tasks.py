@@ -142,6 +142,37 @@ def _post_slack(model: ModelConfig, text: str) -> None:
         SlackHook(slack_conn_id=conn_id).client.chat_postMessage(channel=model.alerts.channel, text=text)
 
 
+def baseline_needed(model_name: str, run_type: str, only_if_changed: bool) -> bool:
+    """Whether to re-derive: always on demand or on an Asset update; on the schedule (or when
+    asked) only if the training table's fingerprint differs from the stored baseline's."""
+    if run_type in {"manual", "asset_triggered"} and not only_if_changed:
+        log.info("%s run: re-deriving", run_type)
+        return True
+    log.info("run type %s, only_if_changed=%s: checking the training data", run_type, only_if_changed)
+    model = get_model(model_name)
+    changed, reason = pipeline.training_changed(model, warehouse_engine(model.warehouse_conn_id), default_project())
+    log.info("%s: %s", "re-deriving" if changed else "skipping", reason)
+    return changed
+
+
+def derive(model_name: str) -> dict[str, Any]:
+    """Profile the training table; write the drift baseline and the suites."""
+    import great_expectations as gx
+
+    model = get_model(model_name)
+    result = pipeline.derive(model, warehouse_engine(model.warehouse_conn_id), default_project(), gx.__version__)
+    log.info(
+        "baseline of %s from %s: %d + %d expectations (suites %s); fingerprint %s",
+        model.name,
+        model.training.table,
+        result["expectations"],
+        result["schema_expectations"],
+        "changed" if result["suite_changed"] else "unchanged",
+        result["fingerprint"],
+    )
+    return result
+
+
 def gate_message(summary: dict[str, Any]) -> str | None:
     """Why the run must show red, or None when it may pass."""
     if summary["status"] in {"alert", "error"}:

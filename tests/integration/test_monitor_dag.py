@@ -136,3 +136,37 @@ def test_trigger_params_replace_the_data_interval(warehouse: sa.Engine, gx_root:
     bad = {**empty, "window_start": "2024-03-05T00:00:00+00:00", "window_end": "2024-03-01T00:00:00+00:00"}
     assert _monitor(bag, CLEAN, bad).state == "failed"
     assert dt.datetime(2024, 3, 5) not in _runs(warehouse)
+
+
+def _derive_state(run: Any) -> str | None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id="derive").one()
+        return str(ti.state) if ti.state else None
+
+
+def test_baseline_dag_re_derives_only_when_the_training_data_changed(warehouse: sa.Engine, gx_root: Path) -> None:
+    dag = _dags().get_dag("mlmonitor_carloan_baseline")
+    check = {"only_if_changed": True}
+    first = dag.test(logical_date=_day(0), run_conf=check)
+    assert (first.state, _derive_state(first)) == ("success", "success")  # no baseline yet
+    stored = json.loads((gx_root / "baselines" / "carloan.json").read_text())["fingerprint"]
+    suite = json.loads((gx_root / "gx" / "expectations" / "carloan.json").read_text())
+    assert suite["meta"]["mlmonitor"]["fingerprint"] == stored
+    assert stored["rows"] > 0 and stored["max_timestamp"] and len(stored["content_hash"]) == 64
+
+    unchanged = dag.test(logical_date=_day(1), run_conf=check)
+    assert (unchanged.state, _derive_state(unchanged)) == ("success", "skipped")
+
+    with warehouse.begin() as conn:
+        conn.execute(sa.text("UPDATE carloan_training SET income = income * 1.01"))
+    changed = dag.test(logical_date=_day(2), run_conf=check)
+    assert _derive_state(changed) == "success"
+    assert json.loads((gx_root / "baselines" / "carloan.json").read_text())["fingerprint"] != stored
+
+    # a manual run without the box ticked re-derives at once (a fresh DAG: dag.test keeps earlier conf)
+    fresh = _dags().get_dag("mlmonitor_carloan_baseline")
+    forced = fresh.test(logical_date=_day(3), run_conf={"only_if_changed": False})
+    assert _derive_state(forced) == "success"

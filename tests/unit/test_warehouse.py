@@ -151,11 +151,20 @@ def test_listed_feature_missing_from_training(engine: Engine) -> None:
         resolve_tables(model(features={"categorical": ["colour"]}), engine)
 
 
-def test_inferred_feature_missing_from_serving(engine: Engine) -> None:
+def test_feature_missing_or_retyped_in_serving_is_a_schema_issue_not_a_crash(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE train ADD COLUMN extra INTEGER"))
-    with pytest.raises(WarehouseError, match="m: feature column 'extra' does not exist in table 'serve'"):
-        resolve_tables(model(), engine)
+        conn.execute(sa.text("ALTER TABLE train ADD COLUMN code INTEGER"))
+        conn.execute(sa.text("ALTER TABLE serve ADD COLUMN code VARCHAR(10)"))
+    tables = resolve_tables(model(), engine)
+    assert tables.schema_issues == {
+        "extra": "missing from serving table 'serve'",
+        "code": "is VARCHAR(10) in serving table 'serve' but INTEGER in training table 'train'",
+    }
+    assert {"extra", "code"} <= set(tables.features)
+    servable = tables.servable()
+    assert not {"extra", "code"} & set(servable.features)
+    assert servable.schema_issues == tables.schema_issues
 
 
 def test_configured_serving_column_missing(engine: Engine) -> None:
