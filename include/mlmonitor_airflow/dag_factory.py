@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from mlmonitor.config import ModelConfig
+from mlmonitor_airflow.slack import FailureNotifier
 
 MONITOR_DOC = """\
 ### Monitor `{name}`
@@ -75,6 +76,12 @@ def _start(model: ModelConfig) -> dt.datetime:
     return dt.datetime.combine(model.start_date, dt.time(), tzinfo=dt.UTC)
 
 
+def _on_failure(model: ModelConfig) -> dict[str, Any]:
+    """Task arguments that report a failed task (warehouse down, bad config) to Slack or the local file.
+    Not on `gate`, whose failure is the alert itself, already posted by `notify`."""
+    return {"on_failure_callback": [FailureNotifier(model.name, model.alerts)]}
+
+
 def monitor_params() -> dict[str, Param]:
     return {
         "window_start": Param(
@@ -111,6 +118,7 @@ def monitor_params() -> dict[str, Param]:
 
 def monitor_dag(model: ModelConfig) -> DAG:
     name = model.name
+    failure = _on_failure(model)
     with DAG(
         dag_id=f"mlmonitor_{name}",
         schedule=CronDataIntervalTimetable(model.schedule, timezone="UTC"),
@@ -126,7 +134,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
         render_template_as_native_obj=True,
     ) as dag:
 
-        @task
+        @task(**failure)
         def stats(**context: Any) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
@@ -134,25 +142,33 @@ def monitor_dag(model: ModelConfig) -> DAG:
                 tasks.stats, name, context["params"], context["data_interval_start"], context["data_interval_end"]
             )
 
-        @task
+        @task(**failure)
         def validate(stats_result: dict[str, Any]) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
             return fail_fast(tasks.validate, name, stats_result)
 
-        @task
+        @task(**failure)
         def persist(stats_result: dict[str, Any], validation: dict[str, Any], **context: Any) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
             return fail_fast(tasks.persist, name, stats_result, validation, context["run_id"])
 
-        @task
+        @task(**failure)
         def notify(
             summary: dict[str, Any], stats_result: dict[str, Any], validation: dict[str, Any], **context: Any
         ) -> str:
             from mlmonitor_airflow import tasks
 
-            return fail_fast(tasks.notify, name, summary, stats_result, validation, bool(context["params"]["notify"]))
+            return fail_fast(
+                tasks.notify,
+                name,
+                summary,
+                stats_result,
+                validation,
+                bool(context["params"]["notify"]),
+                context["ti"].dag_id,
+            )
 
         @task(retries=0)
         def gate(summary: dict[str, Any]) -> str:
@@ -174,6 +190,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
 
 def baseline_dag(model: ModelConfig) -> DAG:
     name = model.name
+    failure = _on_failure(model)
     with DAG(
         dag_id=f"mlmonitor_{name}_baseline",
         schedule=None,
@@ -185,7 +202,7 @@ def baseline_dag(model: ModelConfig) -> DAG:
         doc_md=BASELINE_DOC.format(name=name, training=model.training.table),
     ) as dag:
 
-        @task
+        @task(**failure)
         def derive() -> dict[str, Any]:
             import great_expectations as gx
 
