@@ -39,8 +39,8 @@ def _naive(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else value.replace(tzinfo=dt.UTC)
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC)
 
 
 def ensure_table(engine: Engine) -> None:
@@ -53,10 +53,16 @@ def ensure_table(engine: Engine) -> None:
 
 
 def _sent(row: Any) -> SentAlert:
-    start, end, since, sent_at = (_utc(row.window_start), _utc(row.window_end), _utc(row.since), _utc(row.sent_at))
-    assert start is not None and end is not None and sent_at is not None
     return SentAlert(
-        row.model, start, end, row.kind, row.severity, tuple(json.loads(row.failing)), since, row.destination, sent_at
+        row.model,
+        _utc(row.window_start),
+        _utc(row.window_end),
+        row.kind,
+        row.severity,
+        tuple(json.loads(row.failing)),
+        None if row.since is None else _utc(row.since),
+        row.destination,
+        _utc(row.sent_at),
     )
 
 

@@ -133,7 +133,7 @@ def notify(
     decision = decide(
         start, severity, now_failing, this_window, previous, None if hours is None else dt.timedelta(hours=hours)
     )
-    if not decision.post or decision.kind is None:
+    if decision.kind is None:
         log.info("%s %s: not posted: %s", model.name, summary.status, decision.reason)
         return f"not posted: {decision.reason}"
     drifted = [m.column for m in metrics if m.check == "drift" and m.column and m.status != "ok"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,12 +16,12 @@ import pytest
 
 @dataclass
 class Recorder:
-    """Requests received (path, JSON body) and scripted responses (status, headers), served in order;
-    when the script is empty every request succeeds the way Slack answers it."""
+    """Requests received (path, JSON body) and scripted responses (status, headers[, seconds to wait
+    before answering]), served in order; when the script is empty every request succeeds as Slack's."""
 
     url: str
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    script: list[tuple[Any, ...]] = field(default_factory=list)
 
     def bodies(self) -> list[dict[str, Any]]:
         return [body for _, body in self.requests]
@@ -41,16 +43,19 @@ def slack_server() -> Iterator[Recorder]:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with lock:
                 recorder.requests.append((self.path, json.loads(raw or b"{}")))
-                status, headers = recorder.script.pop(0) if recorder.script else (200, {})
+                status, headers, *wait = recorder.script.pop(0) if recorder.script else (200, {})
+            if wait:
+                time.sleep(wait[0])  # longer than the client's timeout: it gives up and retries
             api = self.path.startswith("/api/")
             body = (json.dumps({"ok": status == 200}) if api else ("ok" if status == 200 else "error")).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json" if api else "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
+            with contextlib.suppress(OSError):  # after a wait the client may have closed the connection
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json" if api else "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass

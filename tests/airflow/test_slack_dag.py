@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,18 @@ def test_webhook_alerts_through_dag_test(
 
     path = tmp_path / "warehouse.db"
     monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_WAREHOUSE", f'{{"conn_type": "sqlite", "host": "{path}"}}')
-    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", slack_server.webhook_connection())
     engine = sa.create_engine(f"sqlite:///{path}")
     write_demo(engine, days=[CLEAN, INCIDENT, INCIDENT + 1])
     bag = DagBag(str(ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
 
-    # no baseline yet: `stats` fails, and its on_failure_callback posts the error and the log link
+    # no baseline yet, no Slack connection: `stats` fails and its on_failure_callback writes the local file
+    assert _monitor(bag, CLEAN).state == "failed"
+    (record,) = [json.loads(x) for x in (gx_root / "gx/uncommitted/alerts.jsonl").read_text().splitlines()]
+    assert record["kind"] == "task_failure" and "mlmonitor_carloan.stats" in record["text"]
+
+    # with the connection, the same failure goes to Slack with the error and the log link
+    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", slack_server.webhook_connection())
     assert _monitor(bag, CLEAN).state == "failed"
     assert _headers(slack_server) == ["💥 TASK FAILED · carloan: mlmonitor_carloan.stats"]
     failure = slack_server.bodies()[0]["blocks"]

@@ -170,6 +170,19 @@ def test_429_is_retried_after_retry_after(
     assert alert_state.for_window(env, "carloan", T0)[0] is not None
 
 
+def test_a_timeout_is_retried(
+    env: sa.Engine, slack_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    yaml = tmp_path / "models" / "carloan.yaml"
+    yaml.write_text(MODEL_YAML + "  timeout_seconds: 1\n")
+    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", slack_server.webhook_connection())
+    slack_server.script = [(200, {}, 3)]
+    s0, m0 = _window(0, [DRIFT_INCOME], env)
+    assert _notify(s0, m0).startswith("alert sent")
+    bodies = slack_server.bodies()
+    assert len(bodies) == 2 and bodies[0] == bodies[1]
+
+
 @pytest.mark.parametrize("conn_type", ["slackwebhook", "slack"])
 def test_slack_down_fails_loudly_keeps_results_and_a_later_run_delivers(
     conn_type: str, env: sa.Engine, slack_server: Any, monkeypatch: pytest.MonkeyPatch
