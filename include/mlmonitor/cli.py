@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import pipeline
+from mlmonitor.alert_state import drift_streaks
 from mlmonitor.alerts import Decision, append_local, failing, severity_of, should_alert
 from mlmonitor.config import ModelConfig, get_model, load_models, models_dir
 from mlmonitor.errors import BaselineMissing, ConfigError, MlmonitorError, WarehouseError
@@ -87,7 +88,9 @@ def run_window(model: ModelConfig, engine: Engine, window: Window, columns: Sequ
     )
     decision = Decision("alert", "command line run", severity_of(summary.status), window.start)
     links = Links(docs=str(project.docs_dir / docs) if docs else None)
-    text = build_message(decision, summary, metrics, failing(summary, metrics), {}, links).text
+    drifted = [m.column for m in metrics if m.check == "drift" and m.column and m.status != "ok"]
+    streaks = drift_streaks(engine, model.name, drifted, window.start)
+    text = build_message(decision, summary, metrics, failing(summary, metrics), streaks, links).text
     if should_alert(summary):
         record = {"at": dt.datetime.now(dt.UTC).isoformat(), "kind": "alert", "model": model.name}
         append_local(

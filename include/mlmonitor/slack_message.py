@@ -8,6 +8,7 @@ What broke, how badly, since when, and links to the evidence. Detail rows are re
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ MAX_BLOCKS = 50
 MAX_TEXT = 3000  # characters of a section's text (Slack rejects more)
 MAX_HEADER = 150
 MAX_FIELD = 2000
+_LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _LINE = 400  # one bullet; longer ones are cut so a list still shows several items
 _ICON = {"critical": "🚨", "warning": "⚠️", "resolved": "✅", "ok": "✅"}
 _TITLE = {
@@ -97,13 +99,13 @@ def _failed_line(m: Metric) -> str:
         total = d.get("element_count")
         observed += f" ({d['unexpected_count']}" + (f" of {total}" if isinstance(total, int) else "") + " rows)"
     seen = d.get("partial_unexpected_counts") or []
-    examples = sorted({str(v.get("value")) for v in seen if isinstance(v, dict)})[:3]
+    examples = sorted({str(v["value"]) for v in seen if isinstance(v, dict) and v.get("value") is not None})[:3]
     if examples:
         observed += ", e.g. " + ", ".join(examples)
     kwargs: dict[str, Any] = d["kwargs"] if isinstance(d.get("kwargs"), dict) else {}
-    expected = ", ".join(f"{k}={_compact(v)}" for k, v in sorted(kwargs.items()) if k != "column") or "pass"
+    expected = ", ".join(f"{k}={_compact(v)}" for k, v in sorted(kwargs.items()) if k != "column")
     where = f"`{m.column}`" if m.column else "the table"
-    return f"• `{m.metric}` on {where}: observed {observed}; expected {expected}"
+    return f"• `{m.metric}` on {where}: observed {observed}" + (f"; expected {expected}" if expected else "")
 
 
 def _streak(windows: int) -> str:
@@ -117,10 +119,8 @@ def _drift_line(m: Metric, streaks: Mapping[str, int]) -> str:
     threshold = d.get("threshold", m.threshold)
     p_value = d.get("p_value", m.p_value)
     evidence = f", p={_num(p_value)}" if p_value is not None else ""
-    return (
-        f"• `{m.column}` ({method}): effect size {_num(effect)} vs threshold {_num(threshold)}{evidence}; "
-        f"{_streak(streaks.get(m.column, 1))}"
-    )
+    streak = f"; {_streak(streaks[m.column])}" if m.column in streaks else ""
+    return f"• `{m.column}` ({method}): effect size {_num(effect)} vs threshold {_num(threshold)}{evidence}{streak}"
 
 
 def _effect(m: Metric) -> float:
@@ -214,11 +214,12 @@ def _links(links: Links) -> list[dict[str, Any]]:
 
 
 def _plain(blocks: Sequence[dict[str, Any]]) -> str:
-    """The fallback text (notifications, clients without Block Kit): the blocks' text, in order."""
+    """The fallback text (notifications, clients without Block Kit, the task log and the local file):
+    the blocks' text in order, links spelled out as `name: url`."""
     lines: list[str] = []
     for block in blocks:
         if "text" in block:
-            lines.append(block["text"]["text"])
+            lines.append(_LINK.sub(r"\2: \1", block["text"]["text"]))
         for field in block.get("fields", []):
             lines.append(field["text"].replace("*\n", ": ").replace("*", ""))
     return _cut("\n".join(lines), MAX_TEXT)

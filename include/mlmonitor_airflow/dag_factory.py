@@ -28,7 +28,8 @@ Each run checks one window of serving logs from `{serving}`: the data interval
    statistics and drift against the training baseline (SQL aggregates in the warehouse).
 2. **validate**: runs the Great Expectations suite `{name}` on the window and updates Data Docs.
 3. **persist**: writes `mlmonitor_runs` / `mlmonitor_metrics` (re-runs replace the window's rows).
-4. **notify**: posts an alert to Slack connection `{slack}` (or the log and a local file).
+4. **notify**: posts to Slack connection `{slack}` (or the log and a local file) on the first
+   alerting window, when what fails changes, and on recovery; never twice for one window.
 5. **gate**: fails, without retries, when the window is alerting, so the run shows red.
 
 Derive the suite and baseline first with the DAG `mlmonitor_{name}_baseline`.

@@ -114,6 +114,10 @@ def test_alert_message_exact_blocks_and_text():
         "Window (UTC): 2024-04-15 00:00 → 2024-04-16 00:00",
     ]
     assert "gig_worker" in message.text and "drifting 2 windows in a row" in message.text
+    assert message.text.splitlines()[-1] == (
+        "Data Docs: http://af/mlmonitor/docs/x.html · Dashboard: http://af/mlmonitor/models/carloan · "
+        "Airflow run: http://af/dags/d/runs/r"
+    )
 
 
 def test_long_lists_are_cut_with_and_n_more():
@@ -121,7 +125,9 @@ def test_long_lists_are_cut_with_and_n_more():
     message = build_message(decision, SUMMARY, METRICS, failing(SUMMARY, METRICS), {}, Links(), top=1)
     texts = [b["text"]["text"] for b in message.blocks if "text" in b and b["type"] == "section"]
     assert texts[0].endswith("expected mostly=0.99, value_set=[a, b, c, d, e, +2]\n… and 1 more")
-    assert texts[1].startswith("*Drifted columns (2)*\n• `credit_score`") and texts[1].endswith("\n… and 1 more")
+    assert texts[1] == (
+        "*Drifted columns (2)*\n• `credit_score` (psi+chi2): effect size 0.35 vs threshold 0.1, p=2e-30\n… and 1 more"
+    )  # without streaks (no history) the line just leaves them out
     assert len(message.blocks) == 5  # no links block without a base URL
 
 
@@ -200,5 +206,21 @@ def test_failure_message_has_error_and_log_link():
     ]
     assert message.text == (
         "💥 TASK FAILED · carloan: mlmonitor_carloan.stats\n*Run* `scheduled__1`\n*Error*\n"
-        "```WarehouseUnavailable: down```\n<http://af/log|Task log>"
+        "```WarehouseUnavailable: down```\nTask log: http://af/log"
+    )
+
+
+def test_null_examples_are_not_shown_as_none():
+    nulls = Metric(
+        "validation",
+        "credit_score",
+        "expect_column_values_to_not_be_null",
+        33.6,
+        "alert",
+        details={"unexpected_percent": 33.6, "partial_unexpected_counts": [{"value": None, "count": 20}]},
+    )
+    message = build_message(Decision("alert", "", "critical", T0), SUMMARY, [nulls], (), {}, Links())
+    assert message.blocks[2] == _section(
+        "*Failed expectations (1)*\n"
+        "• `expect_column_values_to_not_be_null` on `credit_score`: observed 33.60% unexpected"
     )
