@@ -22,6 +22,7 @@ class Recorder:
     url: str
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     script: list[tuple[Any, ...]] = field(default_factory=list)
+    webhook: bool = True
 
     def bodies(self) -> list[dict[str, Any]]:
         return [body for _, body in self.requests]

@@ -52,6 +52,16 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gx_root: Path) -> sa.En
     engine.dispose()
 
 
+@pytest.fixture(params=["slackwebhook", "slack"])
+def slack(request: pytest.FixtureRequest, slack_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The recording server behind a Slack connection of each type."""
+    webhook = request.param == "slackwebhook"
+    conn = slack_server.webhook_connection() if webhook else slack_server.bot_connection()
+    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", conn)
+    slack_server.webhook = webhook
+    return slack_server
+
+
 DRIFT_INCOME = Metric("drift", "income", "psi", 0.3, "warning", 0.1, 1e-6, {"method": "psi+chi2"})
 DRIFT_REGION = Metric("drift", "region", "psi", 0.2, "warning", 0.1, 1e-4, {"method": "psi+chi2"})
 NULLS = Metric(
@@ -99,13 +109,8 @@ def _expected(
     return {"text": msg.text, "blocks": msg.blocks, "unfurl_links": False, "unfurl_media": False}
 
 
-@pytest.mark.parametrize("conn_type", ["slackwebhook", "slack"])
-def test_alert_change_recovery_without_duplicates(
-    conn_type: str, env: sa.Engine, slack_server: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    webhook = conn_type == "slackwebhook"
-    conn = slack_server.webhook_connection() if webhook else slack_server.bot_connection()
-    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", conn)
+def test_alert_change_recovery_without_duplicates(env: sa.Engine, slack: Any) -> None:
+    slack_server, webhook = slack, slack.webhook
 
     def channel(name: str) -> dict[str, str]:
         return {} if webhook else {"channel": name}
@@ -156,12 +161,8 @@ def test_alert_change_recovery_without_duplicates(
     assert [tuple(r) for r in rows] == [("alert", "critical"), ("change", "warning"), ("recovery", None)]
 
 
-@pytest.mark.parametrize("conn_type", ["slackwebhook", "slack"])
-def test_429_is_retried_after_retry_after(
-    conn_type: str, env: sa.Engine, slack_server: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    conn = slack_server.webhook_connection() if conn_type == "slackwebhook" else slack_server.bot_connection()
-    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", conn)
+def test_429_is_retried_after_retry_after(env: sa.Engine, slack: Any) -> None:
+    slack_server = slack
     slack_server.script = [(429, {"Retry-After": "1"})]
     s0, m0 = _window(0, [DRIFT_INCOME], env)
     assert _notify(s0, m0).startswith("alert sent")
@@ -183,12 +184,8 @@ def test_a_timeout_is_retried(
     assert len(bodies) == 2 and bodies[0] == bodies[1]
 
 
-@pytest.mark.parametrize("conn_type", ["slackwebhook", "slack"])
-def test_slack_down_fails_loudly_keeps_results_and_a_later_run_delivers(
-    conn_type: str, env: sa.Engine, slack_server: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    conn = slack_server.webhook_connection() if conn_type == "slackwebhook" else slack_server.bot_connection()
-    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", conn)
+def test_slack_down_fails_loudly_keeps_results_and_a_later_run_delivers(env: sa.Engine, slack: Any) -> None:
+    slack_server = slack
     slack_server.script = [(500, {})] * 3 + [(503, {})]  # more failures than 1 try + 2 retries
     s0, m0 = _window(0, [DRIFT_INCOME], env)
     with pytest.raises(SlackUndelivered, match="'mlmonitor_slack' did not accept the message after 2 retries"):
