@@ -1,81 +1,123 @@
-"""What an alert says, built by pure functions; delivery lives elsewhere (Slack hook or a local file)."""
+"""When to alert, decided by pure functions: severity, what is failing, and the post decision.
+
+Delivery lives elsewhere (the Slack hooks in the Airflow layer, or a local file); the state the
+decision needs (what was last posted) lives in the `mlmonitor_alerts` table (alert_state.py).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.config import Severity
+from mlmonitor.metrics import Metric, RunSummary, Status
 
+Kind = Literal["alert", "change", "reminder", "recovery"]
 ALERTING = frozenset({"warning", "alert", "no_data", "error"})
-_TOP = 5
-_ICON = {"ok": "✅", "warning": "⚠️", "alert": "🚨", "no_data": "❔", "error": "💥"}
+_SEVERITY: dict[Status, Severity] = {
+    "warning": "warning",
+    "no_data": "warning",
+    "alert": "critical",
+    "error": "critical",
+}
 
 
 def should_alert(summary: RunSummary) -> bool:
     return summary.status in ALERTING
 
 
-def _more(items: list[str], limit: int = _TOP) -> list[str]:
-    return items[:limit] + ([f"… and {len(items) - limit} more"] if len(items) > limit else [])
+def severity_of(status: Status) -> Severity | None:
+    """`critical` for alert / error windows, `warning` for warning / no_data, None when healthy."""
+    return _SEVERITY.get(status)
 
 
-def _failed_line(m: Metric) -> str:
-    d = m.details
-    seen = d.get("partial_unexpected_counts") or []
-    values = ", ".join(sorted({str(v.get("value")) for v in seen})[:5])
-    count = f"{d['unexpected_count']} rows, " if "unexpected_count" in d else ""
-    share = f"{count}{m.value:.2f}% unexpected" if m.value is not None else "failed"
-    rule = {k: v for k, v in d.get("kwargs", {}).items() if k != "column"}
-    return f"• {m.metric} on `{m.column or 'table'}`: {share}; expected {rule}" + (f"; e.g. {values}" if values else "")
+def failing(summary: RunSummary, metrics: Sequence[Metric]) -> tuple[str, ...]:
+    """What is failing, as stable labels (`check:metric(column)`): the identity of an alert.
+
+    Values are left out on purpose: the same columns drifting a little more is not a new alert.
+    """
+    labels = {f"{m.check}:{m.metric}({m.column})" for m in metrics if m.status != "ok"}
+    if summary.status in {"no_data", "error"}:
+        labels.add(f"status:{summary.status}")
+    return tuple(sorted(labels))
 
 
-def _drift_line(m: Metric) -> str:
-    return (
-        f"• `{m.column}` PSI {m.value:.3f} (threshold {m.threshold}), q={m.p_value:.2g}, n={m.details.get('n_window')}"
-    )
+@dataclass(frozen=True)
+class SentAlert:
+    """One delivered message: a row of `mlmonitor_alerts`."""
+
+    model: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    kind: Kind
+    severity: Severity | None
+    failing: tuple[str, ...]
+    since: dt.datetime | None
+    destination: str
+    sent_at: dt.datetime
 
 
-def alert_text(summary: RunSummary, metrics: Sequence[Metric], links: dict[str, str] | None = None) -> str:
-    """A plain-text alert: what broke, how badly, for which window, and where the evidence is."""
-    head = (
-        f"{_ICON[summary.status]} mlmonitor {summary.model}: {summary.status.upper()} for window "
-        f"{summary.window_start} → {summary.window_end} ({summary.rows} rows; versions "
-        f"{', '.join(summary.model_versions) or 'n/a'})"
-    )
-    lines = [head]
-    if summary.status == "no_data":
-        lines.append("No serving rows in this window: is the model serving, and is logging working?")
-    failed = [m for m in metrics if m.check == "validation" and m.status != "ok"]
-    if failed:
-        lines.append(f"Failed expectations ({len(failed)}):")
-        lines += _more([_failed_line(m) for m in failed])
-    drifted = [m for m in metrics if m.check == "drift" and m.column and m.status != "ok"]
-    if drifted:
-        lines.append(f"Drifted columns ({len(drifted)}):")
-        lines += _more([_drift_line(m) for m in sorted(drifted, key=lambda m: -(m.value or 0))])
-    other = [m for m in metrics if m.check in {"stats", "health"} and m.status != "ok"]
-    if other:
-        lines.append("Other findings:")
-        lines += _more(
-            [f"• {m.check} {m.metric} on `{m.column}` = {m.value:.4g}" for m in other if m.value is not None]
+@dataclass(frozen=True)
+class Decision:
+    """Whether to post for this window, which kind of message, and why (logged by the task)."""
+
+    kind: Kind | None
+    reason: str
+    severity: Severity | None = None
+    since: dt.datetime | None = None
+    previous: SentAlert | None = None
+
+    @property
+    def post(self) -> bool:
+        return self.kind is not None
+
+
+def decide(
+    window_start: dt.datetime,
+    severity: Severity | None,
+    now_failing: tuple[str, ...],
+    this_window: SentAlert | None,
+    previous: SentAlert | None,
+    reminder: dt.timedelta | None,
+) -> Decision:
+    """The post decision for one window.
+
+    Args:
+        window_start: start of the window being notified.
+        severity: its severity (None when healthy).
+        now_failing: what fails in it (see `failing`).
+        this_window: the message already delivered for this very window (a rerun), if any.
+        previous: the last message delivered for an earlier window, if any.
+        reminder: repeat an unchanged alert after this much window time; None never repeats.
+    """
+    if this_window is not None:
+        return Decision(None, f"a {this_window.kind} was already sent for this window at {this_window.sent_at}")
+    streak = previous is not None and previous.kind != "recovery"
+    if severity is None:
+        if streak and previous is not None:
+            return Decision("recovery", "healthy again after an alert", None, previous.since, previous)
+        return Decision(None, "healthy, and the last message was not an alert")
+    if not streak or previous is None:
+        return Decision("alert", "first alerting window", severity, window_start, previous)
+    if previous.failing != now_failing or previous.severity != severity:
+        return Decision("change", "what is failing changed since the last alert", severity, previous.since, previous)
+    if reminder is not None and window_start - previous.window_start >= reminder:
+        return Decision(
+            "reminder", f"unchanged for {window_start - previous.window_start}", severity, previous.since, previous
         )
-    for name, url in (links or {}).items():
-        lines.append(f"{name}: {url}")
-    return "\n".join(lines)
+    return Decision(
+        None,
+        f"unchanged since the {previous.kind} for window {previous.window_start:%Y-%m-%d %H:%M}"
+        + ("" if reminder is None else f"; next reminder {reminder} after it"),
+    )
 
 
-def append_local(path: Path, summary: RunSummary, text: str, now: dt.datetime) -> None:
-    """Where alerts go without a Slack connection: one JSON line per alert."""
+def append_local(path: Path, record: dict[str, Any]) -> None:
+    """Where messages go without a Slack connection: one JSON line each, appended."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "at": now.isoformat(),
-        "model": summary.model,
-        "window_start": summary.window_start,
-        "status": summary.status,
-        "text": text,
-    }
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")

@@ -17,11 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import pipeline
-from mlmonitor.alerts import alert_text, append_local, should_alert
+from mlmonitor.alert_state import drift_streaks
+from mlmonitor.alerts import Decision, append_local, failing, severity_of, should_alert
 from mlmonitor.config import ModelConfig, get_model, load_models, models_dir
 from mlmonitor.errors import BaselineMissing, ConfigError, MlmonitorError, WarehouseError
 from mlmonitor.metrics import RunSummary
 from mlmonitor.project import default_project
+from mlmonitor.slack_message import Links, build_message
 from mlmonitor.window import Window, parse_instant
 
 EXIT = {"ok": 0, "alert": 1, "config": 2, "warehouse": 3, "no_data": 4, "warning": 5, "error": 3}
@@ -84,9 +86,17 @@ def run_window(model: ModelConfig, engine: Engine, window: Window, columns: Sequ
     summary = pipeline.persist(
         model, engine, window, prepared.rows, prepared.versions, metrics, docs, None, dt.datetime.now(dt.UTC)
     )
-    text = alert_text(summary, metrics, {"Data Docs": str(project.docs_dir / docs)} if docs else None)
+    decision = Decision("alert", "command line run", severity_of(summary.status), window.start)
+    links = Links(docs=str(project.docs_dir / docs) if docs else None)
+    drifted = [m.column for m in metrics if m.check == "drift" and m.column and m.status != "ok"]
+    streaks = drift_streaks(engine, model.name, drifted, window.start)
+    text = build_message(decision, summary, metrics, failing(summary, metrics), streaks, links).text
     if should_alert(summary):
-        append_local(project.alerts_file, summary, text, dt.datetime.now(dt.UTC))
+        record = {"at": dt.datetime.now(dt.UTC).isoformat(), "kind": "alert", "model": model.name}
+        append_local(
+            project.alerts_file,
+            {**record, "window_start": summary.window_start, "status": summary.status, "text": text},
+        )
     print(text)
     return summary
 

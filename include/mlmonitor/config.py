@@ -95,11 +95,33 @@ class LabelsConfig(_Strict):
     label_column: Identifier
 
 
+Severity = Literal["warning", "critical"]
+
+
+class SeverityRoute(_Strict):
+    """Where alerts of one severity go; empty fields fall back to the `alerts` defaults."""
+
+    slack_conn_id: str | None = None
+    channel: str | None = None
+
+
 class AlertsConfig(_Strict):
-    """Where alerts go. Without the Slack connection they go to the task log and a local file."""
+    """Where and how often alerts go. Without the Slack connection they go to the task log and a local file."""
 
     slack_conn_id: str = "mlmonitor_slack"
     channel: str | None = None
+    warning: SeverityRoute = SeverityRoute()
+    critical: SeverityRoute = SeverityRoute()
+    reminder_hours: float | None = Field(default=None, gt=0)
+    top: int = Field(default=5, ge=1, le=50)
+    retries: int = Field(default=3, ge=0, le=10)
+    retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)
+    timeout_seconds: int = Field(default=30, ge=1, le=300)
+
+    def route(self, severity: Severity) -> tuple[str, str | None]:
+        """(Slack connection id, channel) for alerts of `severity`."""
+        chosen = self.critical if severity == "critical" else self.warning
+        return chosen.slack_conn_id or self.slack_conn_id, chosen.channel or self.channel
 
 
 class DriftConfig(_Strict):

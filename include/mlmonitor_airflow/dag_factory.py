@@ -21,6 +21,7 @@ from airflow.sdk import (
 )
 
 from mlmonitor.config import ModelConfig
+from mlmonitor_airflow.slack import FailureNotifier
 
 MONITOR_DOC = """\
 ### Monitor `{name}`
@@ -35,7 +36,8 @@ Each run checks one window of serving logs from `{serving}`: the data interval
    statistics and drift against the training baseline (SQL aggregates in the warehouse).
 2. **validate**: runs the Great Expectations suite `{name}` on the window and updates Data Docs.
 3. **persist**: writes `mlmonitor_runs` / `mlmonitor_metrics` (re-runs replace the window's rows).
-4. **notify**: posts an alert to Slack connection `{slack}` (or the log and a local file).
+4. **notify**: posts to Slack connection `{slack}` (or the log and a local file) on the first
+   alerting window, when what fails changes, and on recovery; never twice for one window.
 5. **gate**: fails, without retries, when the window is alerting, so the run shows red.
 
 Derive the suite and baseline first with the DAG `mlmonitor_{name}_baseline`.
@@ -89,6 +91,12 @@ def _start(model: ModelConfig) -> dt.datetime:
     return dt.datetime.combine(model.start_date, dt.time(), tzinfo=dt.UTC)
 
 
+def _on_failure(model: ModelConfig) -> dict[str, Any]:
+    """Task arguments that report a failed task (warehouse down, bad config) to Slack or the local file.
+    Not on `gate`, whose failure is the alert itself, already posted by `notify`."""
+    return {"on_failure_callback": [FailureNotifier(model.name, model.alerts)]}
+
+
 def monitor_params() -> dict[str, Param]:
     return {
         "window_start": Param(
@@ -125,6 +133,7 @@ def monitor_params() -> dict[str, Param]:
 
 def monitor_dag(model: ModelConfig) -> DAG:
     name = model.name
+    failure = _on_failure(model)
     with DAG(
         dag_id=f"mlmonitor_{name}",
         schedule=CronDataIntervalTimetable(model.schedule, timezone="UTC"),
@@ -140,7 +149,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
         render_template_as_native_obj=True,
     ) as dag:
 
-        @task
+        @task(**failure)
         def stats(**context: Any) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
@@ -148,25 +157,33 @@ def monitor_dag(model: ModelConfig) -> DAG:
                 tasks.stats, name, context["params"], context["data_interval_start"], context["data_interval_end"]
             )
 
-        @task
+        @task(**failure)
         def validate(stats_result: dict[str, Any]) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
             return fail_fast(tasks.validate, name, stats_result)
 
-        @task
+        @task(**failure)
         def persist(stats_result: dict[str, Any], validation: dict[str, Any], **context: Any) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
             return fail_fast(tasks.persist, name, stats_result, validation, context["run_id"])
 
-        @task
+        @task(**failure)
         def notify(
             summary: dict[str, Any], stats_result: dict[str, Any], validation: dict[str, Any], **context: Any
         ) -> str:
             from mlmonitor_airflow import tasks
 
-            return fail_fast(tasks.notify, name, summary, stats_result, validation, bool(context["params"]["notify"]))
+            return fail_fast(
+                tasks.notify,
+                name,
+                summary,
+                stats_result,
+                validation,
+                bool(context["params"]["notify"]),
+                context["ti"].dag_id,
+            )
 
         @task(retries=0)
         def gate(summary: dict[str, Any]) -> str:
@@ -213,6 +230,7 @@ def baseline_dag(model: ModelConfig) -> DAG:
         if refresh
         else [asset]
     )
+    failure = _on_failure(model)
     with DAG(
         dag_id=f"mlmonitor_{name}_baseline",
         schedule=schedule,
@@ -227,7 +245,7 @@ def baseline_dag(model: ModelConfig) -> DAG:
         params=baseline_params(),
     ) as dag:
 
-        @task.short_circuit
+        @task.short_circuit(**failure)
         def training_changed(**context: Any) -> bool:
             from mlmonitor_airflow import tasks
 
@@ -239,7 +257,7 @@ def baseline_dag(model: ModelConfig) -> DAG:
                 bool(context["params"]["only_if_changed"]),
             )
 
-        @task
+        @task(**failure)
         def derive() -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 

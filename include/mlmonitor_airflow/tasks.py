@@ -10,12 +10,15 @@ import logging
 from typing import Any
 
 from mlmonitor import pipeline
-from mlmonitor.alerts import alert_text, append_local, should_alert
+from mlmonitor.alerts import SentAlert, append_local, decide, failing, severity_of
 from mlmonitor.config import ModelConfig, get_model
+from mlmonitor.links import airflow_run_url, dashboard_url, docs_url
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import default_project
+from mlmonitor.slack_message import Links, build_message
 from mlmonitor.window import Window, window_from_params
-from mlmonitor_airflow.connections import has_connection, warehouse_engine
+from mlmonitor_airflow.connections import warehouse_engine
+from mlmonitor_airflow.slack import connection_type, post
 
 log = logging.getLogger(__name__)
 
@@ -106,40 +109,86 @@ def notify(
     stats_result: dict[str, Any],
     validation: dict[str, Any],
     enabled: bool,
+    dag_id: str,
 ) -> str:
-    """Post the alert (after results are persisted): Slack when its connection exists, else log + local file."""
-    summary = RunSummary(**summary_data)
-    if not should_alert(summary):
-        return "healthy: nothing to send"
+    """Post the alert, change, reminder or recovery of a persisted window (see alerts.decide).
+
+    Slack when the severity's connection exists, else the task log and the local file. The window is
+    marked sent in mlmonitor_alerts only after delivery, so a failed post is retried by a later run.
+    """
+    from mlmonitor import alert_state
+
     if not enabled:
-        return "alerting, but notify=false for this run"
+        return "notify=false for this run: nothing sent, nothing recorded"
+    summary = RunSummary(**summary_data)
     model = get_model(model_name)
     metrics = [Metric.from_dict(m) for m in stats_result["metrics"] + validation["metrics"]]
-    project = default_project()
-    links = {"Data Docs": str(project.docs_dir / summary.docs_path)} if summary.docs_path else {}
-    text = alert_text(summary, metrics, links)
-    if has_connection(model.alerts.slack_conn_id):
-        _post_slack(model, text)
-        return f"posted to Slack connection {model.alerts.slack_conn_id}"
-    log.warning(
-        "no Slack connection %r: alert written to %s\n%s", model.alerts.slack_conn_id, project.alerts_file, text
+    engine = _results_engine(model)
+    window = Window.of(dt.datetime.fromisoformat(summary.window_start), dt.datetime.fromisoformat(summary.window_end))
+    start, end = window.start, window.end
+    severity = severity_of(summary.status)
+    now_failing = failing(summary, metrics)
+    this_window, previous = alert_state.for_window(engine, model.name, start)
+    hours = model.alerts.reminder_hours
+    decision = decide(
+        start, severity, now_failing, this_window, previous, None if hours is None else dt.timedelta(hours=hours)
     )
-    append_local(project.alerts_file, summary, text, dt.datetime.now(dt.UTC))
-    return f"written to {project.alerts_file}"
-
-
-def _post_slack(model: ModelConfig, text: str) -> None:
-    from airflow.sdk import BaseHook
-
-    conn_id = model.alerts.slack_conn_id
-    if BaseHook.get_connection(conn_id).conn_type == "slackwebhook":
-        from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
-
-        SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=text)
+    if decision.kind is None:
+        log.info("%s %s: not posted: %s", model.name, summary.status, decision.reason)
+        return f"not posted: {decision.reason}"
+    drifted = [m.column for m in metrics if m.check == "drift" and m.column and m.status != "ok"]
+    message = build_message(
+        decision,
+        summary,
+        metrics,
+        now_failing,
+        alert_state.drift_streaks(engine, model.name, drifted, start),
+        _links(summary, dag_id),
+        model.alerts.top,
+    )
+    route = decision.severity or (decision.previous.severity if decision.previous else None) or "warning"
+    conn_id, channel = model.alerts.route(route)
+    if connection_type(conn_id) is not None:
+        destination = post(conn_id, channel, message, model.alerts)
     else:
-        from airflow.providers.slack.hooks.slack import SlackHook
+        destination = str(default_project().alerts_file)
+        log.warning("no Slack connection %r: %s written to %s\n%s", conn_id, decision.kind, destination, message.text)
+        record = {"at": dt.datetime.now(dt.UTC).isoformat(), "kind": decision.kind, "model": summary.model}
+        append_local(
+            default_project().alerts_file,
+            {**record, "window_start": summary.window_start, "status": summary.status, "text": message.text},
+        )
+    recovered = decision.kind == "recovery"
+    alert_state.record(
+        engine,
+        SentAlert(
+            model.name,
+            start,
+            end,
+            decision.kind,
+            decision.severity,
+            () if recovered else now_failing,
+            None if recovered else decision.since,
+            destination,
+            dt.datetime.now(dt.UTC),
+        ),
+    )
+    log.info("%s sent to %s (%s)", decision.kind, destination, decision.reason)
+    return f"{decision.kind} sent to {destination}: {decision.reason}"
 
-        SlackHook(slack_conn_id=conn_id).client.chat_postMessage(channel=model.alerts.channel, text=text)
+
+def _links(summary: RunSummary, dag_id: str) -> Links:
+    """Absolute URLs from the Airflow config `[api] base_url` (the UI plugin serves them)."""
+    from airflow.sdk.configuration import conf
+
+    base = conf.get("api", "base_url", fallback="") or ""
+    if not base:
+        return Links()
+    return Links(
+        docs=docs_url(base, summary.docs_path) if summary.docs_path else None,
+        dashboard=dashboard_url(base, summary.model),
+        run=airflow_run_url(base, dag_id, summary.airflow_run_id) if summary.airflow_run_id else None,
+    )
 
 
 def baseline_needed(model_name: str, run_type: str, only_if_changed: bool) -> bool:

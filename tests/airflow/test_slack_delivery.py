@@ -1,0 +1,227 @@
+"""Slack delivery of the notify task through the real provider hooks and slack_sdk, over HTTP to a
+local recording server: exact payloads, no duplicates, change, recovery, retries, both connection types."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from mlmonitor import alert_state
+from mlmonitor.alerts import Decision, SentAlert, failing
+from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.results import read_runs, write_results
+from mlmonitor.slack_message import Links, build_message
+from mlmonitor_airflow.slack import SlackUndelivered
+
+T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+BASE = "http://airflow.test"
+MODEL_YAML = """\
+name: carloan
+warehouse_conn_id: mlmonitor_warehouse
+training: {table: carloan_training}
+serving: {table: carloan_serving_logs, timestamp_column: timestamp, id_column: id}
+prediction: {column: y_pred_proba, task: classification}
+start_date: 2024-03-01
+alerts:
+  channel: "#ml-alerts"
+  critical: {channel: "#ml-critical"}
+  retries: 2
+  retry_backoff_seconds: 0.01
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gx_root: Path) -> sa.Engine:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "carloan.yaml").write_text(MODEL_YAML)
+    monkeypatch.setenv("MLMONITOR_MODELS_DIR", str(models))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLMONITOR_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")})
+    )
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE)
+    monkeypatch.delenv("AIRFLOW_CONN_MLMONITOR_SLACK", raising=False)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["slackwebhook", "slack"])
+def slack(request: pytest.FixtureRequest, slack_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The recording server behind a Slack connection of each type."""
+    webhook = request.param == "slackwebhook"
+    conn = slack_server.webhook_connection() if webhook else slack_server.bot_connection()
+    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", conn)
+    slack_server.webhook = webhook
+    return slack_server
+
+
+DRIFT_INCOME = Metric("drift", "income", "psi", 0.3, "warning", 0.1, 1e-6, {"method": "psi+chi2"})
+DRIFT_REGION = Metric("drift", "region", "psi", 0.2, "warning", 0.1, 1e-4, {"method": "psi+chi2"})
+NULLS = Metric(
+    "validation",
+    "credit_score",
+    "expect_column_values_to_not_be_null",
+    35.0,
+    "alert",
+    0.99,
+    details={"kwargs": {"column": "credit_score", "mostly": 0.99}, "unexpected_count": 420, "element_count": 1200},
+)
+HEALTHY = [Metric("drift", "income", "psi", 0.01, "ok", 0.1, 0.9, {"method": "psi+chi2"})]
+
+
+def _window(day: int, metrics: list[Metric], engine: sa.Engine) -> tuple[RunSummary, list[Metric]]:
+    """Persist a window's results the way the persist task does, and return what notify receives."""
+    from mlmonitor import monitor
+    from mlmonitor.config import get_model
+    from mlmonitor.window import Window
+
+    window = Window(T0 + day * DAY, T0 + (day + 1) * DAY)
+    summary = monitor.summarize(get_model("carloan"), window, 1200, {"1.0.0": 1200}, metrics, None, f"run_{day}")
+    write_results(engine, summary, metrics, T0)
+    return summary, metrics
+
+
+def _notify(summary: RunSummary, metrics: list[Metric]) -> str:
+    from mlmonitor_airflow import tasks
+
+    stats = {"metrics": [m.to_dict() for m in metrics]}
+    return tasks.notify("carloan", summary.to_dict(), stats, {"metrics": []}, True, "mlmonitor_carloan")
+
+
+def _expected(
+    kind: str, summary: RunSummary, metrics: list[Metric], since: int, streaks: dict[str, int], prev: SentAlert | None
+) -> dict[str, Any]:
+    from mlmonitor.alerts import severity_of
+    from mlmonitor.links import airflow_run_url, dashboard_url
+
+    decision = Decision(kind, "", severity_of(summary.status), T0 + since * DAY, prev)  # type: ignore[arg-type]
+    links = Links(
+        None, dashboard_url(BASE, "carloan"), airflow_run_url(BASE, "mlmonitor_carloan", summary.airflow_run_id)
+    )
+    msg = build_message(decision, summary, metrics, failing(summary, metrics), streaks, links)
+    return {"text": msg.text, "blocks": msg.blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def test_alert_change_recovery_without_duplicates(env: sa.Engine, slack: Any) -> None:
+    slack_server, webhook = slack, slack.webhook
+
+    def channel(name: str) -> dict[str, str]:
+        return {} if webhook else {"channel": name}
+
+    # day 0: the first alerting window (critical: a failed expectation) posts an alert
+    s0, m0 = _window(0, [DRIFT_INCOME, NULLS], env)
+    assert _notify(s0, m0).startswith("alert sent to mlmonitor_slack")
+    first = _expected("alert", s0, m0, 0, {"income": 1}, None)
+    assert slack_server.bodies() == [{**channel("#ml-critical"), **first}]
+    assert first["blocks"][0]["text"]["text"] == "🚨 CRITICAL · carloan: ALERT"
+    assert (
+        (slack_server.requests[0][0] == "/services/T0/B0/secret")
+        if webhook
+        else (slack_server.requests[0][0] == "/api/chat.postMessage")
+    )
+    # a rerun of the window posts nothing
+    assert _notify(s0, m0).startswith("not posted: a alert was already sent for this window")
+    # day 1: the same things fail: quiet
+    s1, m1 = _window(1, [DRIFT_INCOME, NULLS], env)
+    assert "unchanged since the alert" in _notify(s1, m1)
+    assert len(slack_server.requests) == 1
+    # day 2: expectations pass but region drifts too: a change, a warning now, since day 0
+    s2, m2 = _window(2, [DRIFT_INCOME, DRIFT_REGION], env)
+    assert _notify(s2, m2).startswith("change sent")
+    prev = alert_state.for_window(env, "carloan", T0 + 2 * DAY)[1]
+    change = _expected("change", s2, m2, 0, {"income": 3, "region": 1}, prev)
+    assert slack_server.bodies()[1] == {**channel("#ml-alerts"), **change}
+    assert change["blocks"][2:4] == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*Newly failing (1)*\ndrift:psi(region)"}},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "*No longer failing (1)*\nvalidation:expect_column_values_to_not_be_null(credit_score)",
+            },
+        },
+    ]
+    # day 3: healthy: a recovery (to the channel of the last alert's severity); day 4: quiet
+    s3, m3 = _window(3, HEALTHY, env)
+    assert _notify(s3, m3).startswith("recovery sent")
+    prev = alert_state.for_window(env, "carloan", T0 + 3 * DAY)[1]
+    assert slack_server.bodies()[2] == {**channel("#ml-alerts"), **_expected("recovery", s3, m3, 0, {}, prev)}
+    s4, m4 = _window(4, HEALTHY, env)
+    assert _notify(s4, m4).startswith("not posted")
+    assert len(slack_server.requests) == 3
+    with env.connect() as c:
+        rows = c.execute(sa.text("select kind, severity from mlmonitor_alerts order by window_start")).all()
+    assert [tuple(r) for r in rows] == [("alert", "critical"), ("change", "warning"), ("recovery", None)]
+
+
+def test_429_is_retried_after_retry_after(env: sa.Engine, slack: Any) -> None:
+    slack_server = slack
+    slack_server.script = [(429, {"Retry-After": "1"})]
+    s0, m0 = _window(0, [DRIFT_INCOME], env)
+    assert _notify(s0, m0).startswith("alert sent")
+    bodies = slack_server.bodies()
+    assert len(bodies) == 2 and bodies[0] == bodies[1]
+    assert alert_state.for_window(env, "carloan", T0)[0] is not None
+
+
+def test_a_timeout_is_retried(
+    env: sa.Engine, slack_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    yaml = tmp_path / "models" / "carloan.yaml"
+    yaml.write_text(MODEL_YAML + "  timeout_seconds: 1\n")
+    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", slack_server.webhook_connection())
+    slack_server.script = [(200, {}, 3)]
+    s0, m0 = _window(0, [DRIFT_INCOME], env)
+    assert _notify(s0, m0).startswith("alert sent")
+    bodies = slack_server.bodies()
+    assert len(bodies) == 2 and bodies[0] == bodies[1]
+
+
+def test_slack_down_fails_loudly_keeps_results_and_a_later_run_delivers(env: sa.Engine, slack: Any) -> None:
+    slack_server = slack
+    slack_server.script = [(500, {})] * 3 + [(503, {})]  # more failures than 1 try + 2 retries
+    s0, m0 = _window(0, [DRIFT_INCOME], env)
+    with pytest.raises(SlackUndelivered, match="'mlmonitor_slack' did not accept the message after 2 retries"):
+        _notify(s0, m0)
+    assert len(slack_server.requests) == 3  # the first try and two retries
+    assert [r["status"] for r in read_runs(env, "carloan")] == ["warning"]  # results kept
+    assert alert_state.for_window(env, "carloan", T0) == (None, None)  # not marked sent
+    # Slack is back (one scripted 503 left, then 200): the rerun delivers the same alert once
+    assert _notify(s0, m0).startswith("alert sent")
+    bodies = slack_server.bodies()
+    assert len(bodies) == 5 and bodies[-1] == bodies[0]
+    assert alert_state.for_window(env, "carloan", T0)[0] is not None
+
+
+def test_without_a_slack_connection_alerts_go_to_the_local_file(env: sa.Engine, gx_root: Path) -> None:
+    s0, m0 = _window(0, [DRIFT_INCOME], env)
+    assert _notify(s0, m0).startswith(f"alert sent to {gx_root}")
+    assert _notify(s0, m0).startswith("not posted")
+    s1, m1 = _window(1, HEALTHY, env)
+    assert _notify(s1, m1).startswith("recovery sent")
+    lines = [json.loads(x) for x in (gx_root / "gx/uncommitted/alerts.jsonl").read_text().splitlines()]
+    assert [(x["kind"], x["status"]) for x in lines] == [("alert", "warning"), ("recovery", "ok")]
+    assert "`income` (psi+chi2): effect size 0.3 vs threshold 0.1" in lines[0]["text"]
+
+
+def test_a_bot_connection_without_channel_is_a_config_error(
+    env: sa.Engine, slack_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mlmonitor.errors import ConfigError
+
+    yaml = tmp_path / "models" / "carloan.yaml"
+    yaml.write_text(
+        MODEL_YAML.replace('  channel: "#ml-alerts"\n', "").replace('  critical: {channel: "#ml-critical"}\n', "")
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", slack_server.bot_connection())
+    s0, m0 = _window(0, [DRIFT_INCOME], env)
+    with pytest.raises(ConfigError, match=r"needs a channel: set alerts\.channel"):
+        _notify(s0, m0)
+    assert slack_server.requests == []

@@ -1,0 +1,67 @@
+"""The alert state table and drift streaks on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from mlmonitor import alert_state
+from mlmonitor.alerts import SentAlert
+from mlmonitor.config import AlertsConfig
+from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.results import write_results
+
+T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    db = request.getfixturevalue(f"{request.param}_database")
+    engine = sa.create_engine(db["url"])
+    yield engine
+    engine.dispose()
+
+
+def _sent(day: int, kind: str = "alert") -> SentAlert:
+    return SentAlert(
+        "carloan", T0 + day * DAY, T0 + (day + 1) * DAY, kind, "warning", ("drift:psi(a)",), T0, "c #x", T0
+    )
+
+
+def test_for_window_returns_this_window_and_the_last_earlier_one(engine: sa.Engine) -> None:
+    assert alert_state.for_window(engine, "carloan", T0) == (None, None)
+    alert_state.record(engine, _sent(0))
+    alert_state.record(engine, _sent(2, "change"))
+    assert alert_state.for_window(engine, "carloan", T0 + 2 * DAY) == (_sent(2, "change"), _sent(0))
+    assert alert_state.for_window(engine, "carloan", T0 + 5 * DAY) == (None, _sent(2, "change"))
+    assert alert_state.for_window(engine, "other", T0 + 5 * DAY) == (None, None)
+
+
+def test_drift_streaks_count_consecutive_drifting_windows(engine: sa.Engine) -> None:
+    # a drifts on days 0, 2, 3, 4; b only on day 4; c never
+    for day in range(5):
+        rows = [
+            Metric("drift", "a", "psi", 0.3, "ok" if day == 1 else "warning"),
+            Metric("drift", "b", "psi", 0.3, "warning" if day == 4 else "ok"),
+            Metric("drift", "c", "psi", 0.0),
+        ]
+        start = (T0 + day * DAY).isoformat()
+        summary = RunSummary("carloan", start, (T0 + (day + 1) * DAY).isoformat(), 10, {}, "warning", 0, 1)
+        write_results(engine, summary, rows, T0)
+    assert alert_state.drift_streaks(engine, "carloan", ["a", "b", "c"], T0 + 4 * DAY) == {"a": 3, "b": 1, "c": 0}
+    assert alert_state.drift_streaks(engine, "carloan", ["a"], T0 + 2 * DAY) == {"a": 1}
+    assert alert_state.drift_streaks(engine, "carloan", [], T0) == {}
+
+
+def test_alerts_config_routes_by_severity_and_keeps_old_fields() -> None:
+    old = AlertsConfig(slack_conn_id="s", channel="#a")
+    assert old.route("warning") == old.route("critical") == ("s", "#a")
+    routed = AlertsConfig.model_validate(
+        {"channel": "#a", "critical": {"slack_conn_id": "pager", "channel": "#oncall"}, "warning": {"channel": "#w"}}
+    )
+    assert routed.route("critical") == ("pager", "#oncall")
+    assert routed.route("warning") == ("mlmonitor_slack", "#w")

@@ -1,0 +1,226 @@
+"""The Block Kit message, on exact JSON: alert, change, recovery, truncation, Slack limits, task failure."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mlmonitor.alerts import Decision, SentAlert, failing
+from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.slack_message import MAX_TEXT, Links, build_message, failure_message
+
+T0 = dt.datetime(2024, 4, 15, tzinfo=dt.UTC)
+SUMMARY = RunSummary(
+    "carloan",
+    "2024-04-15T00:00:00+00:00",
+    "2024-04-16T00:00:00+00:00",
+    1287,
+    {"1.0.0": 1200, "1.1.0": 87},
+    "alert",
+    2,
+    2,
+    "validations/carloan/x.html",
+    "manual__1",
+)
+IN_SET = {
+    "kwargs": {"column": "employment_type", "value_set": ["a", "b", "c", "d", "e", "f", "g"], "mostly": 0.99},
+    "unexpected_count": 161,
+    "element_count": 1287,
+    "unexpected_percent": 12.5,
+    "partial_unexpected_counts": [{"value": "gig_worker", "count": 161}],
+}
+METRICS = [
+    Metric("validation", "employment_type", "expect_column_values_to_be_in_set", 12.5, "alert", 0.99, details=IN_SET),
+    # a details shape from another check version: `observed` instead of the GE result keys
+    Metric(
+        "validation",
+        "credit_score",
+        "expect_column_values_to_not_be_null",
+        8.0,
+        "alert",
+        0.99,
+        details={"kwargs": {"column": "credit_score", "mostly": 0.99}, "observed": "8.00% null"},
+    ),
+    Metric("validation", "income", "expect_column_mean_to_be_between", 5.0, "ok"),
+    Metric("drift", "income", "psi", 0.21, "warning", 0.1, 1e-9, {"method": "psi+chi2"}),
+    Metric("drift", "credit_score", "psi", 0.35, "warning", 0.1, 2e-30, {"method": "psi+chi2", "effect_size": 0.35}),
+    Metric("drift", "region", "psi", 0.02, "ok", 0.1, 0.5),
+    Metric(
+        "stats",
+        "y_pred_proba",
+        "mean",
+        0.412,
+        "warning",
+        4.0,
+        details={"training_mean": 0.318, "z_standard_errors": 7.25},
+    ),
+]
+LINKS = Links("http://af/mlmonitor/docs/x.html", "http://af/mlmonitor/models/carloan", "http://af/dags/d/runs/r")
+LINKS_BLOCK = {
+    "type": "section",
+    "text": {
+        "type": "mrkdwn",
+        "text": "<http://af/mlmonitor/docs/x.html|Data Docs> · <http://af/mlmonitor/models/carloan|Dashboard> · "
+        "<http://af/dags/d/runs/r|Airflow run>",
+    },
+}
+
+
+def _fields(status: str, since: str) -> dict:
+    return {
+        "type": "section",
+        "fields": [
+            {"type": "mrkdwn", "text": "*Model*\ncarloan"},
+            {"type": "mrkdwn", "text": "*Version(s)*\n1.0.0 (1200 rows), 1.1.0 (87 rows)"},
+            {"type": "mrkdwn", "text": "*Window (UTC)*\n2024-04-15 00:00 → 2024-04-16 00:00"},
+            {"type": "mrkdwn", "text": f"*Status*\n{status}"},
+            {"type": "mrkdwn", "text": "*Rows*\n1287"},
+            {"type": "mrkdwn", "text": f"*Since*\nwindow of {since}"},
+        ],
+    }
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def test_alert_message_exact_blocks_and_text():
+    decision = Decision("alert", "first alerting window", "critical", T0 - dt.timedelta(days=1))
+    streaks = {"credit_score": 2, "income": 1}
+    message = build_message(decision, SUMMARY, METRICS, failing(SUMMARY, METRICS), streaks, LINKS, top=5)
+    assert message.blocks == [
+        {"type": "header", "text": {"type": "plain_text", "text": "🚨 CRITICAL · carloan: ALERT"}},
+        _fields("alert (critical)", "2024-04-14 00:00"),
+        _section(
+            "*Failed expectations (2)*\n"
+            "• `expect_column_values_to_be_in_set` on `employment_type`: observed 12.50% unexpected "
+            "(161 of 1287 rows), e.g. gig_worker; expected mostly=0.99, value_set=[a, b, c, d, e, +2]\n"
+            "• `expect_column_values_to_not_be_null` on `credit_score`: observed 8.00% null; expected mostly=0.99"
+        ),
+        _section(
+            "*Drifted columns (2)*\n"
+            "• `credit_score` (psi+chi2): effect size 0.35 vs threshold 0.1, p=2e-30; drifting 2 windows in a row\n"
+            "• `income` (psi+chi2): effect size 0.21 vs threshold 0.1, p=1e-09; first drifting window"
+        ),
+        _section(
+            "*Prediction statistics that moved (1)*\n"
+            "• mean of `y_pred_proba`: 0.412 (training 0.318; z=7.2 standard errors)"
+        ),
+        LINKS_BLOCK,
+    ]
+    assert message.text.splitlines()[:4] == [
+        "🚨 CRITICAL · carloan: ALERT",
+        "Model: carloan",
+        "Version(s): 1.0.0 (1200 rows), 1.1.0 (87 rows)",
+        "Window (UTC): 2024-04-15 00:00 → 2024-04-16 00:00",
+    ]
+    assert "gig_worker" in message.text and "drifting 2 windows in a row" in message.text
+    assert message.text.splitlines()[-1] == (
+        "Data Docs: http://af/mlmonitor/docs/x.html · Dashboard: http://af/mlmonitor/models/carloan · "
+        "Airflow run: http://af/dags/d/runs/r"
+    )
+
+
+def test_long_lists_are_cut_with_and_n_more():
+    decision = Decision("alert", "first", "critical", T0)
+    message = build_message(decision, SUMMARY, METRICS, failing(SUMMARY, METRICS), {}, Links(), top=1)
+    texts = [b["text"]["text"] for b in message.blocks if "text" in b and b["type"] == "section"]
+    assert texts[0].endswith("expected mostly=0.99, value_set=[a, b, c, d, e, +2]\n… and 1 more")
+    assert texts[1] == (
+        "*Drifted columns (2)*\n• `credit_score` (psi+chi2): effect size 0.35 vs threshold 0.1, p=2e-30\n… and 1 more"
+    )  # without streaks (no history) the line just leaves them out
+    assert len(message.blocks) == 5  # no links block without a base URL
+
+
+def test_change_message_lists_new_and_resolved():
+    previous = SentAlert(
+        "carloan",
+        T0 - dt.timedelta(days=1),
+        T0,
+        "alert",
+        "warning",
+        ("drift:psi(income)", "drift:psi(region)"),
+        T0 - dt.timedelta(days=3),
+        "x",
+        T0,
+    )
+    metrics = [m for m in METRICS if m.check == "drift"]
+    decision = Decision("change", "changed", "warning", previous.since, previous)
+    summary = RunSummary(**{**SUMMARY.to_dict(), "status": "warning", "failed_expectations": 0})
+    message = build_message(decision, summary, metrics, failing(summary, metrics), {"credit_score": 1}, LINKS)
+    assert message.blocks[:4] == [
+        {"type": "header", "text": {"type": "plain_text", "text": "⚠️ WARNING · carloan: WARNING, what fails changed"}},
+        _fields("warning (warning)", "2024-04-12 00:00"),
+        _section("*Newly failing (1)*\ndrift:psi(credit_score)"),
+        _section("*No longer failing (1)*\ndrift:psi(region)"),
+    ]
+
+
+def test_recovery_message_names_what_was_failing():
+    previous = SentAlert(
+        "carloan", T0 - dt.timedelta(days=1), T0, "alert", "critical", ("drift:psi(income)",), T0, "x", T0
+    )
+    summary = RunSummary(**{**SUMMARY.to_dict(), "status": "ok", "failed_expectations": 0, "drifted_features": 0})
+    message = build_message(Decision("recovery", "healthy", None, T0, previous), summary, [], (), {}, LINKS)
+    assert message.blocks == [
+        {"type": "header", "text": {"type": "plain_text", "text": "✅ RESOLVED · carloan: healthy again"}},
+        _fields("ok (resolved)", "2024-04-15 00:00"),
+        _section("*All checks pass again; was failing (1)*\ndrift:psi(income)"),
+        LINKS_BLOCK,
+    ]
+
+
+def test_blocks_stay_within_slack_limits():
+    many = [
+        Metric("drift", f"feature_{i:03d}_" + "x" * 300, "psi", 1.0 + i, "warning", 0.1, 0.001, {"method": "psi"})
+        for i in range(300)
+    ]
+    summary = RunSummary(**{**SUMMARY.to_dict(), "model_versions": {f"v{i}": i for i in range(40)}})
+    message = build_message(Decision("alert", "first", "warning", T0), summary, many, (), {}, LINKS, top=50)
+    assert len(message.blocks) <= 50
+    for block in message.blocks:
+        texts = [block["text"]["text"]] if "text" in block else [f["text"] for f in block.get("fields", [])]
+        assert all(len(t) <= (150 if block["type"] == "header" else MAX_TEXT) for t in texts)
+    drift = message.blocks[2]["text"]["text"]
+    assert drift.startswith("*Drifted columns (300)*\n• `feature_299_") and drift.endswith(" more")
+    assert "+35 more" in message.blocks[1]["fields"][1]["text"]
+    assert len(message.text) <= MAX_TEXT
+
+
+def test_no_data_message_says_what_to_check():
+    summary = RunSummary(**{**SUMMARY.to_dict(), "rows": 0, "model_versions": {}, "status": "no_data"})
+    message = build_message(Decision("alert", "first", "warning", T0), summary, [], (), {}, Links())
+    assert message.blocks[1]["fields"][1]["text"] == "*Version(s)*\nn/a"
+    assert message.blocks[2] == _section(
+        "*No serving rows in this window.* Is the model serving, and is prediction logging working?"
+    )
+
+
+def test_failure_message_has_error_and_log_link():
+    message = failure_message(
+        "carloan", "mlmonitor_carloan", "stats", "scheduled__1", "WarehouseUnavailable: down", "http://af/log"
+    )
+    assert message.blocks == [
+        {"type": "header", "text": {"type": "plain_text", "text": "💥 TASK FAILED · carloan: mlmonitor_carloan.stats"}},
+        _section("*Run* `scheduled__1`\n*Error*\n```WarehouseUnavailable: down```"),
+        _section("<http://af/log|Task log>"),
+    ]
+    assert message.text == (
+        "💥 TASK FAILED · carloan: mlmonitor_carloan.stats\n*Run* `scheduled__1`\n*Error*\n"
+        "```WarehouseUnavailable: down```\nTask log: http://af/log"
+    )
+
+
+def test_null_examples_are_not_shown_as_none():
+    nulls = Metric(
+        "validation",
+        "credit_score",
+        "expect_column_values_to_not_be_null",
+        33.6,
+        "alert",
+        details={"unexpected_percent": 33.6, "partial_unexpected_counts": [{"value": None, "count": 20}]},
+    )
+    message = build_message(Decision("alert", "", "critical", T0), SUMMARY, [nulls], (), {}, Links())
+    assert message.blocks[2] == _section(
+        "*Failed expectations (1)*\n"
+        "• `expect_column_values_to_not_be_null` on `credit_score`: observed 33.60% unexpected"
+    )
