@@ -21,6 +21,7 @@ from airflow.sdk import (
 )
 
 from mlmonitor.config import ModelConfig
+from mlmonitor_airflow.extra_links import DataDocsLink
 from mlmonitor_airflow.slack import FailureNotifier
 
 MONITOR_DOC = """\
@@ -98,35 +99,48 @@ def _on_failure(model: ModelConfig) -> dict[str, Any]:
 
 
 def monitor_params() -> dict[str, Param]:
+    """Trigger-form fields of the monitor DAG; every one is optional (a scheduled run uses none)."""
     return {
         "window_start": Param(
             None,
             type=["null", "string"],
             format="date-time",
             title="Window start",
-            description="Leave empty to monitor the run's data interval. Otherwise the first "
-            "instant of the serving logs to check (UTC when no offset is given).",
+            description="Leave empty to check the run's own data interval. To check another period of "
+            "serving logs (e.g. yesterday afternoon after an incident), give its first instant; without a "
+            "time zone the time is read as UTC.",
         ),
         "window_end": Param(
             None,
             type=["null", "string"],
             format="date-time",
             title="Window end",
-            description="Leave empty to use the end of the data interval. Exclusive: rows at "
-            "exactly this instant belong to the next window.",
+            description="Leave empty to use the end of the run's data interval. Exclusive: predictions "
+            "logged at exactly this instant belong to the next window.",
         ),
         "notify": Param(
             True,
             type="boolean",
             title="Send alerts",
-            description="Untick to record results without posting to Slack (e.g. for a backfill).",
+            description="Untick to record results without posting to Slack, e.g. when re-checking old "
+            "windows. Results, Data Docs and the dashboard are updated either way.",
         ),
         "columns": Param(
             [],
             type="array",
             items={"type": "string"},
             title="Only these features",
-            description="Optional subset of feature columns for the drift check; empty means all.",
+            description="Feature columns to test for drift, one per line (names as in the serving table). "
+            "Empty means every monitored feature. Validation always checks all expectations.",
+        ),
+        "drift_threshold": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            title="Drift threshold (override)",
+            description="Leave empty to use the model YAML's drift.threshold (default 0.1). A column drifts "
+            "when its drift score (PSI: 0.1 = moderate shift, 0.25 = large shift) reaches this value and "
+            "the change is statistically significant. Raise it to see only large shifts in this run.",
         ),
     }
 
@@ -198,6 +212,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
 
         s = stats()
         v = validate(s)
+        v.operator.operator_extra_links = (DataDocsLink(),)
         p = persist(s, v)
         notify(p, s, v) >> gate(p)
     return dag

@@ -31,11 +31,19 @@ def _results_engine(model: ModelConfig) -> Any:
     return warehouse_engine(model.results_conn_id or model.warehouse_conn_id)
 
 
+def with_overrides(model: ModelConfig, params: dict[str, Any]) -> ModelConfig:
+    """The model config with this run's trigger-form overrides (drift_threshold) applied."""
+    threshold = params.get("drift_threshold")
+    if threshold is None:
+        return model
+    return model.model_copy(update={"drift": model.drift.model_copy(update={"threshold": float(threshold)})})
+
+
 def stats(
     model_name: str, params: dict[str, Any], interval_start: dt.datetime, interval_end: dt.datetime
 ) -> dict[str, Any]:
     """Window from params or data interval, schema check, volume, statistics and drift."""
-    model = get_model(model_name)
+    model = with_overrides(get_model(model_name), params)
     window = window_from_params(params.get("window_start"), params.get("window_end"), interval_start, interval_end)
     engine = warehouse_engine(model.warehouse_conn_id)
     prepared = pipeline.prepare(model, engine, default_project(), window)

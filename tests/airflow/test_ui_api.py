@@ -1,0 +1,168 @@
+"""The plugin's routes inside the real Airflow API server app (FastAPI TestClient): auth, traversal, content."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.results import write_results
+
+RUN_ID = "scheduled__2024-03-02T00:00:00+00:00"
+DOCS_PAGE = "validations/carloan/20240302/result.html"
+
+
+@pytest.fixture
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gx_root: Path) -> sa.Engine:
+    """Two monitored windows in a SQLite warehouse and their Data Docs pages."""
+    db = tmp_path / "warehouse.db"
+    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_WAREHOUSE", f'{{"conn_type": "sqlite", "host": "{db}"}}')
+    engine = sa.create_engine(f"sqlite:///{db}")
+    for day, psi, status in ((1, 0.02, "ok"), (2, 0.4, "warning")):
+        start = dt.datetime(2024, 3, day, tzinfo=dt.UTC)
+        summary = RunSummary(
+            "carloan",
+            start.isoformat(),
+            (start + dt.timedelta(days=1)).isoformat(),
+            1200,
+            {"1.0.0": 1200},
+            status,  # type: ignore[arg-type]
+            0,
+            int(status != "ok"),
+            DOCS_PAGE if day == 2 else None,
+            RUN_ID if day == 2 else None,
+            "1200 rows",
+        )
+        metrics = [Metric("drift", "income", "psi", psi, status, 0.1, 0.001)]  # type: ignore[arg-type]
+        write_results(engine, summary, metrics, start)
+    site = gx_root / "gx" / "uncommitted" / "data_docs" / "local_site"
+    (site / Path(DOCS_PAGE).parent).mkdir(parents=True)
+    (site / "index.html").write_text("<html>Data Docs index</html>")
+    (site / DOCS_PAGE).write_text("<html>validation result of carloan</html>")
+    (gx_root / "secret.txt").write_text("do not serve")
+    return engine
+
+
+@pytest.fixture(scope="module")
+def client(airflow_db: Path) -> Any:
+    import os
+    import secrets
+
+    # the API server signs and checks JWTs with this secret (generated per test session)
+    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(), base_url="http://127.0.0.1:8080") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def token(client: Any) -> str:
+    """A JWT issued by the API server's own auth manager (simple auth manager, admin role)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/mlmonitor/",
+        "/mlmonitor/models/carloan",
+        "/mlmonitor/docs/index.html",
+        f"/mlmonitor/runs/mlmonitor_carloan/{RUN_ID}",
+        "/mlmonitor/metrics",
+    ],
+)
+def test_anonymous_requests_are_refused(client: Any, results: sa.Engine, path: str) -> None:
+    response = client.get(path, headers={"Accept": "application/json"})
+    assert response.status_code == 401, response.text
+    assert "validation result" not in response.text and "income" not in response.text
+
+
+def test_anonymous_browser_goes_to_the_login_page_and_back(client: Any, results: sa.Engine) -> None:
+    response = client.get("/mlmonitor/models/carloan", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/auth/login")
+    assert "next=http" in response.headers["location"] and "mlmonitor" in response.headers["location"]
+
+
+def test_a_forged_token_is_refused(client: Any, results: sa.Engine) -> None:
+    assert client.get("/mlmonitor/", headers=_auth("not-a-jwt")).status_code == 403
+
+
+def test_dashboard_and_model_page_with_a_token(client: Any, results: sa.Engine, token: str) -> None:
+    index = client.get("/mlmonitor/", headers=_auth(token))
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    assert 'href="/mlmonitor/models/carloan"' in index.text and ">warning<" in index.text
+    page = client.get("/mlmonitor/models/carloan", headers=_auth(token))
+    assert page.status_code == 200
+    assert 'data-chart="drift-income-psi"' in page.text
+    assert f'href="/mlmonitor/docs/{DOCS_PAGE}"' in page.text
+    assert "/dags/mlmonitor_carloan/runs/scheduled__2024-03-02T00%3A00%3A00%2B00%3A00" in page.text
+    assert client.get("/mlmonitor/models/nosuchmodel", headers=_auth(token)).status_code == 404
+
+
+def test_the_ui_cookie_authenticates_too(client: Any, results: sa.Engine, token: str) -> None:
+    client.cookies.set("_token", token)
+    try:
+        assert client.get("/mlmonitor/docs/index.html").status_code == 200
+    finally:
+        client.cookies.clear()
+
+
+def test_data_docs_are_served_and_traversal_is_404(client: Any, results: sa.Engine, token: str) -> None:
+    page = client.get(f"/mlmonitor/docs/{DOCS_PAGE}", headers=_auth(token))
+    assert page.status_code == 200 and "validation result of carloan" in page.text
+    assert client.get("/mlmonitor/docs/", headers=_auth(token)).text == "<html>Data Docs index</html>"
+    for path in (
+        "/mlmonitor/docs/%2e%2e/%2e%2e/%2e%2e/secret.txt",
+        "/mlmonitor/docs/..%2F..%2F..%2Fsecret.txt",
+        "/mlmonitor/docs/%2Fetc%2Fpasswd",
+        "/mlmonitor/docs/missing.html",
+    ):
+        response = client.get(path, headers=_auth(token))
+        assert response.status_code == 404, path
+        assert "do not serve" not in response.text and "root:" not in response.text
+
+
+def test_run_view_redirects_to_the_runs_data_docs(client: Any, results: sa.Engine, token: str) -> None:
+    response = client.get(f"/mlmonitor/runs/mlmonitor_carloan/{RUN_ID}", headers=_auth(token), follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == f"/mlmonitor/docs/{DOCS_PAGE}"
+    other = client.get("/mlmonitor/runs/some_other_dag/run1", headers=_auth(token))
+    assert other.status_code == 404 and "not an mlmonitor monitor DAG" in other.text
+
+
+def test_metrics_need_auth_unless_made_public(
+    client: Any, results: sa.Engine, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = client.get("/mlmonitor/metrics", headers=_auth(token)).text
+    assert 'mlmonitor_metric_value{model="carloan",check="drift",column="income",metric="psi"} 0.4' in text
+    assert 'mlmonitor_window_status{model="carloan",status="warning"} 1.0' in text
+    monkeypatch.setenv("AIRFLOW__MLMONITOR__METRICS_PUBLIC", "True")
+    public = client.get("/mlmonitor/metrics")
+    assert public.status_code == 200 and public.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert client.get("/mlmonitor/").status_code == 401  # only /metrics becomes public
+
+
+def test_plugin_registers_nav_entry_run_view_and_extra_link(airflow_db: Path) -> None:
+    from airflow import plugins_manager
+
+    assert not plugins_manager.get_import_errors()
+    plugins, _ = plugins_manager._get_plugins()
+    plugin = next(p for p in plugins if p.name == "mlmonitor")
+    by_dest = {v["destination"]: v for v in plugin.external_views}
+    assert by_dest["nav"]["name"] == "ML Monitoring" and by_dest["nav"]["href"] == "/mlmonitor/"
+    assert by_dest["dag_run"]["href"] == "/mlmonitor/runs/{DAG_ID}/{RUN_ID}"
+    assert [link.name for link in plugin.operator_extra_links] == ["Data Docs"]

@@ -1,0 +1,153 @@
+"""Dashboard shaping and rendering on hand-made result rows (no Airflow, no database)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+from mlmonitor import dashboard
+from mlmonitor.svgchart import Chart, Point, RefLine, Series, nice_ticks, render
+
+D0 = dt.datetime(2024, 3, 1)
+
+
+def day(i: int) -> dt.datetime:
+    return D0 + dt.timedelta(days=i)
+
+
+def run(i: int, status: str = "ok", **kw: object) -> dict[str, object]:
+    return {
+        "model": "carloan",
+        "window_start": day(i),
+        "window_end": day(i + 1),
+        "status": status,
+        "rows": 1000 + i,
+        "model_versions": json.dumps({"1.0.0": 1000 + i}),
+        "failed_expectations": 0,
+        "drifted_features": 0,
+        "docs_path": f"validations/carloan/{i}.html",
+        "airflow_run_id": f"manual__2024-03-0{i + 1}T00:00:00+00:00",
+        "message": f"{1000 + i} rows",
+        **kw,
+    }
+
+
+def metric(i: int, check: str, column: str, name: str, value: float | None, status: str = "ok", **kw: object):
+    return {
+        "model": "carloan",
+        "window_start": day(i),
+        "window_end": day(i + 1),
+        "check_name": check,
+        "column_name": column,
+        "metric": name,
+        "value": value,
+        "threshold": kw.pop("threshold", None),
+        "p_value": kw.pop("p_value", None),
+        "status": status,
+        "details": json.dumps(kw.pop("details", {})),
+    }
+
+
+RUNS = [run(0), run(1), run(2, "alert", message="2 failed expectation(s); drift in income <b>")]
+METRICS = [
+    metric(0, "drift", "income", "psi", 0.01, threshold=0.1, details={"decision": "no drift"}),
+    metric(1, "drift", "income", "psi", 0.05, threshold=0.1),
+    metric(2, "drift", "income", "psi", 0.42, "warning", threshold=0.1, p_value=1e-9, details={"method": "psi"}),
+    metric(0, "drift", "region", "psi", 0.02, threshold=0.1),
+    metric(1, "drift", "region", "psi", None, threshold=0.1),
+    metric(2, "drift", "", "drifted_share", 0.5, "alert", threshold=0.5),
+    metric(2, "validation", "credit_score", "expect_column_values_to_not_be_null", 0.3, "alert"),
+    metric(2, "validation", "id", "expect_column_values_to_be_unique", 1.0, "ok"),
+    *(
+        metric(i, "stats", "y_pred_proba", "mean", 0.2 + i / 100, details={"training_mean": 0.2, "training_std": 0.05})
+        for i in range(3)
+    ),
+    *(metric(i, "stats", "y_pred_proba", "std", 0.05, details={"training": 0.05}) for i in range(3)),
+    *(metric(i, "health", "latency_ms", p, v * (1 + i)) for i in range(3) for p, v in (("p50", 20), ("p95", 60))),
+    metric(2, "health", "latency_ms", "p99", 300.0, details={"new_key": [1, 2]}),
+    metric(2, "health", "", "rows_vs_trailing", 1.0, details="not json"),
+]
+
+
+def test_windows_newest_first_with_their_findings_and_links():
+    views = dashboard.window_views("carloan", RUNS, METRICS, base="/af")
+    assert [v.start for v in views] == [day(2), day(1), day(0)]
+    bad = views[0]
+    assert bad.status == "alert"
+    assert bad.failed_expectations == ("expect_column_values_to_not_be_null(credit_score)",)
+    assert bad.drifted_columns == ("income",)
+    assert bad.docs_href == "/af/mlmonitor/docs/validations/carloan/2.html"
+    assert bad.run_href == "/af/dags/mlmonitor_carloan/runs/manual__2024-03-03T00%3A00%3A00%2B00%3A00"
+    assert views[1].failed_expectations == () and views[1].versions == {"1.0.0": 1001}
+
+
+def test_drift_charts_put_drifted_columns_first_with_their_threshold():
+    charts = dashboard.drift_charts(METRICS)
+    assert [c.title for c in charts] == ["income", "region"]
+    income = charts[0]
+    assert income.lines[0].value == 0.1 and "psi" in income.lines[0].label
+    assert [p.status for p in income.series[0].points] == ["ok", "ok", "warning"]
+    assert income.subtitle == "drifted in 1 of 3 windows"
+    assert charts[1].series[0].points[1].value is None  # missing value: a gap, not a zero
+
+
+def test_prediction_and_operations_charts():
+    pred = {c.key: c for c in dashboard.prediction_charts(METRICS)}
+    mean = pred["prediction-mean-y_pred_proba"]
+    assert mean.band is not None and (mean.band.low, mean.band.high) == (0.15000000000000002, 0.25)
+    assert mean.lines[0].value == 0.2
+    assert pred["prediction-std-y_pred_proba"].lines[0].value == 0.05
+    ops = {c.key: c for c in dashboard.operations_charts(RUNS, METRICS)}
+    assert [p.value for p in ops["volume"].series[0].points] == [1000, 1001, 1002]
+    latency = ops["latency-latency_ms"]
+    assert [s.label for s in latency.series] == ["p50", "p95", "p99"]
+    assert latency.y_label == "latency (ms)"
+
+
+def test_model_page_escapes_everything_and_links_the_evidence():
+    view = dashboard.model_view("carloan", "Default <script>", RUNS, METRICS)
+    page = dashboard.render_model(view)
+    assert "<script>" not in page and "Default &lt;script&gt;" in page
+    assert "drift in income &lt;b&gt;" in page
+    assert page.count('data-chart="drift-') == 2
+    assert 'href="/mlmonitor/docs/validations/carloan/2.html"' in page
+    assert 'href="/dags/mlmonitor_carloan/runs/manual__2024-03-03T00%3A00%3A00%2B00%3A00"' in page
+    assert "window start (UTC)" in page and "drift score (psi)" in page and "latency (ms)" in page
+    assert "http" not in re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", page)  # nothing from the network
+
+
+def test_index_lists_every_model_even_without_results():
+    views = dashboard.window_views("carloan", RUNS, [])
+    page = dashboard.render_index(
+        [
+            dashboard.model_summary("carloan", "Default probability", views),
+            dashboard.model_summary("churn", "", []),
+            dashboard.ModelSummary("fraud", "", None, (), error="connection 'x' is not defined"),
+        ]
+    )
+    assert 'href="/mlmonitor/models/carloan"' in page and ">alert<" in page
+    assert "No window monitored yet" in page and "mlmonitor_churn_baseline" in page
+    assert "connection &#x27;x&#x27; is not defined" in page
+
+
+def test_svg_chart_axes_points_and_escaping():
+    chart = Chart(
+        key="k",
+        title='a "b" <c>',
+        y_label="score",
+        series=(Series("s", (Point(day(0), 0.1), Point(day(1), None), Point(day(2), 0.3, "warning", "x<y"))),),
+        lines=(RefLine("threshold", 0.2),),
+    )
+    svg = render(chart)
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "&lt;c&gt;" in svg and "x&lt;y" in svg
+    assert svg.count("<circle") == 2 and 'data-status="warning"' in svg
+    assert svg.count("<polyline") == 0  # two points separated by a gap: no line segment of two points
+    assert "Mar 01" in svg and "Mar 03" in svg
+
+
+def test_nice_ticks_cover_the_range():
+    assert nice_ticks(0, 1) == [0, 0.25, 0.5, 0.75, 1.0]
+    ticks = nice_ticks(13, 87)
+    assert ticks[0] <= 13 and ticks[-1] >= 87 and len(ticks) <= 7
