@@ -12,7 +12,7 @@ DEMO_DB := $(CURDIR)/var/warehouse.db
 # The demo warehouse is an Airflow Connection given in the environment (no secrets in files).
 export AIRFLOW_CONN_MLMONITOR_WAREHOUSE ?= {"conn_type": "sqlite", "host": "$(DEMO_DB)"}
 
-.PHONY: install airflow-db demo-data demo ui test test-unit test-postgres lint typecheck bench clean
+.PHONY: install airflow-db demo-data demo ui browser test test-unit test-postgres test-browser lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -35,7 +35,11 @@ demo: airflow-db demo-data
 
 ui: airflow-db
 	@echo "Airflow UI on http://127.0.0.1:8080 (user admin; password in var/simple_auth_manager_passwords.json)"
+	@echo "ML Monitoring dashboard: http://127.0.0.1:8080/mlmonitor/ (also Browse > ML Monitoring)"
 	$(BIN)/airflow standalone
+
+browser:
+	bash .ci/ensure-chromium
 
 test: install
 	$(BIN)/pytest -q tests --ignore=tests/benchmarks
@@ -45,6 +49,9 @@ test-unit: install
 
 test-postgres: install
 	MLMONITOR_REQUIRE_PG=1 $(BIN)/pytest -q -m postgres tests
+
+test-browser: install browser
+	MLMONITOR_REQUIRE_BROWSER=1 $(BIN)/pytest -q tests/browser
 
 lint: install
 	$(BIN)/ruff check include dags plugins tests

@@ -17,7 +17,18 @@ from html import escape
 from typing import Any
 
 from mlmonitor.links import airflow_run_url, dashboard_url, docs_index_url, docs_url, metrics_url
-from mlmonitor.svgchart import SERIES_COLOURS, STATUS_COLOURS, Band, Chart, Point, RefLine, Series, legend, render
+from mlmonitor.svgchart import (
+    SERIES_COLOURS,
+    STATUS_COLOURS,
+    Band,
+    Chart,
+    Point,
+    RefLine,
+    Series,
+    format_number,
+    legend,
+    render,
+)
 
 Row = Mapping[str, Any]
 STATUS_TEXT = {
@@ -162,7 +173,6 @@ def drift_charts(metrics: Sequence[Row]) -> list[Chart]:
             )
             points.append(Point(m["window_start"], _num(m.get("value")), str(m.get("status") or "ok"), note))
         threshold = next((t for m in reversed(rows) if (t := _num(m.get("threshold"))) is not None), None)
-        method = str(_details(rows[-1]).get("method") or metric)
         n_drifted = sum(p.status != "ok" for p in points)
         charts.append(
             Chart(
@@ -171,7 +181,9 @@ def drift_charts(metrics: Sequence[Row]) -> list[Chart]:
                 subtitle=f"drifted in {n_drifted} of {len(points)} windows" if n_drifted else "no drift",
                 y_label=f"drift score ({metric})",
                 series=(Series(f"{metric} of the window vs training", tuple(points)),),
-                lines=(RefLine(f"threshold {method}", threshold),) if threshold is not None else (),
+                lines=(RefLine(f"drift threshold ({format_number(threshold)})", threshold),)
+                if threshold is not None
+                else (),
                 y_min=0.0,
                 extra_legend=(("drifted window", STATUS_COLOURS["warning"]),),
             )
@@ -313,7 +325,7 @@ th{background:#eef1f4;font-weight:600}td.num{text-align:right;font-variant-numer
 figure{margin:0;background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:8px}
 figcaption{font-weight:600}figcaption small{font-weight:400;color:#555;display:block}
 svg .tick{font-size:10px;fill:#555}svg .axis{font-size:11px;fill:#333}
-.legend{font-size:12px;color:#333;display:flex;flex-wrap:wrap;gap:10px;max-width:460px}
+.legend{font-size:12px;color:#333;display:flex;flex-wrap:wrap;gap:10px;max-width:430px}
 .lg i{display:inline-block;width:14px;height:4px;margin-right:4px;vertical-align:middle}
 .lg i.dash{height:0;border-top:2px dashed}.lg i.dot{width:9px;height:9px;border-radius:50%}
 .legend-status{display:flex;gap:14px;flex-wrap:wrap;margin:8px 0;font-size:13px}

@@ -69,8 +69,8 @@ class Chart:
     band: Band | None = None
     y_min: float | None = None
     subtitle: str = ""
-    width: int = 460
-    height: int = 230
+    width: int = 430
+    height: int = 220
     extra_legend: tuple[tuple[str, str], ...] = field(default=())
 
 
@@ -160,7 +160,7 @@ def render(chart: Chart) -> str:
             f'<line x1="{_LEFT}" x2="{_LEFT + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#eee"/>'
             f'<text x="{_LEFT - 6}" y="{y(t) + 4:.1f}" text-anchor="end" class="tick">{escape(format_number(t))}</text>'
         )
-    for at in _x_ticks(times):
+    for at in _spaced(_x_ticks(times), x):
         out.append(
             f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{_TOP + ph}" y2="{_TOP + ph + 4}" stroke="#888"/>'
             f'<text x="{x(at):.1f}" y="{_TOP + ph + 16}" text-anchor="middle" class="tick">'
@@ -195,6 +195,21 @@ def _x_ticks(times: list[dt.datetime], count: int = 6) -> list[dt.datetime]:
         return times
     step = (len(times) - 1) / (count - 1)
     return [times[round(i * step)] for i in range(count)]
+
+
+def _spaced(ticks: list[dt.datetime], x: Callable[[dt.datetime], float], gap: float = 58) -> list[dt.datetime]:
+    """Drop ticks whose labels would overlap (keeps the first and the last window)."""
+    kept: list[dt.datetime] = []
+    for at in ticks:
+        if kept and x(at) - x(kept[-1]) < gap:
+            if at != ticks[-1]:
+                continue
+            if len(kept) > 1:
+                kept.pop()
+            else:
+                continue
+        kept.append(at)
+    return kept
 
 
 def _series(s: Series, x: Callable[[dt.datetime], float], y: Callable[[float], float]) -> list[str]:

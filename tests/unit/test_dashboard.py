@@ -86,7 +86,7 @@ def test_drift_charts_put_drifted_columns_first_with_their_threshold():
     charts = dashboard.drift_charts(METRICS)
     assert [c.title for c in charts] == ["income", "region"]
     income = charts[0]
-    assert income.lines[0].value == 0.1 and "psi" in income.lines[0].label
+    assert income.lines[0].value == 0.1 and income.lines[0].label == "drift threshold (0.1)"
     assert [p.status for p in income.series[0].points] == ["ok", "ok", "warning"]
     assert income.subtitle == "drifted in 1 of 3 windows"
     assert charts[1].series[0].points[1].value is None  # missing value: a gap, not a zero
