@@ -32,7 +32,7 @@ class DataDocsLink(BaseOperatorLink):
     name = "Data Docs"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        from airflow.sdk import XCom
+        from airflow.sdk.execution_time.xcom import XCom
 
         result = XCom.get_value(ti_key=ti_key, key="return_value")
         return link_for(result, ui_base_url())

@@ -1,0 +1,72 @@
+"""dag.test on SQLite: the validate task's Data Docs extra link, the drift_threshold and rederive params."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from mlmonitor.demo import INCIDENTS, START, write_demo
+from mlmonitor.links import docs_url
+from mlmonitor.results import read_metrics, read_runs
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+DAY = INCIDENTS.quality_incident
+
+
+def _day(day: int) -> dt.datetime:
+    return (START + dt.timedelta(days=day)).replace(tzinfo=dt.UTC)
+
+
+def _xcom(dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        value = session.execute(
+            XComModel.get_many(key=key, run_id=run_id, dag_ids=dag_id, task_ids=task_id).with_only_columns(
+                XComModel.value
+            )
+        ).scalar_one()
+    if isinstance(value, str):  # stored JSON-encoded by some backends, decoded by the JSON column type by others
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def test_extra_link_threshold_override_and_rederive(
+    airflow_db: Path, gx_root: Path, sqlite_database: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_WAREHOUSE", sqlite_database["conn"])
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/")
+    engine = sa.create_engine(sqlite_database["url"])
+    write_demo(engine, days=[DAY])
+    bag = DagBag(str(ROOT / "dags"))
+    baseline = bag.get_dag("mlmonitor_carloan_baseline")
+    assert baseline.test(logical_date=_day(0)).state == "success"
+    # unticked "re-derive now" on an unchanged training table keeps the stored baseline
+    kept = baseline.test(logical_date=_day(1), run_conf={"rederive": False})
+    assert kept.state == "success"
+    assert "unchanged" in _xcom(baseline.dag_id, kept.run_id, "derive", "return_value")["skipped"]
+
+    run = bag.get_dag("mlmonitor_carloan").test(logical_date=_day(DAY + 1), run_conf={"drift_threshold": 50.0})
+    drift = [m for m in read_metrics(engine, "carloan") if m["check_name"] == "drift" and m["column_name"]]
+    assert drift and {m["threshold"] for m in drift} == {50.0}
+    assert all(m["status"] == "ok" for m in drift)  # no PSI reaches 50: the override was applied
+    row = read_runs(engine, "carloan")[0]
+    assert row["drifted_features"] == 0 and row["failed_expectations"] == 2
+
+    link = _xcom("mlmonitor_carloan", run.run_id, "validate", "_link_DataDocsLink")
+    assert link == docs_url("https://airflow.example.com", row["docs_path"])
+    assert link.startswith("https://airflow.example.com/mlmonitor/docs/validations/carloan/")
+    assert (gx_root / "gx/uncommitted/data_docs/local_site" / row["docs_path"]).is_file()
+    engine.dispose()
