@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from mlmonitor import monitor
 from mlmonitor.links import airflow_run_url, dashboard_url, docs_index_url, docs_url, metrics_url
 from mlmonitor.svgchart import (
     SERIES_COLOURS,
@@ -31,6 +32,8 @@ from mlmonitor.svgchart import (
 )
 
 Row = Mapping[str, Any]
+# the prediction mean warns when it leaves training by this many training stds (and significantly)
+MEAN_SHIFT_STD: float = getattr(monitor, "_MEAN_SHIFT_STD", 0.1)
 STATUS_TEXT = {
     "ok": "ok",
     "warning": "warning",
@@ -201,13 +204,16 @@ def prediction_charts(metrics: Sequence[Row]) -> list[Chart]:
             continue
         d = _details(rows[-1])
         mean, std = _num(d.get("training_mean")), _num(d.get("training_std"))
-        band = Band("training mean ± 1 training std", mean - std, mean + std) if mean is not None and std else None
+        band = None
+        if mean is not None and std:
+            tol = MEAN_SHIFT_STD * std
+            band = Band(f"tolerance: training mean ± {MEAN_SHIFT_STD:g} training std", mean - tol, mean + tol)
         points = tuple(Point(m["window_start"], _num(m.get("value")), str(m.get("status") or "ok")) for m in rows)
         charts.append(
             Chart(
                 key=f"prediction-mean-{column}",
                 title=f"Prediction mean ({column})",
-                subtitle="a marked point: the mean moved materially and significantly from training",
+                subtitle="a marked point: the mean left the tolerance band and the shift is significant",
                 y_label=column,
                 series=(Series("window mean", points),),
                 lines=(RefLine("training mean", mean, "#2e7d32"),) if mean is not None else (),

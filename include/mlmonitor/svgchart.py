@@ -74,7 +74,7 @@ class Chart:
     extra_legend: tuple[tuple[str, str], ...] = field(default=())
 
 
-_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 14, 14, 42
+_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 26, 14, 42
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
