@@ -171,16 +171,22 @@ def test_login_dashboard_drift_chart_and_data_docs(api_server: dict[str, Any]) -
             expect(page.locator("body")).to_contain_text("carloan")
             page.screenshot(path=str(ARTIFACTS / "05-data-docs.png"), full_page=True)
 
-            # and its Airflow run
+            # and its Airflow run, whose "Data Docs" tab (the dag_run external view) shows the same page
             page.go_back()
             href = incident.get_by_role("link", name="Airflow run").get_attribute("href")
             assert href and href.startswith("/dags/mlmonitor_carloan/runs/")
+            page.goto(f"{base}{href}")
+            page.get_by_role("link", name="Data Docs", exact=True).click()
+            docs_tab = page.frame_locator("iframe[title='Data Docs']")
+            # GE's page asks CDNs for its styles first; offline those requests fail before it renders
+            expect(docs_tab.locator("body")).to_contain_text("credit_score", timeout=90_000)
+            page.screenshot(path=str(ARTIFACTS / "06-run-data-docs-tab.png"))
 
             # the nav entry of the Airflow UI
             page.goto(f"{base}/")
             page.get_by_role("button", name="Browse").click()
             expect(page.get_by_text("ML Monitoring")).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "06-airflow-nav.png"))
+            page.screenshot(path=str(ARTIFACTS / "07-airflow-nav.png"))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
             raise
