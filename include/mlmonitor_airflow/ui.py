@@ -25,6 +25,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.exc import SQLAlchemyError
 
 from mlmonitor import dashboard, prometheus
 from mlmonitor.config import ModelConfig, load_models
@@ -107,7 +108,22 @@ def results_engine(model: ModelConfig) -> Iterator[Any]:
 
 
 def _models() -> dict[str, ModelConfig]:
-    return {m.name: m for m in load_models()}
+    try:
+        return {m.name: m for m in load_models()}
+    except MlmonitorError as exc:
+        raise Unavailable("The model configuration is invalid", str(exc)) from exc
+
+
+class Unavailable(Exception):
+    """A page that cannot be built (broken model YAML, unreachable results database): shown, not a 500."""
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__(text)
+        self.title, self.text = title, text
+
+
+def _unavailable(model: str, exc: Exception) -> Unavailable:
+    return Unavailable(f"Results of {model} are unavailable", f"{type(exc).__name__}: {exc}")
 
 
 def _html(text: str, code: int = 200) -> HTMLResponse:
@@ -125,6 +141,10 @@ def create_app() -> FastAPI:
             return RedirectResponse(_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
         return await http_exception_handler(request, exc)
 
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> Response:
+        return _html(dashboard.render_message(exc.title, exc.text, _base_path()), 503)
+
     @app.get("/", response_class=HTMLResponse)
     def index(user: User) -> HTMLResponse:
         base = _base_path()
@@ -137,8 +157,9 @@ def create_app() -> FastAPI:
                     runs = read_runs(engine, name, limit=30)
                     windows = dashboard.window_views(name, runs, [], base)
                 summaries.append(dashboard.model_summary(name, model.description, windows))
-            except MlmonitorError as exc:
-                summaries.append(dashboard.ModelSummary(name, model.description, None, (), error=str(exc)))
+            except (MlmonitorError, SQLAlchemyError) as exc:
+                error = f"results unavailable: {type(exc).__name__}: {exc}"
+                summaries.append(dashboard.ModelSummary(name, model.description, None, (), error=error))
         return _html(dashboard.render_index(summaries, base))
 
     @app.get("/models/{model}", response_class=HTMLResponse)
@@ -150,10 +171,13 @@ def create_app() -> FastAPI:
                 dashboard.render_message("Unknown model", f"No model named {model!r} is configured.", base), 404
             )
         _require(lambda: can_read_model(user, model))
-        with results_engine(config) as engine:
-            runs = read_runs(engine, model, limit=WINDOWS_SHOWN)
-            oldest = min((r["window_start"] for r in runs), default=None)
-            metrics = [m for m in read_metrics(engine, model) if oldest is None or m["window_start"] >= oldest]
+        try:
+            with results_engine(config) as engine:
+                runs = read_runs(engine, model, limit=WINDOWS_SHOWN)
+                oldest = min((r["window_start"] for r in runs), default=None)
+                metrics = [m for m in read_metrics(engine, model) if oldest is None or m["window_start"] >= oldest]
+        except (MlmonitorError, SQLAlchemyError) as exc:
+            raise _unavailable(model, exc) from exc
         view = dashboard.model_view(model, config.description, runs, metrics, base)
         return _html(dashboard.render_model(view, base))
 
@@ -174,8 +198,11 @@ def create_app() -> FastAPI:
             text = f"{dag_id} is not an mlmonitor monitor DAG; Data Docs exist for mlmonitor_<model> runs only."
             return _html(dashboard.render_message("No Data Docs for this DAG", text, base), 404)
         _require(lambda: can_read_model(user, model))
-        with results_engine(config) as engine:
-            row = next((r for r in read_runs(engine, model) if r["airflow_run_id"] == run_id), None)
+        try:
+            with results_engine(config) as engine:
+                row = next((r for r in read_runs(engine, model) if r["airflow_run_id"] == run_id), None)
+        except (MlmonitorError, SQLAlchemyError) as exc:
+            raise _unavailable(model, exc) from exc
         if row is None or not row.get("docs_path"):
             text = (
                 f"Run {run_id} of {dag_id} has no Data Docs page yet: its validate task has not finished, "
@@ -195,7 +222,7 @@ def create_app() -> FastAPI:
                     triples.append(
                         (name, prometheus.latest_run(engine, name), prometheus.latest_metric_rows(engine, name))
                     )
-            except MlmonitorError as exc:
+            except (MlmonitorError, SQLAlchemyError) as exc:
                 log.warning("metrics of %s unavailable: %s", name, exc)
         return Response(prometheus.exposition(triples), media_type=prometheus.CONTENT_TYPE)
 

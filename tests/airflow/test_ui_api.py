@@ -166,3 +166,13 @@ def test_plugin_registers_nav_entry_run_view_and_extra_link(airflow_db: Path) ->
     assert by_dest["nav"]["name"] == "ML Monitoring" and by_dest["nav"]["href"] == "/mlmonitor/"
     assert by_dest["dag_run"]["href"] == "/mlmonitor/runs/{DAG_ID}/{RUN_ID}"
     assert [link.name for link in plugin.operator_extra_links] == ["Data Docs"]
+
+
+def test_unreachable_results_are_explained_not_a_500(
+    client: Any, results: sa.Engine, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_MLMONITOR_WAREHOUSE")
+    index = client.get("/mlmonitor/", headers=_auth(token))
+    assert index.status_code == 200 and "results unavailable" in index.text and "mlmonitor_warehouse" in index.text
+    page = client.get("/mlmonitor/models/carloan", headers=_auth(token))
+    assert page.status_code == 503 and "Results of carloan are unavailable" in page.text
