@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
@@ -58,6 +58,7 @@ class Baseline(_Frozen):
     numeric: dict[str, NumericBaseline]
     categorical: dict[str, CategoricalBaseline]
     prediction: NumericBaseline
+    performance: dict[str, float] = Field(default_factory=dict)  # quality on the training labels, if any
 
 
 def numeric_baseline(engine: Engine, col: sa.Column[object], bins: int) -> NumericBaseline:

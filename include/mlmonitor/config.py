@@ -63,6 +63,8 @@ class ServingConfig(_Strict):
     model_version_column: Identifier | None = None
     latency_column: Identifier | None = None
     allowed_model_versions: tuple[str, ...] = ()
+    status_column: Identifier | None = None
+    error_values: tuple[str, ...] = ("error",)
 
 
 class PredictionConfig(_Strict):
@@ -88,11 +90,105 @@ class FeaturesConfig(_Strict):
 
 
 class LabelsConfig(_Strict):
-    """Ground truth that arrives later, joined to predictions by id."""
+    """Ground truth that arrives later, joined to predictions by id; re-scored by its own DAG."""
 
     table: Identifier
     id_column: Identifier
     label_column: Identifier
+    arrived_at_column: Identifier | None = None
+    positive_label: str = "1"
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    lookback_windows: int = Field(default=7, ge=1, le=1000)
+    schedule: str | None = None
+    min_labels: int = Field(default=30, ge=1)
+    tolerance: float = Field(default=0.1, gt=0, lt=1)
+    expected: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("expected")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        known = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "mape"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; use some of {sorted(known)}")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+
+class RegistryConfig(_Strict):
+    """A table of model versions and when each was trained."""
+
+    table: Identifier
+    version_column: Identifier = "model_version"
+    trained_at_column: Identifier = "trained_at"
+
+
+class StalenessConfig(_Strict):
+    """Model age (M4): from `trained_at`, else the registry table, else the newest training timestamp."""
+
+    trained_at: dt.date | None = None
+    registry: RegistryConfig | None = None
+    warn_days: float = Field(default=90, gt=0)
+    alert_days: float = Field(default=180, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> StalenessConfig:
+        if self.alert_days < self.warn_days:
+            raise ValueError(f"alert_days ({self.alert_days}) must be at least warn_days ({self.warn_days})")
+        if self.trained_at and self.registry:
+            raise ValueError("give either trained_at or registry, not both")
+        return self
+
+
+class StabilityConfig(_Strict):
+    """Numerical stability (M5): NULL, NaN, infinite and out-of-range prediction shares."""
+
+    min: float | None = None
+    max: float | None = None
+    max_invalid_share: float = Field(default=0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> StabilityConfig:
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class OperationsConfig(_Strict):
+    """Serving health (M6): latency, volume and error rate against the trailing healthy windows."""
+
+    history_windows: int = Field(default=7, ge=1, le=100)
+    min_history: int = Field(default=3, ge=1)
+    latency_regression: float = Field(default=1.5, gt=1)
+    volume_drop: float = Field(default=0.5, gt=0, lt=1)
+    volume_spike: float = Field(default=2.0, gt=1)
+    max_error_rate: float = Field(default=0.05, ge=0, le=1)
+    error_rate_regression: float = Field(default=2.0, gt=1)
+
+
+class HealthConfig(_Strict):
+    """Model and operations health checks; every one has a working default."""
+
+    mixed_versions: Literal["ok", "warning", "alert"] = "warning"
+    unknown_version: Literal["warning", "alert"] = "alert"
+    staleness: StalenessConfig = StalenessConfig()
+    stability: StabilityConfig = StabilityConfig()
+    operations: OperationsConfig = OperationsConfig()
+    schema_changes: Literal["ok", "warning", "alert"] = "alert"
+
+
+class SkewConfig(_Strict):
+    """Training/serving skew (M3): an offline feature table joined to serving rows by key."""
+
+    table: Identifier
+    id_column: Identifier = "id"
+    features: tuple[Identifier, ...] = ()
+    tolerance: float = Field(default=1e-6, ge=0)
+    max_mismatch_rate: float = Field(default=0.01, ge=0, le=1)
 
 
 Severity = Literal["warning", "critical"]
@@ -165,6 +261,8 @@ class ModelConfig(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     drift: DriftConfig = DriftConfig()
     validation: ValidationConfig = ValidationConfig()
+    health: HealthConfig = HealthConfig()
+    skew: SkewConfig | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -177,6 +275,7 @@ class ModelConfig(_Strict):
         optional = (
             self.serving.model_version_column,
             self.serving.latency_column,
+            self.serving.status_column,
             self.prediction.class_column,
             self.training.timestamp_column,
             self.labels.label_column if self.labels else None,

@@ -17,7 +17,8 @@ START = dt.datetime(2024, 3, 1)
 DAYS = 60
 ROWS_PER_DAY = 1200
 TRAINING_ROWS = 20_000
-LABEL_DELAY = dt.timedelta(days=30)
+LABEL_DELAY_DAYS = (1, 7)  # each label arrives 1 to 7 days after its prediction
+REGISTRY = {"1.0.0": START - dt.timedelta(days=10), "1.1.0": START + dt.timedelta(days=19)}
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Incidents:
     region_shift_from: int = 40  # share of region 'south' jumps from 20 % to 50 % (sudden)
     quality_incident: int = 45  # 35 % of credit_score NULL and a new employment_type 'gig_worker'
     latency_regression_from: int = 50  # median latency triples
+    concept_drift_from: int = 52  # true default risk rises by 0.3: quality drops once labels arrive
 
 
 INCIDENTS = Incidents()
@@ -64,7 +66,7 @@ def default_probability(f: dict[str, Any]) -> np.ndarray:
     return np.asarray(1 / (1 + np.exp(-logit)))
 
 
-def _tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+def _tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table, sa.Table]:
     def feature_columns() -> list[sa.Column[Any]]:
         return [
             sa.Column("age", sa.Integer),
@@ -104,7 +106,13 @@ def _tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
         sa.Column("repaid", sa.Integer),
         sa.Column("labeled_at", sa.DateTime),
     )
-    return training, serving, labels
+    registry = sa.Table(
+        "carloan_model_registry",
+        metadata,
+        sa.Column("model_version", sa.String(16), primary_key=True),
+        sa.Column("trained_at", sa.DateTime),
+    )
+    return training, serving, labels, registry
 
 
 def _rows(columns: dict[str, Any]) -> list[dict[str, Any]]:
@@ -136,6 +144,7 @@ def serving_day(rng: np.random.Generator, day: int, inc: Incidents = INCIDENTS) 
     if day >= inc.region_shift_from:
         f["region"] = rng.choice(REGIONS, n, p=[0.125, 0.125, 0.125, 0.5, 0.125])
     p = default_probability(f)
+    truth = np.minimum(p + 0.3, 1.0) if day >= inc.concept_drift_from else p
     if day == inc.quality_incident:
         score = f["credit_score"].astype(float)
         score[rng.random(n) < 0.35] = np.nan
@@ -160,19 +169,25 @@ def serving_day(rng: np.random.Generator, day: int, inc: Incidents = INCIDENTS) 
         "y_pred": (p >= 0.5).astype(int),
         "model_version": versions,
         "latency_ms": rng.lognormal(np.log(latency_median), 0.35, n).round(1),
-        "_label": (rng.random(n) >= p).astype(int),
+        "_label": (rng.random(n) >= truth).astype(int),
     }
 
 
 def write_demo(engine: Engine, days: Sequence[int] = range(DAYS), seed: int = 7) -> dict[str, int]:
-    """(Re)create the three demo tables with the given serving days; deterministic for a given seed."""
+    """(Re)create the demo tables with the given serving days; deterministic for a given seed.
+
+    Labels carry their arrival time `labeled_at` (1 to 7 days after the prediction); the model YAML
+    names it `labels.arrived_at_column`, so each run sees only the labels arrived by its window end,
+    exactly as if the labels table were filled with that delay."""
     rng = np.random.default_rng(seed)
+    delays = np.random.default_rng(seed + 1)  # its own stream: the serving data stays as it was
     metadata = sa.MetaData()
-    training, serving, labels = _tables(metadata)
+    training, serving, labels, registry = _tables(metadata)
     metadata.drop_all(engine)
     metadata.create_all(engine)
     counts = {"training": TRAINING_ROWS, "serving": 0, "labels": 0}
     with engine.begin() as conn:
+        conn.execute(registry.insert(), [{"model_version": v, "trained_at": t} for v, t in REGISTRY.items()])
         conn.execute(training.insert(), _rows(training_data(rng)))
         for day in days:
             data = serving_day(rng, day)
@@ -184,7 +199,14 @@ def write_demo(engine: Engine, days: Sequence[int] = range(DAYS), seed: int = 7)
                     {
                         "id": data["id"],
                         "repaid": label,
-                        "labeled_at": [t + LABEL_DELAY for t in data["timestamp"]],
+                        "labeled_at": [
+                            t + dt.timedelta(seconds=int(s))
+                            for t, s in zip(
+                                data["timestamp"],
+                                delays.integers(LABEL_DELAY_DAYS[0] * 86_400, LABEL_DELAY_DAYS[1] * 86_400, len(label)),
+                                strict=True,
+                            )
+                        ],
                     }
                 ),
             )

@@ -6,7 +6,6 @@ These are the steps both the Airflow tasks and the CLI call, in the same order.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -24,9 +23,6 @@ from mlmonitor.window import Window
 # AND by more than 5 standard errors of the window mean.
 _MEAN_SHIFT_STD = 0.1
 _MEAN_SHIFT_SE = 5.0
-LATENCY_REGRESSION = 1.5
-LATENCY_MIN_HISTORY = 3
-LATENCY_HISTORY = 7
 
 
 def window_volume(
@@ -172,43 +168,6 @@ def prediction_stats(
     return out
 
 
-def latency_stats(
-    engine: Engine, model: ModelConfig, tables: ModelTables, window: Window, trailing_p95: Sequence[float] = ()
-) -> list[Metric]:
-    """Latency percentiles of the window; p95 above LATENCY_REGRESSION x the median p95 of the
-    trailing healthy windows is a regression (needs at least LATENCY_MIN_HISTORY of them)."""
-    name = model.serving.latency_column
-    if not name:
-        return []
-    qs = prof.quantiles(engine, tables.serving.c[name], window_filter(tables.ts(model), window), (0.5, 0.95, 0.99))
-    out = []
-    for q, value in qs.items():
-        metric = f"p{round(q * 100)}"
-        if metric != "p95" or len(trailing_p95) < LATENCY_MIN_HISTORY:
-            out.append(Metric("health", name, metric, value))
-            continue
-        limit = LATENCY_REGRESSION * statistics.median(trailing_p95)
-        status: Status = "warning" if value > limit else "ok"
-        details = {
-            "trailing_median_p95": statistics.median(trailing_p95),
-            "trailing_windows": len(trailing_p95),
-            "rule": f"p95 above {LATENCY_REGRESSION} x the median p95 of the trailing healthy windows",
-        }
-        out.append(Metric("health", name, metric, value, status, limit, details=details))
-    return out
-
-
-def version_metrics(model: ModelConfig, versions: dict[str, int]) -> list[Metric]:
-    """Share of requests per model version; more than one version in a window is worth a warning."""
-    total = sum(versions.values())
-    mixed: Status = "warning" if len(versions) > 1 else "ok"
-    column = model.serving.model_version_column or ""
-    return [
-        Metric("health", column, f"share:{v}", n / total, mixed, details={"rows": n, "versions": sorted(versions)})
-        for v, n in versions.items()
-    ]
-
-
 def summarize(
     model: ModelConfig,
     window: Window,
@@ -227,7 +186,7 @@ def summarize(
         parts.append(f"{len(failed)} failed expectation(s): " + ", ".join(sorted({_label(m) for m in failed})))
     if drifted:
         parts.append("drift in " + ", ".join(m.column for m in drifted))
-    flagged = [m for m in metrics if m.check in {"stats", "health"} and m.status != "ok"]
+    flagged = [m for m in metrics if m.check in {"stats", "health", "performance"} and m.status != "ok"]
     if flagged:
         parts.append("warnings: " + ", ".join(sorted({_label(m) for m in flagged})))
     return RunSummary(

@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from mlmonitor import monitor
+from mlmonitor import health, monitor, quality, skew
 from mlmonitor.baseline import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
-from mlmonitor.results import trailing_values, write_results
+from mlmonitor.results import replace_check, write_results
+from mlmonitor.schema import schema_metrics
 from mlmonitor.suites import (
     build_schema_suite,
     build_suite,
@@ -32,6 +33,7 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
     """Profile the training table, store the drift baseline and (re-)derive the suite."""
     tables = resolve_tables(model, engine)
     baseline = derive_baseline(model, engine, tables)
+    baseline = baseline.model_copy(update={"performance": quality.training_performance(engine, model, tables)})
     save_baseline(baseline, project.baseline_path(model.name))
     path = suite_path(project.suites_dir, model.name)
     suite = build_suite(model, baseline, read_suite(path), gx_version)
@@ -121,21 +123,10 @@ def analyse(
     window: Window,
     columns: Sequence[str] | None = None,
 ) -> list[Metric]:
-    """Prediction statistics, drift, versions and latency (against its own history) of a non-empty window."""
+    """Prediction statistics, drift, health and performance of a non-empty window."""
     if p.rows == 0:
         return []
     wanted = check_columns(model, p.tables, columns)
-    trailing: list[float] = []
-    if model.serving.latency_column:
-        trailing = trailing_values(
-            results_engine,
-            model.name,
-            "health",
-            model.serving.latency_column,
-            "p95",
-            window.start,
-            monitor.LATENCY_HISTORY,
-        )
     schema = [
         Metric("health", c, "serving_schema", None, "alert", details={"problem": why, "effect": "left out of drift"})
         for c, why in p.tables.schema_issues.items()
@@ -144,9 +135,44 @@ def analyse(
         *schema,
         *monitor.prediction_stats(engine, model, p.tables, p.baseline, window),
         *monitor.drift_metrics(engine, model, p.tables, p.baseline, window, wanted),
-        *monitor.version_metrics(model, p.versions),
-        *monitor.latency_stats(engine, model, p.tables, window, trailing),
+        *health_checks(model, engine, results_engine, p, window),
+        *quality.performance_metrics(engine, model, p.tables, window, p.baseline.performance, window.end),
     ]
+
+
+def health_checks(
+    model: ModelConfig, engine: Engine, results_engine: Engine, p: Prepared, window: Window
+) -> list[Metric]:
+    """Versions, staleness, numerical stability, serving health (against the trailing healthy windows),
+    training/serving skew and upstream schema changes of a non-empty window."""
+    tables = (p.tables.training, p.tables.serving)
+    return [
+        *health.version_metrics(model, p.versions),
+        *health.staleness_metrics(engine, model, window, p.versions, p.baseline.fingerprint.max_timestamp),
+        *health.stability_metrics(engine, model, p.tables, window),
+        *health.operations_metrics(
+            engine, model, p.tables, window, p.rows, health.trailing(results_engine, model, window)
+        ),
+        *skew.skew_metrics(engine, model, p.tables, window),
+        *schema_metrics(results_engine, model, tables, engine.dialect, window),
+    ]
+
+
+def rescore(
+    model: ModelConfig, engine: Engine, results_engine: Engine, project: GxProject, as_of: dt.datetime, lookback: int
+) -> list[tuple[Window, list[Metric]]]:
+    """Re-score the `lookback` windows ending at `as_of` with the labels arrived by then, replacing
+    only their `performance` rows (the other checks' rows stay)."""
+    tables = resolve_tables(model, engine)
+    baseline = load_baseline(project.baseline_path(model.name), model.name)
+    out = []
+    for window in quality.recent_windows(model, as_of, lookback):
+        rows = quality.performance_metrics(engine, model, tables, window, baseline.performance, as_of)
+        if not rows:  # no predictions in the window: nothing to score
+            continue
+        replace_check(results_engine, model.name, window.start, window.end, "performance", rows)
+        out.append((window, rows))
+    return out
 
 
 def persist(

@@ -87,25 +87,26 @@ def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: 
         "message": run.message,
         "computed_at": _utc_naive(now),
     }
-    metric_rows = [
-        {
-            **key,
-            "check_name": m.check,
-            "column_name": m.column,
-            "metric": m.metric,
-            "value": _finite(m.value),
-            "threshold": m.threshold,
-            "p_value": m.p_value,
-            "status": m.status,
-            "details": json.dumps(m.details, sort_keys=True, default=str),
-        }
-        for m in rows
-    ]
+    metric_rows = [_metric_row(key, m) for m in rows]
     with engine.begin() as conn:
         _delete(conn, key)
         conn.execute(runs.insert(), [run_row])
         if metric_rows:
             conn.execute(metrics.insert(), metric_rows)
+
+
+def _metric_row(key: dict[str, Any], m: Metric) -> dict[str, Any]:
+    return {
+        **key,
+        "check_name": m.check,
+        "column_name": m.column,
+        "metric": m.metric,
+        "value": _finite(m.value),
+        "threshold": m.threshold,
+        "p_value": m.p_value,
+        "status": m.status,
+        "details": json.dumps(m.details, sort_keys=True, default=str),
+    }
 
 
 def _delete(conn: Connection, key: dict[str, Any]) -> None:
@@ -153,3 +154,49 @@ def trailing_values(
     )
     with engine.connect() as conn:
         return [float(v) for v in conn.scalars(stmt)]
+
+
+def replace_check(
+    engine: Engine, model: str, window_start: dt.datetime, window_end: dt.datetime, check: str, rows: Sequence[Metric]
+) -> None:
+    """Replace the metric rows of one check of one window in one transaction, leaving the other
+    checks' rows alone (the labels DAG re-scores `performance` this way)."""
+    ensure_tables(engine)
+    key = {"model": model, "window_start": _utc_naive(window_start), "window_end": _utc_naive(window_end)}
+    wrong = [m.check for m in rows if m.check != check]
+    if wrong:
+        raise ValueError(f"replace_check({check!r}) got rows of other checks: {sorted(set(wrong))}")
+    with engine.begin() as conn:
+        conn.execute(metrics.delete().where(*(metrics.c[k] == v for k, v in {**key, "check_name": check}.items())))
+        if rows:
+            conn.execute(metrics.insert(), [_metric_row(key, m) for m in rows])
+
+
+def previous_metric(
+    engine: Engine, model: str, check: str, column: str, metric: str, before: dt.datetime
+) -> dict[str, Any] | None:
+    """The newest row of one metric in a window before `before` (any status), details parsed."""
+    ensure_tables(engine)
+    m = metrics
+    stmt = (
+        sa.select(m.c.window_start, m.c.value, m.c.status, m.c.details)
+        .where(
+            m.c.model == model,
+            m.c.check_name == check,
+            m.c.column_name == column,
+            m.c.metric == metric,
+            m.c.window_start < _utc_naive(before),
+        )
+        .order_by(m.c.window_start.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    if row is None:
+        return None
+    return {
+        "window_start": row.window_start,
+        "value": row.value,
+        "status": row.status,
+        "details": json.loads(row.details),
+    }

@@ -111,6 +111,7 @@ def resolve_tables(model: ModelConfig, engine: Engine) -> ModelTables:
         s.id_column,
         s.model_version_column,
         s.latency_column,
+        s.status_column,
         model.prediction.class_column,
     ):
         if name:

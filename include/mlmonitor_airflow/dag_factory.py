@@ -61,6 +61,20 @@ It runs
 """
 
 
+LABELS_DOC = """\
+### Delayed labels of `{name}`
+
+Ground truth arrives late in `{labels}`. Each run re-scores the last `lookback_windows` windows of
+`mlmonitor_{name}` (default {lookback}) that end by the run's data interval end, with the labels
+arrived by then: label coverage and {kind} metrics against the training baseline.
+
+1. **rescore**: replaces only the `performance` rows of those windows in `mlmonitor_metrics`
+   (the other checks' rows stay; re-runs never duplicate).
+2. **gate**: fails, without retries, when a window's quality regressed beyond `labels.tolerance`,
+   so the run shows red; its message names the windows and metrics.
+"""
+
+
 T = TypeVar("T")
 
 
@@ -282,10 +296,59 @@ def baseline_dag(model: ModelConfig) -> DAG:
     return dag
 
 
+def labels_dag(model: ModelConfig) -> DAG | None:
+    """`mlmonitor_<name>_labels`: re-scores recent windows as their labels arrive (when labels: is set)."""
+    if model.labels is None:
+        return None
+    name = model.name
+    labels = model.labels
+    with DAG(
+        dag_id=f"mlmonitor_{name}_labels",
+        schedule=CronDataIntervalTimetable(labels.schedule or model.schedule, timezone="UTC"),
+        start_date=_start(model),
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(model),
+        tags=["mlmonitor", f"model:{name}", "labels"],
+        doc_md=LABELS_DOC.format(
+            name=name, labels=labels.table, lookback=labels.lookback_windows, kind=model.prediction.task
+        ),
+        params={
+            "lookback_windows": Param(
+                labels.lookback_windows,
+                type="integer",
+                minimum=1,
+                maximum=1000,
+                title="Windows to re-score",
+                description="How many monitor windows, ending at the data interval end, to re-score.",
+            )
+        },
+    ) as dag:
+
+        @task
+        def rescore(**context: Any) -> dict[str, Any]:
+            from mlmonitor_airflow import tasks
+
+            lookback = int(context["params"]["lookback_windows"])
+            return fail_fast(tasks.rescore, name, context["data_interval_end"], lookback)
+
+        @task(retries=0)
+        def gate(result: dict[str, Any]) -> str:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            if result["alerts"]:
+                raise AirflowFailException(f"{name}: prediction quality regressed: " + "; ".join(result["alerts"]))
+            return f"{len(result['windows'])} window(s) re-scored, no regression"
+
+        gate(rescore())
+    return dag
+
+
 def build_dags(models: list[ModelConfig]) -> dict[str, DAG]:
     """All DAGs of all models, keyed by dag_id."""
     dags: dict[str, DAG] = {}
     for model in models:
-        for dag in (monitor_dag(model), baseline_dag(model)):
-            dags[dag.dag_id] = dag
+        for dag in (monitor_dag(model), baseline_dag(model), labels_dag(model)):
+            if dag is not None:
+                dags[dag.dag_id] = dag
     return dags

@@ -21,7 +21,9 @@ EXPECTED = {
     INCIDENTS.region_shift_from: "region 'south' jumps from 20 % to 50 %",
     INCIDENTS.quality_incident: "credit_score null surge + unseen employment_type 'gig_worker'",
     INCIDENTS.latency_regression_from: "latency regression (median x3)",
+    INCIDENTS.concept_drift_from: "concept drift: default risk +0.3 (found when the labels arrive)",
 }
+LABELS_EVERY = 5  # run the labels DAG every 5 days, as its own schedule would
 
 
 _out = sys.stdout
@@ -61,6 +63,7 @@ def run(days: int) -> int:
         say(f"baseline DAG ended {state}; see {log_path}")
         return 1
     monitor = bag.get_dag("mlmonitor_carloan")
+    labels = bag.get_dag("mlmonitor_carloan_labels")
     for day in range(days):
         end = START + dt.timedelta(days=day + 1)
         # dag.test infers the manual data interval that ends at its logical date: [end - 1 day, end)
@@ -69,6 +72,12 @@ def run(days: int) -> int:
             f"  window {end - dt.timedelta(days=1):%Y-%m-%d}: dag run {run.state}"
             + ("  (the gate task fails on alerting windows, so the run shows red)" if run.state == "failed" else "")
         )
+        if (day + 1) % LABELS_EVERY == 0 or day == days - 1:
+            run = labels.test(logical_date=end.replace(tzinfo=dt.UTC))
+            say(
+                f"  labels arrived by {end:%Y-%m-%d}: re-scored the last windows, mlmonitor_carloan_labels {run.state}"
+                + ("  (quality regressed)" if run.state == "failed" else "")
+            )
     report(get_model("carloan"))
     return 0
 
@@ -76,19 +85,25 @@ def run(days: int) -> int:
 def report(model: ModelConfig) -> None:
     engine = warehouse_engine(model.warehouse_conn_id)
     runs = sorted(read_runs(engine, model.name), key=lambda r: r["window_start"])
-    latency = {
-        (m["window_start"]): m["value"]
-        for m in read_metrics(engine, model.name)
-        if m["check_name"] == "health" and m["metric"] == "p95"
-    }
-    say(f"\n{'day':>3} {'window':10} {'status':8} {'rows':>5} {'versions':14} {'p95 ms':>7}  findings")
+    metrics = read_metrics(engine, model.name)
+    latency = {m["window_start"]: m["value"] for m in metrics if m["check_name"] == "health" and m["metric"] == "p95"}
+    coverage = {m["window_start"]: m["value"] for m in metrics if m["metric"] == "label_coverage"}
+    accuracy = {m["window_start"]: m for m in metrics if m["check_name"] == "performance" and m["metric"] == "accuracy"}
+    say(
+        f"\n{'day':>3} {'window':10} {'status':8} {'rows':>5} {'versions':14} {'p95 ms':>7} {'labels':>6} "
+        f"{'acc':>6}  findings"
+    )
     for i, r in enumerate(runs):
         versions = "+".join(sorted(json.loads(r["model_versions"])))
         note = EXPECTED.get(i, "")
         p95 = latency.get(r["window_start"])
+        acc = accuracy.get(r["window_start"])
+        quality = f"{acc['value']:>6.3f}" if acc else f"{'-':>6}"
+        regressed = "; quality ALERT (labels DAG)" if acc and acc["status"] != "ok" else ""
         say(
             f"{i:>3} {r['window_start']:%Y-%m-%d} {r['status']:8} {r['rows']:>5} {versions:14} "
-            f"{p95 or 0:>7.1f}  {r['message']}" + (f"   <= baked in: {note}" if note else "")
+            f"{p95 or 0:>7.1f} {coverage.get(r['window_start'], 0):>6.0%} {quality}  {r['message']}{regressed}"
+            + (f"   <= baked in: {note}" if note else "")
         )
     project = default_project()
     say(f"\nresults: tables mlmonitor_runs / mlmonitor_metrics in {engine.url}")

@@ -230,6 +230,28 @@ def derive(model_name: str) -> dict[str, Any]:
     return result
 
 
+def rescore(model_name: str, interval_end: dt.datetime, lookback: int) -> dict[str, Any]:
+    """Re-score the recent windows with the labels arrived by `interval_end` (performance rows only)."""
+    model = get_model(model_name)
+    engine = warehouse_engine(model.warehouse_conn_id)
+    scored = pipeline.rescore(model, engine, _results_engine(model), default_project(), interval_end, lookback)
+    windows = []
+    alerts = []
+    for window, metrics in scored:
+        coverage = next(m.value for m in metrics if m.metric == "label_coverage")
+        bad = [m for m in metrics if m.status != "ok"]
+        windows.append({"start": window.start.isoformat(), "coverage": coverage, "alerts": len(bad)})
+        if bad:
+            alerts.append(
+                f"window {window.start:%Y-%m-%d %H:%M}: "
+                + ", ".join(f"{m.metric} {m.value:.4g} (limit {m.threshold:.4g})" for m in bad if m.value is not None)
+            )
+        log.info(
+            "%s %s: label coverage %.1f%%, %d finding(s)", model.name, window.label, 100 * (coverage or 0), len(bad)
+        )
+    return {"windows": windows, "alerts": alerts}
+
+
 def gate_message(summary: dict[str, Any]) -> str | None:
     """Why the run must show red, or None when it may pass."""
     if summary["status"] in {"alert", "error"}:

@@ -53,7 +53,7 @@ def _parse(dags_folder: Path, env: dict[str, str] | None = None) -> dict[str, ob
 def test_dags_parse_without_io_or_heavy_imports() -> None:
     result = _parse(ROOT / "dags")
     assert result["errors"] == {}
-    assert result["dags"] == ["mlmonitor_carloan", "mlmonitor_carloan_baseline"]
+    assert result["dags"] == ["mlmonitor_carloan", "mlmonitor_carloan_baseline", "mlmonitor_carloan_labels"]
     assert result["heavy"] == [], "great_expectations/scipy must only be imported inside tasks"
 
 
@@ -112,3 +112,18 @@ def test_scheduled_windows_are_full_data_intervals(dags: dict[str, object]) -> N
         dt.datetime(2024, 3, 4, tzinfo=dt.UTC),
         dt.datetime(2024, 3, 5, tzinfo=dt.UTC),
     )
+
+
+def test_labels_dag_shape(dags: dict[str, object]) -> None:
+    dag = dags["mlmonitor_carloan_labels"]
+    assert [t.task_id for t in dag.topological_sort()] == ["rescore", "gate"]  # type: ignore[attr-defined]
+    assert dag.params["lookback_windows"] == 10 and dag.doc_md and "labels" in dag.tags  # type: ignore[attr-defined]
+    assert dag.get_task("gate").retries == 0  # type: ignore[attr-defined]
+
+
+def test_no_labels_section_means_no_labels_dag() -> None:
+    from mlmonitor.config import load_model
+    from mlmonitor_airflow.dag_factory import labels_dag
+
+    model = load_model(ROOT / "include/models/carloan.yaml").model_copy(update={"labels": None})
+    assert labels_dag(model) is None

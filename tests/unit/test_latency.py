@@ -8,8 +8,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from mlmonitor.config import parse_model
+from mlmonitor.health import latency_metrics
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.monitor import latency_stats
 from mlmonitor.results import trailing_values, write_results
 from mlmonitor.warehouse import ModelTables
 from mlmonitor.window import Window
@@ -57,13 +57,13 @@ def test_p95_regression_is_flagged_against_trailing_median(tmp_path: Path) -> No
     engine, tables = _serving(tmp_path, [float(x) for x in range(1, 101)])
     window = Window(DAY, DAY + dt.timedelta(days=1))
     # trailing median of (50, 60, 70) = 60; limit 1.5 x 60 = 90 < 95 -> warning
-    p95 = next(m for m in latency_stats(engine, _model(), tables, window, [50.0, 70.0, 60.0]) if m.metric == "p95")
+    p95 = next(m for m in latency_metrics(engine, _model(), tables, window, [50.0, 70.0, 60.0]) if m.metric == "p95")
     assert (p95.value, p95.threshold, p95.status) == (95.0, 90.0, "warning")
     # trailing median 64 -> limit 96 > 95 -> ok
-    p95 = next(m for m in latency_stats(engine, _model(), tables, window, [64.0, 64.0, 64.0]) if m.metric == "p95")
+    p95 = next(m for m in latency_metrics(engine, _model(), tables, window, [64.0, 64.0, 64.0]) if m.metric == "p95")
     assert p95.status == "ok"
     # fewer than 3 trailing windows: no judgement, no threshold
-    p95 = next(m for m in latency_stats(engine, _model(), tables, window, [10.0, 10.0]) if m.metric == "p95")
+    p95 = next(m for m in latency_metrics(engine, _model(), tables, window, [10.0, 10.0]) if m.metric == "p95")
     assert (p95.status, p95.threshold) == ("ok", None)
 
 

@@ -1,0 +1,305 @@
+"""Health checks (versions, staleness, stability, serving health, skew, schema changes) on real
+SQLite and PostgreSQL, each with data that shows the condition and data that does not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from mlmonitor import health, schema, skew
+from mlmonitor.config import ModelConfig, parse_model
+from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.results import write_results
+from mlmonitor.warehouse import ModelTables, reflect_table
+from mlmonitor.window import Window
+
+DAY = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
+WINDOW = Window(DAY, DAY + dt.timedelta(days=1))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    db = request.getfixturevalue(f"{request.param}_database")
+    eng = sa.create_engine(db["url"])
+    yield eng
+    eng.dispose()
+
+
+def model(**extra: Any) -> ModelConfig:
+    data: dict[str, Any] = {
+        "name": "m",
+        "start_date": "2024-03-01",
+        "training": {"table": "t"},
+        "serving": {
+            "table": "s",
+            "timestamp_column": "ts",
+            "id_column": "id",
+            "model_version_column": "v",
+            "latency_column": "lat",
+            "status_column": "st",
+            "allowed_model_versions": ["1.0", "1.1"],
+        },
+        "prediction": {"column": "p", "task": "classification"},
+    }
+    for key, value in extra.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    return parse_model(data, Path("m.yaml"))
+
+
+def serving(engine: Engine, rows: list[dict[str, Any]], name: str = "s") -> ModelTables:
+    """A serving table with one row per dict (defaults fill the rest), all inside WINDOW."""
+    meta = sa.MetaData()
+    table = sa.Table(
+        name,
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("ts", sa.DateTime),
+        sa.Column("p", sa.Float),
+        sa.Column("v", sa.String(8)),
+        sa.Column("lat", sa.Float),
+        sa.Column("st", sa.String(8)),
+        sa.Column("x", sa.Float),
+        sa.Column("c", sa.String(8)),
+    )
+    meta.drop_all(engine)
+    meta.create_all(engine)
+    base = {"p": 0.5, "v": "1.1", "lat": 40.0, "st": "ok", "x": 1.0, "c": "a"}
+    with engine.begin() as conn:
+        conn.execute(
+            table.insert(),
+            [
+                {**base, "id": i, "ts": DAY.replace(tzinfo=None) + dt.timedelta(seconds=i), **r}
+                for i, r in enumerate(rows)
+            ],
+        )
+    return ModelTables(table, table, ("x",), ("c",))
+
+
+def by_metric(metrics: list[Metric]) -> dict[str, Metric]:
+    return {m.metric: m for m in metrics}
+
+
+# --- model versions -----------------------------------------------------------------------
+
+
+def test_single_allowed_version_is_ok() -> None:
+    (m,) = health.version_metrics(model(), {"1.1": 100})
+    assert (m.metric, m.value, m.status) == ("share:1.1", 1.0, "ok")
+
+
+def test_mixed_versions_warn_unless_expected_and_unknown_version_alerts() -> None:
+    mixed = by_metric(health.version_metrics(model(), {"1.0": 25, "1.1": 75}))
+    assert (mixed["share:1.0"].value, mixed["share:1.0"].status, mixed["share:1.1"].status) == (
+        0.25,
+        "warning",
+        "warning",
+    )
+    ab_test = health.version_metrics(model(health={"mixed_versions": "ok"}), {"1.0": 50, "1.1": 50})
+    assert {m.status for m in ab_test} == {"ok"}
+    rogue = by_metric(health.version_metrics(model(health={"mixed_versions": "ok"}), {"1.1": 90, "2.0-rc": 10}))
+    assert rogue["share:2.0-rc"].status == "alert" and rogue["share:2.0-rc"].details["unknown"]
+    assert rogue["share:1.1"].status == "ok"
+
+
+# --- staleness ----------------------------------------------------------------------------
+
+
+def test_staleness_from_configured_training_date() -> None:
+    fresh = model(health={"staleness": {"trained_at": "2024-03-01"}})
+    (age,) = health.staleness_metrics(None, fresh, WINDOW, {"1.1": 1}, None)  # type: ignore[arg-type]
+    assert (age.metric, age.value, age.status) == ("model_age_days", 10.0, "ok")
+    old = model(health={"staleness": {"trained_at": "2023-09-01", "warn_days": 30, "alert_days": 180}})
+    (age,) = health.staleness_metrics(None, old, WINDOW, {}, None)  # type: ignore[arg-type]
+    assert age.value == 192.0 and age.status == "alert"
+    mid = model(health={"staleness": {"trained_at": "2024-01-01", "warn_days": 30, "alert_days": 180}})
+    assert health.staleness_metrics(None, mid, WINDOW, {}, None)[0].status == "warning"  # type: ignore[arg-type]
+
+
+def test_staleness_defaults_to_the_newest_training_timestamp() -> None:
+    (age,) = health.staleness_metrics(None, model(), WINDOW, {}, "2024-03-09 00:00:00")  # type: ignore[arg-type]
+    assert (age.value, age.status, age.details["source"]) == (2.0, "ok", "training max timestamp")
+    assert health.staleness_metrics(None, model(), WINDOW, {}, None) == []  # type: ignore[arg-type]
+
+
+def test_staleness_per_version_from_a_registry_table(engine: Engine) -> None:
+    meta = sa.MetaData()
+    reg = sa.Table("registry", meta, sa.Column("model_version", sa.String(8)), sa.Column("trained_at", sa.DateTime))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            reg.insert(),
+            [
+                {"model_version": "1.0", "trained_at": dt.datetime(2023, 6, 1)},
+                {"model_version": "1.1", "trained_at": dt.datetime(2024, 3, 1)},
+            ],
+        )
+    cfg = model(health={"staleness": {"registry": {"table": "registry"}}})
+    ages = by_metric(health.staleness_metrics(engine, cfg, WINDOW, {"1.0": 5, "1.1": 5, "1.2": 1}, None))
+    assert (ages["model_age_days:1.1"].value, ages["model_age_days:1.1"].status) == (10.0, "ok")
+    assert ages["model_age_days:1.0"].status == "alert" and ages["model_age_days:1.0"].value == 284.0
+    assert (
+        ages["model_age_days:1.2"].status == "warning"
+        and "register it" in ages["model_age_days:1.2"].details["problem"]
+    )
+
+
+# --- numerical stability ------------------------------------------------------------------
+
+
+def test_clean_predictions_are_stable(engine: Engine) -> None:
+    tables = serving(engine, [{"p": i / 100} for i in range(101)])
+    shares = by_metric(health.stability_metrics(engine, model(), tables, WINDOW))
+    assert {k: (m.value, m.status) for k, m in shares.items()} == {
+        "null_share": (0.0, "ok"),
+        "nan_share": (0.0, "ok"),
+        "inf_share": (0.0, "ok"),
+        "out_of_range_share": (0.0, "ok"),
+    }
+
+
+def test_nan_inf_and_out_of_range_predictions_alert(engine: Engine) -> None:
+    values = [0.5] * 6 + [math.nan, math.inf, -math.inf, 1.5]
+    tables = serving(engine, [{"p": v} for v in values])
+    shares = by_metric(health.stability_metrics(engine, model(), tables, WINDOW))
+    assert (shares["inf_share"].value, shares["inf_share"].status) == (0.2, "alert")
+    assert (shares["out_of_range_share"].value, shares["out_of_range_share"].status) == (0.1, "alert")
+    if engine.dialect.name == "postgresql":  # PostgreSQL stores NaN as NaN
+        assert (shares["nan_share"].value, shares["null_share"].value) == (0.1, 0.0)
+    else:  # SQLite stores NaN as NULL: it counts as a NULL prediction
+        assert (shares["nan_share"].value, shares["null_share"].value) == (0.0, 0.1)
+    assert shares["null_share"].status == "alert" or shares["nan_share"].status == "alert"
+
+
+def test_regression_has_no_default_range_and_a_tolerated_share(engine: Engine) -> None:
+    tables = serving(engine, [{"p": v} for v in [-5.0, 250.0, math.inf] + [1.0] * 97])
+    cfg = model(prediction={"task": "regression"}, health={"stability": {"max_invalid_share": 0.02}})
+    shares = by_metric(health.stability_metrics(engine, cfg, tables, WINDOW))
+    assert shares["out_of_range_share"].value == 0.0 and shares["inf_share"].value == 0.01
+    assert {m.status for m in shares.values()} == {"ok"}
+    ranged = model(prediction={"task": "regression"}, health={"stability": {"min": 0, "max": 100}})
+    assert by_metric(health.stability_metrics(engine, ranged, tables, WINDOW))["out_of_range_share"].value == 0.02
+
+
+# --- serving health -----------------------------------------------------------------------
+
+
+def test_operations_without_history_only_report(engine: Engine) -> None:
+    tables = serving(engine, [{"lat": float(i)} for i in range(1, 101)])
+    ops = by_metric(health.operations_metrics(engine, model(), tables, WINDOW, 100, health.Trailing()))
+    assert (ops["p50"].value, ops["p95"].value, ops["p99"].value) == (50.0, 95.0, 99.0)
+    assert (ops["rows"].value, ops["error_rate"].value) == (100.0, 0.0)
+    assert {m.status for m in ops.values()} == {"ok"}
+
+
+def test_latency_regression_volume_change_and_error_rate(engine: Engine) -> None:
+    rows = [{"lat": float(i), "st": "error" if i <= 3 else "ok"} for i in range(1, 101)]
+    tables = serving(engine, rows)
+    steady = health.Trailing(p95=[90.0, 95.0, 100.0], rows=[100.0, 110.0, 90.0], error_rate=[0.03, 0.03, 0.03])
+    ok = by_metric(health.operations_metrics(engine, model(), tables, WINDOW, 100, steady))
+    assert {m.status for m in ok.values()} == {"ok"}
+    before = health.Trailing(p95=[50.0, 60.0, 70.0], rows=[300.0, 310.0, 290.0], error_rate=[0.0, 0.0, 0.001])
+    bad = by_metric(health.operations_metrics(engine, model(), tables, WINDOW, 100, before))
+    assert (bad["p95"].status, bad["p95"].threshold) == ("warning", 90.0)
+    assert (bad["rows"].status, bad["rows"].details["trailing_median_rows"]) == ("warning", 300.0)
+    assert (bad["error_rate"].value, bad["error_rate"].status) == (0.03, "warning")
+    spike = health.volume_metric(model(), 1000, [300.0, 310.0, 290.0])
+    assert spike.status == "warning"
+    strict = model(health={"operations": {"max_error_rate": 0.02}})
+    assert (
+        by_metric(health.operations_metrics(engine, strict, tables, WINDOW, 100, steady))["error_rate"].status
+        == "alert"
+    )
+
+
+def test_trailing_history_is_read_from_the_metrics_table(engine: Engine) -> None:
+    for day, p95 in [(1, 50.0), (2, 60.0), (3, 70.0)]:
+        start = dt.datetime(2024, 3, day, tzinfo=dt.UTC)
+        run = RunSummary("m", start.isoformat(), (start + dt.timedelta(days=1)).isoformat(), 100, {}, "ok", 0, 0)
+        write_results(
+            engine,
+            run,
+            [
+                Metric("health", "lat", "p95", p95),
+                Metric("health", "", "rows", 100.0),
+                Metric("health", "st", "error_rate", 0.01),
+            ],
+            start,
+        )
+    hist = health.trailing(engine, model(), WINDOW)
+    assert (list(hist.p95), list(hist.rows), list(hist.error_rate)) == ([70.0, 60.0, 50.0], [100.0] * 3, [0.01] * 3)
+
+
+# --- training/serving skew ----------------------------------------------------------------
+
+
+def _offline(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    meta = sa.MetaData()
+    table = sa.Table(
+        "offline", meta, sa.Column("id", sa.Integer), sa.Column("x", sa.Float), sa.Column("c", sa.String(8))
+    )
+    meta.drop_all(engine)
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), rows)
+
+
+def test_skew_matching_offline_features_is_ok(engine: Engine) -> None:
+    tables = serving(engine, [{"x": float(i), "c": "a"} for i in range(10)])
+    _offline(engine, [{"id": i, "x": float(i) + 1e-9, "c": "a"} for i in range(8)])
+    out = skew.skew_metrics(engine, model(skew={"table": "offline"}), tables, WINDOW)
+    got = {(m.column, m.metric): (m.value, m.status) for m in out}
+    assert got[("", "skew_join_coverage")] == (0.8, "ok")
+    assert got[("x", "skew_mismatch_rate")] == (0.0, "ok") and got[("c", "skew_mismatch_rate")] == (0.0, "ok")
+    assert got[("x", "skew_mean_abs_diff")][0] == pytest.approx(1e-9)
+
+
+def test_skew_reports_mismatch_rate_and_mean_abs_difference(engine: Engine) -> None:
+    tables = serving(engine, [{"x": float(i), "c": "a"} for i in range(10)])
+    offline = [{"id": i, "x": float(i) + (2.0 if i < 2 else 0.0), "c": "b" if i == 9 else "a"} for i in range(10)]
+    offline[5]["x"] = None
+    _offline(engine, offline)
+    out = skew.skew_metrics(engine, model(skew={"table": "offline"}), tables, WINDOW)
+    got = {(m.column, m.metric): m for m in out}
+    assert (got[("x", "skew_mismatch_rate")].value, got[("x", "skew_mismatch_rate")].status) == (0.3, "warning")
+    assert got[("x", "skew_mean_abs_diff")].value == pytest.approx(4.0 / 9)  # NULL pairs are left out of the mean
+    assert (got[("c", "skew_mismatch_rate")].value, got[("c", "skew_mismatch_rate")].status) == (0.1, "warning")
+    assert skew.skew_metrics(engine, model(), tables, WINDOW) == []
+
+
+# --- upstream schema changes --------------------------------------------------------------
+
+
+def test_schema_change_names_added_removed_and_retyped_columns(engine: Engine) -> None:
+    cfg = model()
+    serving(engine, [{}])
+    first = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, WINDOW)
+    assert (first[0].value, first[0].status, first[0].details["compared_with"]) == (0.0, "ok", None)
+    summary = RunSummary("m", WINDOW.start.isoformat(), WINDOW.end.isoformat(), 1, {}, "ok", 0, 0)
+    write_results(engine, summary, first, DAY)
+    later = Window(WINDOW.end, WINDOW.end + dt.timedelta(days=1))
+    same = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, later)
+    assert (same[0].value, same[0].status) == (0.0, "ok")
+
+    with engine.begin() as conn:  # upstream: drop x, retype c, add y
+        conn.exec_driver_sql("ALTER TABLE s DROP COLUMN x")
+        conn.exec_driver_sql("ALTER TABLE s ADD COLUMN y INTEGER")
+        conn.exec_driver_sql("ALTER TABLE s DROP COLUMN c")
+        conn.exec_driver_sql("ALTER TABLE s ADD COLUMN c INTEGER")
+    (changed,) = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, later)
+    assert (changed.value, changed.status) == (3.0, "alert")
+    assert changed.details["added"] == ["y"] and changed.details["removed"] == ["x"]
+    assert [r["column"] for r in changed.details["retyped"]] == ["c"]
+    assert changed.details["retyped"][0]["to"] == "INTEGER"
+    assert changed.details["compared_with"].startswith("2024-03-10")
+
+
+def test_compare_is_pure() -> None:
+    diff = schema.compare({"a": "INT", "b": "TEXT"}, {"a": "BIGINT", "c": "TEXT"})
+    assert diff == {"added": ["c"], "removed": ["b"], "retyped": [{"column": "a", "from": "INT", "to": "BIGINT"}]}
