@@ -109,6 +109,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT[summary.status]
 
 
+def cmd_rescore(args: argparse.Namespace) -> int:
+    """Re-score the windows ending by --as-of with the labels arrived by then (as the labels DAG)."""
+    model = get_model(args.model)
+    if model.labels is None:
+        raise ConfigError(f"{model.name}: no labels section in the model YAML; add labels: to score predictions")
+    engine = engine_for(model, args.warehouse_url)
+    lookback = args.lookback or model.labels.lookback_windows
+    scored = pipeline.rescore(model, engine, engine, default_project(), parse_instant(args.as_of, "--as-of"), lookback)
+    worst_status = "ok"
+    for window, metrics in scored:
+        found = {m.metric: m for m in metrics}
+        bad = sorted(m.metric for m in metrics if m.status != "ok")
+        worst_status = "alert" if bad else worst_status
+        print(
+            f"{window.label}: label coverage {found['label_coverage'].value:.1%}"
+            + (f"; regressed: {', '.join(bad)}" if bad else "")
+        )
+    return EXIT[worst_status]
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from mlmonitor.demo import write_demo
 
@@ -136,6 +156,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--end", required=True, help="ISO datetime, exclusive")
     r.add_argument("--columns", help="comma-separated feature subset for drift")
     r.set_defaults(func=cmd_run)
+    rs = sub.add_parser("rescore", parents=[url], help="re-score recent windows with the labels arrived so far")
+    rs.add_argument("model")
+    rs.add_argument("--as-of", required=True, help="ISO datetime: windows ending by then, labels arrived by then")
+    rs.add_argument("--lookback", type=int, help="windows to re-score (default labels.lookback_windows)")
+    rs.set_defaults(func=cmd_rescore)
     d = sub.add_parser("demo-data", parents=[url], help="write the demo model's tables to a warehouse")
     d.set_defaults(func=cmd_demo_data)
     return p

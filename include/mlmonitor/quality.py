@@ -246,11 +246,17 @@ def recent_windows(model: ModelConfig, end: dt.datetime, count: int) -> list[Win
     from croniter import croniter
 
     first = dt.datetime.combine(model.start_date, dt.time(), tzinfo=dt.UTC)
-    it = croniter(model.schedule, end.astimezone(dt.UTC) + dt.timedelta(microseconds=1))
-    hi: dt.datetime = it.get_prev(dt.datetime)
+    # a plain UTC datetime: croniter drops the zone of some datetime subclasses (pendulum)
+    it = croniter(model.schedule, dt.datetime.fromtimestamp(end.timestamp(), dt.UTC) + dt.timedelta(microseconds=1))
+
+    def prev() -> dt.datetime:
+        value: dt.datetime = it.get_prev(dt.datetime)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+    hi = prev()
     out: list[Window] = []
     while len(out) < count:
-        lo: dt.datetime = it.get_prev(dt.datetime)
+        lo = prev()
         if lo < first:
             break
         out.append(Window.of(lo, hi))

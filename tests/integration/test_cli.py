@@ -60,3 +60,13 @@ def test_bad_input_exits_2_naming_the_argument(url: str, capsys: pytest.CaptureF
 def test_missing_table_exits_3_naming_it(tmp_path: Path, gx_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["baseline", "carloan", "--warehouse-url", f"sqlite:///{tmp_path}/empty.db"]) == 3
     assert "carloan_training" in capsys.readouterr().err
+
+
+def test_rescore_scores_windows_with_the_labels_arrived(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["baseline", "carloan", "--warehouse-url", url]) == 0
+    capsys.readouterr()
+    assert main(["rescore", "carloan", "--as-of", "2024-03-09", "--lookback", "8", "--warehouse-url", url]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines() == ["[2024-03-01T00:00:00+00:00, 2024-03-02T00:00:00+00:00): label coverage 100.0%"]
+    assert main(["rescore", "carloan", "--as-of", "yesterday", "--warehouse-url", url]) == 2
+    assert "--as-of" in capsys.readouterr().err

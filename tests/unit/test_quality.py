@@ -192,3 +192,10 @@ def test_recent_windows_follow_the_schedule_and_start_date() -> None:
     wins = quality.recent_windows(model(), dt.datetime(2024, 3, 10, tzinfo=dt.UTC), 3)
     assert [(w.start.day, w.end.day) for w in wins] == [(9, 10), (8, 9), (7, 8)]
     assert len(quality.recent_windows(model(), dt.datetime(2024, 3, 10, tzinfo=dt.UTC), 50)) == 9
+
+
+def test_recent_windows_accept_pendulum_datetimes() -> None:
+    import pendulum
+
+    wins = quality.recent_windows(model(), pendulum.datetime(2024, 3, 10, tz="UTC"), 1)
+    assert wins == [Window(dt.datetime(2024, 3, 9, tzinfo=dt.UTC), dt.datetime(2024, 3, 10, tzinfo=dt.UTC))]
