@@ -27,7 +27,7 @@ REGRESSION = ("mae", "rmse", "mape")
 LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
 _EPS = 1e-15
 _AUC_BINS = 10_000
-Z_SE = 3.0
+Z_SE = 4.0  # one-sided 4-sigma: about 3 in 100 000 per metric and window under no change
 
 
 def _labels(model: ModelConfig) -> LabelsConfig:

@@ -1,0 +1,47 @@
+"""The demo's baked-in health incidents are caught by the core (the same steps as the monitor DAG):
+the version switch (day 20) and the latency regression (day 50), and nothing on the days around them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from mlmonitor import pipeline
+from mlmonitor.config import get_model
+from mlmonitor.demo import INCIDENTS, START, write_demo
+from mlmonitor.metrics import Metric
+from mlmonitor.project import default_project
+from mlmonitor.window import Window
+
+pytestmark = pytest.mark.integration
+SWITCH, SLOW = INCIDENTS.version_switch, INCIDENTS.latency_regression_from
+DAYS = [SWITCH - 1, SWITCH, SWITCH + 1, SLOW - 3, SLOW - 2, SLOW - 1, SLOW]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, gx_root: Path) -> Iterator[sa.Engine]:
+    db = request.getfixturevalue(f"{request.param}_database")
+    eng = sa.create_engine(db["url"])
+    write_demo(eng, days=DAYS)
+    yield eng
+    eng.dispose()
+
+
+def test_version_switch_and_latency_regression_are_caught(engine: sa.Engine) -> None:
+    model = get_model("carloan")
+    project = default_project()
+    pipeline.derive(model, engine, project, "1.24.1")
+    flagged: dict[int, set[str]] = {}
+    for day in DAYS:
+        window = Window.of(START + dt.timedelta(days=day), START + dt.timedelta(days=day + 1))
+        p = pipeline.prepare(model, engine, project, window)
+        metrics: list[Metric] = pipeline.health_checks(model, engine, engine, p, window)
+        pipeline.persist(model, engine, window, p.rows, p.versions, metrics, None, None, window.end)
+        flagged[day] = {f"{m.column}:{m.metric}" for m in metrics if m.status != "ok"}
+    assert flagged[SWITCH] == {"model_version:share:1.0.0", "model_version:share:1.1.0"}
+    assert flagged[SLOW] == {"latency_ms:p95"}
+    assert all(not flagged[d] for d in DAYS if d not in (SWITCH, SLOW)), flagged
