@@ -235,3 +235,62 @@ def test_bad_date_and_bounds(tmp_path: Path) -> None:
     msg = str(err.value)
     assert "field 'start_date'" in msg and "write a date like 2024-03-01" in msg
     assert "field 'drift.fdr'" in msg
+
+
+def test_health_and_labels_defaults(tmp_path: Path) -> None:
+    m = load_model(write(tmp_path, "m.yaml", minimal()))
+    h = m.health
+    assert (h.mixed_versions, h.unknown_version, h.schema_changes) == ("warning", "alert", "alert")
+    assert (h.staleness.warn_days, h.staleness.alert_days, h.staleness.trained_at, h.staleness.registry) == (
+        90,
+        180,
+        None,
+        None,
+    )
+    assert (h.stability.min, h.stability.max, h.stability.max_invalid_share) == (None, None, 0.0)
+    assert (h.operations.latency_regression, h.operations.volume_drop, h.operations.max_error_rate) == (1.5, 0.5, 0.05)
+    assert m.skew is None and m.serving.status_column is None and m.serving.error_values == ("error",)
+    carloan = load_model(CARLOAN)
+    assert carloan.labels is not None and carloan.labels.lookback_windows == 10
+    assert (carloan.labels.positive_label, carloan.labels.threshold, carloan.labels.min_labels) == ("0", 0.5, 30)
+    assert carloan.health.staleness.registry is not None
+    assert carloan.health.staleness.registry.trained_at_column == "trained_at"
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "field", "says"),
+    [
+        ("health", {"staleness": {"warn_days": 30, "alert_days": 10}}, "health.staleness", "alert_days (10.0) must be"),
+        (
+            "health",
+            {"staleness": {"trained_at": "2024-01-01", "registry": {"table": "r"}}},
+            "health.staleness",
+            "either",
+        ),
+        ("health", {"stability": {"min": 1, "max": 0}}, "health.stability", "min (1.0) must be below max"),
+        ("health", {"mixed_versions": "maybe"}, "health.mixed_versions", "use one of the allowed values"),
+        ("health", {"operations": {"volume_drop": 1.5}}, "health.operations.volume_drop", "less than 1"),
+        (
+            "labels",
+            {"table": "l", "id_column": "id", "label_column": "y", "schedule": "sometimes"},
+            "labels.schedule",
+            "cron",
+        ),
+        (
+            "labels",
+            {"table": "l", "id_column": "id", "label_column": "y", "lookback_windows": 0},
+            "labels.lookback_windows",
+            "greater than or equal to 1",
+        ),
+        ("skew", {"table": "x; drop"}, "skew.table", "a SQL identifier"),
+    ],
+)
+def test_bad_health_fields_name_field_and_fix(
+    tmp_path: Path, section: str, value: dict[str, object], field: str, says: str
+) -> None:
+    data = minimal()
+    data[section] = value
+    with pytest.raises(ConfigError) as err:
+        load_model(write(tmp_path, "m.yaml", data))
+    msg = str(err.value)
+    assert f"field '{field}'" in msg and says in msg and "fix:" in msg
