@@ -34,7 +34,9 @@ Each run checks one window of serving logs from `{serving}`: the data interval
 `window_end` given in the trigger form.
 
 1. **stats**: checks the schema, counts rows and model versions, and computes prediction
-   statistics and drift against the training baseline (SQL aggregates in the warehouse).
+   statistics and drift against the training baseline, and the health checks (versions, model
+   age, NaN/inf/out-of-range predictions, latency, volume, error rate, skew, schema changes) and
+   label quality with the labels arrived so far (SQL aggregates in the warehouse).
 2. **validate**: runs the Great Expectations suite `{name}` on the window and updates Data Docs.
 3. **persist**: writes `mlmonitor_runs` / `mlmonitor_metrics` (re-runs replace the window's rows).
 4. **notify**: posts to Slack connection `{slack}` (or the log and a local file) on the first
