@@ -144,19 +144,16 @@ def stability_metrics(engine: Engine, model: ModelConfig, tables: ModelTables, w
     total = sum(counts.values())
     limit = model.health.stability.max_invalid_share
     details = {"rows": total, "range": [lo, hi], "rule": f"alert when a share exceeds {limit}"}
-    return [
-        Metric(
-            "health",
-            name,
-            f"{kind}_share",
-            share,
-            "alert" if share > limit else "ok",
-            limit,
-            details={**details, "count": counts.get(kind, 0)},
+    out = []
+    for kind in ("null", "nan", "inf", "out_of_range"):
+        share = counts.get(kind, 0) / total if total else 0.0
+        status: Status = "alert" if share > limit else "ok"
+        out.append(
+            Metric(
+                "health", name, f"{kind}_share", share, status, limit, details={**details, "count": counts.get(kind, 0)}
+            )
         )
-        for kind in ("null", "nan", "inf", "out_of_range")
-        for share in [counts.get(kind, 0) / total if total else 0.0]
-    ]
+    return out
 
 
 @dataclass(frozen=True)
