@@ -33,7 +33,7 @@ def skew_metrics(engine: Engine, model: ModelConfig, tables: ModelTables, window
         return []
     offline = reflect_table(engine, cfg.table, f"{model.name}: skew (offline features)")
     key = column(offline, cfg.id_column, f"{model.name}: skew key")
-    features = list(cfg.features) or [f for f in tables.features if f in offline.c]
+    features = list(cfg.features) or [f for f in tables.features if f in offline.c and f in tables.serving.c]
     serving = tables.serving
     for name in features:
         column(offline, name, f"{model.name}: skew feature")

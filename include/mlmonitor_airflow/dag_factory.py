@@ -73,7 +73,8 @@ arrived by then: label coverage and {kind} metrics against the training baseline
 1. **rescore**: replaces only the `performance` rows of those windows in `mlmonitor_metrics`
    (the other checks' rows stay; re-runs never duplicate).
 2. **gate**: fails, without retries, when a window's quality regressed beyond `labels.tolerance`,
-   so the run shows red; its message names the windows and metrics.
+   so the run shows red; its message names the windows and metrics and goes to the critical
+   Slack route (or the local alerts file), like any task failure.
 """
 
 
@@ -326,15 +327,16 @@ def labels_dag(model: ModelConfig) -> DAG | None:
             )
         },
     ) as dag:
+        failure = _on_failure(model)  # on gate too: its failure is the quality alert
 
-        @task
+        @task(**failure)
         def rescore(**context: Any) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
             lookback = int(context["params"]["lookback_windows"])
             return fail_fast(tasks.rescore, name, context["data_interval_end"], lookback)
 
-        @task(retries=0)
+        @task(retries=0, **failure)
         def gate(result: dict[str, Any]) -> str:
             from airflow.sdk.exceptions import AirflowFailException
 

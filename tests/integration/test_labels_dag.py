@@ -65,6 +65,9 @@ def test_labels_dag_rescores_windows_as_labels_arrive(warehouse: sa.Engine, gx_r
     # later every label is in: day 0 and 1 healthy, the concept drift windows alert, the run is red
     run = labels.test(logical_date=_day(DRIFT + 9), run_conf={"lookback_windows": DRIFT + 9})
     assert run.state == "failed"
+    # no Slack connection: the gate's failure, naming the windows, went to the local alerts file
+    alerts = (gx_root / "gx/uncommitted/alerts.jsonl").read_text()
+    assert "prediction quality regressed" in alerts and "2024-04-22" in alerts
     for day in (0, 1):
         perf = _perf(warehouse, day)
         assert perf["label_coverage"]["value"] == 1.0
