@@ -100,3 +100,54 @@ def sqlite_database(tmp_path: Path) -> dict[str, str]:
         "url": f"sqlite:///{path}",
         "conn": json.dumps({"conn_type": "sqlite", "host": str(path)}),
     }
+
+
+@pytest.fixture(scope="session")
+def ge_data_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A Data Docs site written by real Great Expectations (a tiny model derived and validated on SQLite):
+    the site folder and the validation page's path inside it."""
+    import datetime as dt
+
+    import great_expectations as gx
+    import sqlalchemy as sa
+
+    from mlmonitor import pipeline
+    from mlmonitor.config import ModelConfig
+    from mlmonitor.project import GxProject
+    from mlmonitor.validation import validate_window
+    from mlmonitor.warehouse import resolve_tables
+    from mlmonitor.window import Window
+
+    tmp = tmp_path_factory.mktemp("ge-data-docs")
+    engine = sa.create_engine(f"sqlite:///{tmp / 'warehouse.db'}")
+    day = dt.datetime(2024, 3, 1)
+    rows = [{"id": i, "ts": day + dt.timedelta(minutes=i), "x": float(i), "c": "ab"[i % 2]} for i in range(60)]
+    md = sa.MetaData()
+    for name in ("training", "serving"):
+        table = sa.Table(
+            name, md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("ts", sa.DateTime),
+            sa.Column("x", sa.Float), sa.Column("c", sa.String(5)),
+        )  # fmt: skip
+        md.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(table.insert(), rows)
+    model = ModelConfig.model_validate(
+        {
+            "name": "tiny",
+            "training": {"table": "training"},
+            "serving": {"table": "serving", "timestamp_column": "ts", "id_column": "id"},
+            "prediction": {"column": "x", "task": "regression"},
+            "features": {"numeric": [], "categorical": ["c"]},
+            "schedule": "@daily",
+            "start_date": "2024-01-01",
+        }
+    )
+    project = GxProject(tmp / "expectations")
+    pipeline.derive(model, engine, project, gx.__version__)
+    start = day.replace(tzinfo=dt.UTC)
+    outcome = validate_window(
+        project, model, engine, resolve_tables(model, engine), Window(start, start + dt.timedelta(days=1))
+    )
+    engine.dispose()
+    assert outcome.docs_path, "GE wrote no Data Docs page"
+    return project.docs_dir, outcome.docs_path

@@ -30,6 +30,16 @@ def docs_index_url(base_url: str) -> str:
     return f"{_base(base_url)}{PLUGIN_PREFIX}/docs/index.html"
 
 
+def docs_base_url(base_url: str) -> str:
+    """The Data Docs site root, without a trailing slash."""
+    return f"{_base(base_url)}{PLUGIN_PREFIX}/docs"
+
+
+def static_base_url(base_url: str) -> str:
+    """Files the plugin ships (the vendored Data Docs assets under vendor/), without a trailing slash."""
+    return f"{_base(base_url)}{PLUGIN_PREFIX}/static"
+
+
 def airflow_run_url(base_url: str, dag_id: str, run_id: str) -> str:
     """The Airflow 3 UI page of a DAG run."""
     return f"{_base(base_url)}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"

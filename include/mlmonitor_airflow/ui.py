@@ -7,7 +7,8 @@ renders (`mlmonitor.dashboard`, `mlmonitor.prometheus`, `mlmonitor.docs_site`).
 Routes (the URL contract of `mlmonitor.links`):
   /                          every model with its latest status
   /models/{model}            one model's windows and trend charts (needs read access to its monitor DAG)
-  /docs/{path}               the Great Expectations Data Docs site
+  /docs/{path}               the Great Expectations Data Docs site, pages rewritten to load nothing from the internet
+  /static/{path}             the vendored scripts, stylesheets and fonts those pages load (static/vendor/)
   /runs/{dag_id}/{run_id}    redirect to the Data Docs page of an Airflow run (the dag_run external view)
   /metrics                   Prometheus text format; public when [mlmonitor] metrics_public is true
 Anonymous browser requests are redirected to the login page, other anonymous requests get 401.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -29,14 +31,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mlmonitor import dashboard, prometheus
 from mlmonitor.config import ModelConfig, load_models
-from mlmonitor.docs_site import docs_file
+from mlmonitor.docs_site import docs_file, offline_css, offline_page
 from mlmonitor.errors import MlmonitorError
-from mlmonitor.links import docs_url
+from mlmonitor.links import docs_base_url, docs_url, static_base_url
 from mlmonitor.project import default_project
 from mlmonitor.results import read_metrics, read_runs
 
 log = logging.getLogger(__name__)
 WINDOWS_SHOWN = 366
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# vendored files carry their version in the path: a browser may keep them for a day
+STATIC_CACHE = "private, max-age=86400"
 
 
 def _base_path() -> str:
@@ -186,7 +191,21 @@ def create_app() -> FastAPI:
         found = docs_file(default_project().docs_dir, path or "index.html")
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"No Data Docs page {path!r}")
-        return FileResponse(found, headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store"}
+        if found.suffix.lower() in (".html", ".htm"):
+            base = _base_path()
+            page = offline_page(found.read_text(encoding="utf-8"), static_base_url(base), docs_base_url(base))
+            return HTMLResponse(page, headers=headers)
+        if found.suffix.lower() == ".css":
+            return Response(offline_css(found.read_text(encoding="utf-8")), media_type="text/css", headers=headers)
+        return FileResponse(found, headers=headers)
+
+    @app.get("/static/{path:path}")
+    def static(path: str, user: User) -> Response:
+        found = docs_file(STATIC_DIR, path)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"No static file {path!r}")
+        return FileResponse(found, headers={"Cache-Control": STATIC_CACHE})
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_docs(dag_id: str, run_id: str, user: User) -> Response:

@@ -176,3 +176,60 @@ def test_unreachable_results_are_explained_not_a_500(
     assert index.status_code == 200 and "results unavailable" in index.text and "mlmonitor_warehouse" in index.text
     page = client.get("/mlmonitor/models/carloan", headers=_auth(token))
     assert page.status_code == 503 and "Results of carloan are unavailable" in page.text
+
+
+@pytest.fixture
+def real_site(ge_data_docs: tuple[Path, str], gx_root: Path) -> str:
+    """The Data Docs site real GE wrote, where the plugin serves it from; the validation page's path."""
+    import shutil
+
+    site, page = ge_data_docs
+    shutil.copytree(site, gx_root / "gx" / "uncommitted" / "data_docs" / "local_site")
+    return page
+
+
+VENDOR = Path(__file__).resolve().parents[2] / "include" / "mlmonitor_airflow" / "static" / "vendor"
+CONTENT_TYPES = {".css": "text/css", ".js": "text/javascript", ".woff2": "font/woff2", ".ttf": "font/ttf"}
+
+
+@pytest.mark.integration
+def test_served_data_docs_load_only_local_vendored_files(client: Any, real_site: str, token: str) -> None:
+    import re
+    from urllib.parse import quote
+
+    from mlmonitor.docs_site import VENDORED_ASSETS
+
+    fetched: set[str] = set()
+    for page in (quote(real_site), "index.html", "expectations/tiny.html"):
+        response = client.get(f"/mlmonitor/docs/{page}", headers=_auth(token))
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        html = response.text
+        assert "tiny" in html
+        assert not re.findall(r"""\ssrc\s*=\s*["']?(?:https?:)?//""", html, re.I)
+        assert not re.findall(r"""<link\b[^>]*\shref\s*=\s*["']?(?:https?:)?//""", html, re.I)
+        assert not re.findall(r"""url\(\s*["']?(?:https?:)?//""", html, re.I)
+        fetched |= set(re.findall(r"""(?:src|href)="(/mlmonitor/static/[^"]+)""", html))
+    assert fetched == {f"/mlmonitor/static/vendor/{a.path}" for a in VENDORED_ASSETS}
+    # and the fonts the Font Awesome stylesheet loads, relative to it
+    css_url = next(u for u in fetched if u.endswith("all.min.css"))
+    fonts = {css_url.rsplit("/", 2)[0] + ref.removeprefix("..") for ref in re.findall(
+        r"url\(([^)]+\.woff2)\)", client.get(css_url, headers=_auth(token)).text)}  # fmt: skip
+    assert len(fonts) >= 3
+    for url in sorted(fetched | fonts):
+        response = client.get(url, headers=_auth(token))
+        assert response.status_code == 200, url
+        expected = CONTENT_TYPES[Path(url).suffix]
+        assert response.headers["content-type"].startswith(expected), (url, response.headers["content-type"])
+        assert response.content == (VENDOR / url.removeprefix("/mlmonitor/static/vendor/")).read_bytes(), url
+    # GE's own stylesheet in the site loses its S3 background image too
+    styles = client.get("/mlmonitor/docs/static/styles/data_docs_default_styles.css", headers=_auth(token))
+    assert styles.status_code == 200 and styles.headers["content-type"].startswith("text/css")
+    assert "amazonaws" not in styles.text
+
+
+def test_static_files_need_auth_and_stay_in_their_folder(client: Any, token: str) -> None:
+    jquery = "/mlmonitor/static/vendor/jquery/3.7.1/dist/jquery.min.js"
+    assert client.get(jquery, headers={"Accept": "application/json"}).status_code == 401
+    assert client.get(jquery, headers=_auth(token)).status_code == 200
+    for path in ("/mlmonitor/static/..%2F..%2Fui.py", "/mlmonitor/static/%2Fetc%2Fpasswd", "/mlmonitor/static/vendor"):
+        assert client.get(path, headers=_auth(token)).status_code == 404, path
