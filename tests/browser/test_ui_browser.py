@@ -1,5 +1,6 @@
 """End to end in headless Chromium: a real `airflow api-server` with the demo's results, a login, the
-dashboard with the demo's drift in a chart, and a link followed into Data Docs.
+dashboard with the demo's drift in a chart, and a link followed into Data Docs, styled by the vendored
+Bootstrap and Font Awesome. Every request the browser makes is recorded: none may leave 127.0.0.1.
 
 Debian's chromium (/usr/bin/chromium) is driven by Playwright; no browser is downloaded. `.ci/run`
 installs chromium; under CI (or MLMONITOR_REQUIRE_BROWSER=1) a missing browser fails the test,
@@ -20,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -138,7 +140,21 @@ def test_login_dashboard_drift_chart_and_data_docs(api_server: dict[str, Any]) -
     base = api_server["base"]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        requested: list[str] = []
+        responses: dict[str, int] = {}
+
+        def only_local(route: Any) -> None:
+            """Record every request of every page and frame; let none leave the test server."""
+            requested.append(route.request.url)
+            if urlsplit(route.request.url).hostname == "127.0.0.1":
+                route.continue_()
+            else:
+                route.abort()
+
+        context.route("**/*", only_local)
+        context.on("response", lambda r: responses.__setitem__(r.url, r.status))
+        page = context.new_page()
         try:
             # anonymous: the dashboard sends the browser to Airflow's login page, which sends it back
             page.goto(f"{base}/mlmonitor/")
@@ -169,6 +185,7 @@ def test_login_dashboard_drift_chart_and_data_docs(api_server: dict[str, Any]) -
             incident.get_by_role("link", name="Data Docs").click()
             page.wait_for_url(f"{base}/mlmonitor/docs/**")
             expect(page.locator("body")).to_contain_text("carloan")
+            _assert_styled_by_vendored_assets(page, base, responses)
             page.screenshot(path=str(ARTIFACTS / "05-data-docs.png"), full_page=True)
 
             # and its Airflow run, whose "Data Docs" tab (the dag_run external view) shows the same page
@@ -178,8 +195,7 @@ def test_login_dashboard_drift_chart_and_data_docs(api_server: dict[str, Any]) -
             page.goto(f"{base}{href}")
             page.get_by_role("link", name="Data Docs", exact=True).click()
             docs_tab = page.frame_locator("iframe[title='Data Docs']")
-            # GE's page asks CDNs for its styles first; offline those requests fail before it renders
-            expect(docs_tab.locator("body")).to_contain_text("credit_score", timeout=90_000)
+            expect(docs_tab.locator("body")).to_contain_text("credit_score")
             page.screenshot(path=str(ARTIFACTS / "06-run-data-docs-tab.png"))
 
             # the nav entry of the Airflow UI
@@ -187,8 +203,49 @@ def test_login_dashboard_drift_chart_and_data_docs(api_server: dict[str, Any]) -
             page.get_by_role("button", name="Browse").click()
             expect(page.get_by_text("ML Monitoring")).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "07-airflow-nav.png"))
+
+            # the Data Docs index page is offline too, its tables built by the vendored bootstrap-table
+            page.goto(f"{base}/mlmonitor/docs/index.html")
+            expect(page.get_by_role("tab", name="Validation Results")).to_be_visible()
+            expect(page.locator("div.bootstrap-table").first).to_be_visible()
+            _assert_styled_by_vendored_assets(page, base, responses)
+            page.screenshot(path=str(ARTIFACTS / "08-data-docs-index.png"), full_page=True)
+
+            external = sorted({u for u in requested if urlsplit(u).hostname != "127.0.0.1" and not _inline(u)})
+            assert not external, f"the browser asked for resources off 127.0.0.1: {external}"
+            assert any("/mlmonitor/static/vendor/" in u for u in requested)
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
             raise
         finally:
             browser.close()
+
+
+def _inline(url: str) -> bool:
+    return url.startswith(("data:", "blob:", "about:"))
+
+
+def _assert_styled_by_vendored_assets(page: Any, base: str, responses: dict[str, int]) -> None:
+    """Bootstrap's rules apply (its navbar is a flex box, its table borders collapse) and Font Awesome's
+    icon font came from the vendor folder."""
+    page.wait_for_load_state("load")
+    style = page.evaluate(
+        """() => ({
+            navbar: getComputedStyle(document.querySelector('nav.navbar')).display,
+            table: getComputedStyle(document.querySelector('table')).borderCollapse,
+            body: getComputedStyle(document.body).fontFamily,
+            jquery: typeof window.jQuery,
+            vega: typeof window.vegaEmbed,
+        })"""
+    )
+    assert style["navbar"] == "flex", style
+    assert style["table"] == "collapse", style
+    assert "Segoe UI" in style["body"], style  # Bootstrap 4's system font stack
+    assert style["jquery"] == "function" and style["vega"] == "function", style
+    fonts = page.evaluate(
+        "() => document.fonts.ready.then(fs => [...fs].filter(f => f.status == 'loaded').map(f => f.family))"
+    )
+    assert any("Font Awesome" in f for f in fonts), fonts
+    vendored = {u: s for u, s in responses.items() if u.startswith(f"{base}/mlmonitor/static/vendor/")}
+    assert vendored and set(vendored.values()) == {200}, vendored
+    assert any(u.endswith(".woff2") for u in vendored), vendored
