@@ -81,8 +81,10 @@ _BY_URL = {asset.url: asset for asset in VENDORED_ASSETS}
 _GE_LOGO = re.compile(r"^https://great-expectations-web-assets\.s3\.[a-z0-9-]+\.amazonaws\.com/logo-long\.png(\?.*)?$")
 _EXTERNAL = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)  # http://, https://, //host, ftp:// ...
 # elements whose src / href / srcset / poster / data make the browser fetch something (<a href> is a plain link)
-_TAG = re.compile(
-    r"<(?P<tag>script|link|img|iframe|frame|embed|source|track|audio|video|input|object)\b[^>]*>", re.IGNORECASE
+_TAG = re.compile(  # a quoted attribute value may hold ">"
+    r"""<(?P<tag>script|link|img|iframe|frame|embed|source|track|audio|video|input|object)\b"""
+    r"""(?:[^>"']|"[^"]*"|'[^']*')*>""",
+    re.IGNORECASE,
 )
 _ATTR = re.compile(
     r"""\s(?P<name>src|href|srcset|poster|data)\s*=\s*"""
@@ -94,6 +96,14 @@ _STYLE_BLOCK = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.IGNORECASE |
 _STYLE_ATTR = re.compile(r"""(\sstyle\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
 _CSS_URL = re.compile(r"""url\(\s*(["']?)(?P<url>[^)"']*)\1\s*\)""", re.IGNORECASE)
 _CSS_IMPORT = re.compile(r"""@import\s+(?:url\()?\s*["']?(?:[a-z][a-z0-9+.-]*:)?//[^;]*;""", re.IGNORECASE)
+
+
+# Sent with every served page: should anything external survive the rewrite (a URL built by a script),
+# the browser refuses to load it. GE's pages need inline scripts and styles; Vega compiles expressions.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'"
+)
 
 
 def is_external(url: str) -> bool:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mlmonitor import dashboard, prometheus
 from mlmonitor.config import ModelConfig, load_models
-from mlmonitor.docs_site import docs_file, offline_css, offline_page
+from mlmonitor.docs_site import CONTENT_SECURITY_POLICY, docs_file, offline_css, offline_page
 from mlmonitor.errors import MlmonitorError
 from mlmonitor.links import docs_base_url, docs_url, static_base_url
 from mlmonitor.project import default_project
@@ -198,7 +198,8 @@ def create_app() -> FastAPI:
             if suffix == ".css":
                 return Response(offline_css(text), media_type="text/css", headers=headers)
             base = _base_path()
-            return HTMLResponse(offline_page(text, static_base_url(base), docs_base_url(base)), headers=headers)
+            page = offline_page(text, static_base_url(base), docs_base_url(base))
+            return HTMLResponse(page, headers={**headers, "Content-Security-Policy": CONTENT_SECURITY_POLICY})
         return FileResponse(found, headers=headers)
 
     @app.get("/static/{path:path}")

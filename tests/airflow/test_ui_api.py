@@ -203,6 +203,7 @@ def test_served_data_docs_load_only_local_vendored_files(client: Any, real_site:
     for page in (quote(real_site), "index.html", "expectations/tiny.html"):
         response = client.get(f"/mlmonitor/docs/{page}", headers=_auth(token))
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in response.headers["content-security-policy"]
         html = response.text
         assert "tiny" in html
         assert not re.findall(r"""\ssrc\s*=\s*["']?(?:https?:)?//""", html, re.I)

@@ -74,7 +74,7 @@ def test_unknown_external_resources_are_removed_not_fetched():
         '<img src="https://tracker.example/p.gif?id=1" alt="pixel"><img src="static/images/a.png">'
         '<img srcset="https://x.example/a.png 2x, b.png 1x"><iframe src="http://x.example/"></iframe>'
         '<div style="background-image: url(https://x.example/c.png)">text</div>'
-        '<a href="https://greatexpectations.io">GE</a>'
+        '<a href="https://greatexpectations.io">GE</a><img alt="a>b" src="https://x.example/q.png">'
         "<script>var inline = 1;</script></body></html>"
     )
     out = offline_page(html, STATIC, DOCS)
@@ -85,6 +85,7 @@ def test_unknown_external_resources_are_removed_not_fetched():
         "<link rel=icon href='static/favicon.ico'>",
         "url(img/b.png)",
         '<img alt="pixel">',
+        '<img alt="a>b">',
         '<img src="static/images/a.png">',
         '<a href="https://greatexpectations.io">GE</a>',
         "<script>var inline = 1;</script>",
