@@ -54,8 +54,8 @@ test-browser: install browser
 	MLMONITOR_REQUIRE_BROWSER=1 $(BIN)/pytest -q tests/browser
 
 lint: install
-	$(BIN)/ruff check include dags plugins tests
-	$(BIN)/ruff format --check include dags plugins tests
+	$(BIN)/ruff check include dags plugins tests tools
+	$(BIN)/ruff format --check include dags plugins tests tools
 
 typecheck: install
 	$(BIN)/mypy

@@ -1,0 +1,129 @@
+"""Alert state: the `mlmonitor_alerts` table of delivered messages, beside the results tables.
+
+A row is written only after a message was delivered, so an alert that could not be sent is not
+marked sent and a later run still delivers it. One row per (model, window): a rerun of a window
+finds its row and does not post twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from mlmonitor.alerts import SentAlert
+from mlmonitor.results import metrics as metrics_table
+
+metadata = sa.MetaData()
+
+alerts = sa.Table(
+    "mlmonitor_alerts",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("window_start", sa.DateTime(), primary_key=True, comment="UTC"),
+    sa.Column("window_end", sa.DateTime(), nullable=False, comment="UTC"),
+    sa.Column("kind", sa.String(16), nullable=False, comment="alert, change, reminder, recovery"),
+    sa.Column("severity", sa.String(16), comment="warning, critical; NULL for a recovery"),
+    sa.Column("failing", sa.Text(), nullable=False, comment="JSON list of check:metric(column)"),
+    sa.Column("since", sa.DateTime(), comment="UTC start of the first window of this alert streak"),
+    sa.Column("destination", sa.String(250), nullable=False, comment="connection id and channel, or the local file"),
+    sa.Column("sent_at", sa.DateTime(), nullable=False, comment="UTC"),
+)
+
+
+def _naive(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC)
+
+
+def ensure_table(engine: Engine) -> None:
+    """Create `mlmonitor_alerts` if it does not exist (safe to call from every run)."""
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except sa.exc.DatabaseError:
+        # another worker created it between our check and our CREATE
+        metadata.create_all(engine, checkfirst=True)
+
+
+def _sent(row: Any) -> SentAlert:
+    return SentAlert(
+        row.model,
+        _utc(row.window_start),
+        _utc(row.window_end),
+        row.kind,
+        row.severity,
+        tuple(json.loads(row.failing)),
+        None if row.since is None else _utc(row.since),
+        row.destination,
+        _utc(row.sent_at),
+    )
+
+
+def for_window(engine: Engine, model: str, window_start: dt.datetime) -> tuple[SentAlert | None, SentAlert | None]:
+    """(the message delivered for this window, the last one delivered for an earlier window)."""
+    ensure_table(engine)
+    a = alerts.c
+    start = _naive(window_start)
+    with engine.connect() as conn:
+        this = conn.execute(sa.select(alerts).where(a.model == model, a.window_start == start)).first()
+        before = conn.execute(
+            sa.select(alerts).where(a.model == model, a.window_start < start).order_by(a.window_start.desc()).limit(1)
+        ).first()
+    return (_sent(this) if this else None, _sent(before) if before else None)
+
+
+def record(engine: Engine, sent: SentAlert) -> None:
+    """Mark a message delivered (call only after the post succeeded)."""
+    ensure_table(engine)
+    row = {
+        "model": sent.model,
+        "window_start": _naive(sent.window_start),
+        "window_end": _naive(sent.window_end),
+        "kind": sent.kind,
+        "severity": sent.severity,
+        "failing": json.dumps(list(sent.failing)),
+        "since": None if sent.since is None else _naive(sent.since),
+        "destination": sent.destination,
+        "sent_at": _naive(sent.sent_at),
+    }
+    with engine.begin() as conn:
+        conn.execute(alerts.delete().where(alerts.c.model == sent.model, alerts.c.window_start == row["window_start"]))
+        conn.execute(alerts.insert(), [row])
+
+
+def drift_streaks(
+    engine: Engine, model: str, columns: Sequence[str], until: dt.datetime, limit: int = 100
+) -> dict[str, int]:
+    """Per column: how many consecutive monitored windows up to `until` (inclusive) it drifted in,
+    from the drift rows of `mlmonitor_metrics` (at most `limit`)."""
+    if not columns:
+        return {}
+    m = metrics_table
+    stmt = (
+        sa.select(m.c.column_name, m.c.window_start, m.c.status)
+        .where(
+            m.c.model == model,
+            m.c.check_name == "drift",
+            m.c.column_name.in_(list(columns)),
+            m.c.window_start <= _naive(until),
+        )
+        .order_by(m.c.window_start.desc())
+    )
+    streaks = dict.fromkeys(columns, 0)
+    broken: set[str] = set()
+    with engine.connect() as conn:
+        for column, _, status in conn.execute(stmt):
+            if column in broken:
+                continue
+            if status == "ok" or streaks[column] >= limit:
+                broken.add(column)
+            else:
+                streaks[column] += 1
+    return streaks

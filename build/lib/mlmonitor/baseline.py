@@ -1,0 +1,140 @@
+"""The drift baseline: frozen training statistics, computed once per derivation, read by every run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import Engine
+
+from mlmonitor import profile as prof
+from mlmonitor.config import ModelConfig
+from mlmonitor.errors import BaselineMissing
+from mlmonitor.warehouse import ModelTables
+
+BINS_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NumericBaseline(_Frozen):
+    count: int
+    nulls: int
+    min: float | None
+    max: float | None
+    mean: float | None
+    std: float | None
+    quantiles: dict[str, float]
+    edges: list[float]
+    counts: list[int]
+
+
+class CategoricalBaseline(_Frozen):
+    count: int
+    nulls: int
+    distinct: int
+    top: dict[str, int]
+    other: int
+
+
+class Fingerprint(_Frozen):
+    rows: int
+    max_timestamp: str | None
+    content_hash: str
+
+
+class Baseline(_Frozen):
+    model: str
+    bins_version: int
+    training_table: str
+    fingerprint: Fingerprint
+    numeric: dict[str, NumericBaseline]
+    categorical: dict[str, CategoricalBaseline]
+    prediction: NumericBaseline
+    performance: dict[str, float] = Field(default_factory=dict)  # quality on the training labels, if any
+
+
+def numeric_baseline(engine: Engine, col: sa.Column[object], bins: int) -> NumericBaseline:
+    p = prof.numeric_profile(engine, col)
+    edges = prof.bin_edges(p, bins)
+    counts, _ = prof.bin_counts(engine, col, edges)
+    return NumericBaseline(**p.__dict__, edges=edges, counts=counts)
+
+
+def categorical_baseline(engine: Engine, col: sa.Column[object], top_k: int) -> CategoricalBaseline:
+    return CategoricalBaseline(**prof.categorical_profile(engine, col, top_k).__dict__)
+
+
+def derive_baseline(model: ModelConfig, engine: Engine, tables: ModelTables) -> Baseline:
+    """Profile the training table with SQL aggregates into a frozen baseline."""
+    t = tables.training
+    numeric = {c: numeric_baseline(engine, t.c[c], model.drift.bins) for c in tables.numeric}
+    categorical = {c: categorical_baseline(engine, t.c[c], model.drift.top_k) for c in tables.categorical}
+    prediction = numeric_baseline(engine, t.c[model.prediction.column], model.drift.bins)
+    return Baseline(
+        model=model.name,
+        bins_version=BINS_VERSION,
+        training_table=model.training.table,
+        fingerprint=fingerprint(model, engine, tables),
+        numeric=numeric,
+        categorical=categorical,
+        prediction=prediction,
+    )
+
+
+def fingerprint(model: ModelConfig, engine: Engine, tables: ModelTables) -> Fingerprint:
+    """What identifies the training data, from one aggregate query (cheap enough to poll):
+    row count, newest timestamp, and a hash of every column's count, sum and total length."""
+    t = tables.training
+    exprs: list[sa.ColumnElement[Any]] = [sa.func.count().label("rows")]
+    ts = model.training.timestamp_column
+    if ts and ts in t.c:
+        exprs.append(sa.func.max(t.c[ts]).label("max_ts"))
+    for name in (*tables.numeric, model.prediction.column):
+        exprs += [sa.func.count(t.c[name]), sa.func.sum(t.c[name])]
+    for name in tables.categorical:
+        text = sa.cast(t.c[name], sa.String)
+        exprs += [sa.func.count(t.c[name]), sa.func.sum(sa.func.length(text))]
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(*exprs).select_from(t)).one()
+    values = [_canonical(v) for v in row]
+    max_ts = row._mapping.get("max_ts")
+    return Fingerprint(
+        rows=int(row.rows),
+        max_timestamp=None if max_ts is None else str(max_ts),
+        content_hash=hashlib.sha256(json.dumps(values).encode()).hexdigest(),
+    )
+
+
+def _canonical(value: Any) -> Any:
+    """Aggregate values in a form that hashes the same on every run and driver."""
+    if value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, (float, Decimal)):
+        return f"{float(value):.9g}"
+    return str(value)
+
+
+def save_baseline(baseline: Baseline, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(baseline.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def load_baseline(path: Path, model: str) -> Baseline:
+    """Read a stored baseline; a missing or corrupt file says how to re-derive it."""
+    fix = f"derive it with `mlmonitor baseline {model}` or trigger the DAG mlmonitor_{model}_baseline"
+    try:
+        return Baseline.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BaselineMissing(f"{model}: no drift baseline at {path}; {fix}") from None
+    except (ValidationError, ValueError) as exc:
+        raise BaselineMissing(
+            f"{model}: drift baseline {path} is corrupt ({str(exc).splitlines()[0]}); {fix}"
+        ) from None

@@ -1,0 +1,379 @@
+"""Model onboarding: one YAML file per model, validated by a pydantic schema.
+
+Errors name the file, the field and the fix, because the person reading them is an ML
+engineer who just wrote the YAML, not someone who has read this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlmonitor.errors import ConfigError
+
+MODELS_DIR_ENV = "MLMONITOR_MODELS_DIR"
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+# SQL identifiers from YAML are later checked against the reflected schema and quoted; this
+# pattern only rejects what can never be a sensible column or table name (quotes, semicolons ...).
+_IDENT = r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$"
+Identifier = Annotated[str, Field(pattern=_IDENT, max_length=128)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_cron(value: str) -> str:
+    from croniter import croniter
+
+    presets = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly"}
+    if value in presets or (len(value.split()) == 5 and croniter.is_valid(value)):
+        return value
+    raise ValueError(f"{value!r} is not a cron expression; use one of {sorted(presets)} or 5 cron fields")
+
+
+class TrainingConfig(_Strict):
+    """Where the reference (training) data lives."""
+
+    table: Identifier
+    timestamp_column: Identifier | None = None
+    # How often the baseline DAG checks the training table's fingerprint (None: only on demand
+    # and on the training Asset).
+    refresh_schedule: str | None = "@daily"
+
+    @field_validator("refresh_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+
+class ServingConfig(_Strict):
+    """Where the prediction logs live; one row per served prediction."""
+
+    table: Identifier
+    timestamp_column: Identifier
+    id_column: Identifier
+    model_version_column: Identifier | None = None
+    latency_column: Identifier | None = None
+    allowed_model_versions: tuple[str, ...] = ()
+    status_column: Identifier | None = None
+    error_values: tuple[str, ...] = ("error",)
+
+
+class PredictionConfig(_Strict):
+    """The model output column (probability or score) and the kind of model."""
+
+    column: Identifier
+    task: Literal["classification", "regression"]
+    class_column: Identifier | None = None
+
+
+class FeaturesConfig(_Strict):
+    """Monitored input columns; left empty, they are inferred from the training table."""
+
+    numeric: tuple[Identifier, ...] = ()
+    categorical: tuple[Identifier, ...] = ()
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> FeaturesConfig:
+        both = sorted(set(self.numeric) & set(self.categorical))
+        if both:
+            raise ValueError(f"columns {both} are listed as both numeric and categorical; keep each in one list")
+        return self
+
+
+class LabelsConfig(_Strict):
+    """Ground truth that arrives later, joined to predictions by id; re-scored by its own DAG."""
+
+    table: Identifier
+    id_column: Identifier
+    label_column: Identifier
+    arrived_at_column: Identifier | None = None
+    positive_label: str = "1"
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    lookback_windows: int = Field(default=7, ge=1, le=1000)
+    schedule: str | None = None
+    min_labels: int = Field(default=30, ge=1)
+    tolerance: float = Field(default=0.1, gt=0, lt=1)
+    expected: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("expected")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        known = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "mape"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; use some of {sorted(known)}")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+
+class RegistryConfig(_Strict):
+    """A table of model versions and when each was trained."""
+
+    table: Identifier
+    version_column: Identifier = "model_version"
+    trained_at_column: Identifier = "trained_at"
+
+
+class StalenessConfig(_Strict):
+    """Model age (M4): from `trained_at`, else the registry table, else the newest training timestamp."""
+
+    trained_at: dt.date | None = None
+    registry: RegistryConfig | None = None
+    warn_days: float = Field(default=90, gt=0)
+    alert_days: float = Field(default=180, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> StalenessConfig:
+        if self.alert_days < self.warn_days:
+            raise ValueError(f"alert_days ({self.alert_days}) must be at least warn_days ({self.warn_days})")
+        if self.trained_at and self.registry:
+            raise ValueError("give either trained_at or registry, not both")
+        return self
+
+
+class StabilityConfig(_Strict):
+    """Numerical stability (M5): NULL, NaN, infinite and out-of-range prediction shares."""
+
+    min: float | None = None
+    max: float | None = None
+    max_invalid_share: float = Field(default=0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> StabilityConfig:
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class OperationsConfig(_Strict):
+    """Serving health (M6): latency, volume and error rate against the trailing healthy windows."""
+
+    history_windows: int = Field(default=7, ge=1, le=100)
+    min_history: int = Field(default=3, ge=1)
+    latency_regression: float = Field(default=1.5, gt=1)
+    volume_drop: float = Field(default=0.5, gt=0, lt=1)
+    volume_spike: float = Field(default=2.0, gt=1)
+    max_error_rate: float = Field(default=0.05, ge=0, le=1)
+    error_rate_regression: float = Field(default=2.0, gt=1)
+
+
+class HealthConfig(_Strict):
+    """Model and operations health checks; every one has a working default."""
+
+    mixed_versions: Literal["ok", "warning", "alert"] = "warning"
+    unknown_version: Literal["warning", "alert"] = "alert"
+    staleness: StalenessConfig = StalenessConfig()
+    stability: StabilityConfig = StabilityConfig()
+    operations: OperationsConfig = OperationsConfig()
+    schema_changes: Literal["ok", "warning", "alert"] = "alert"
+
+
+class SkewConfig(_Strict):
+    """Training/serving skew (M3): an offline feature table joined to serving rows by key."""
+
+    table: Identifier
+    id_column: Identifier = "id"
+    features: tuple[Identifier, ...] = ()
+    tolerance: float = Field(default=1e-6, ge=0)
+    max_mismatch_rate: float = Field(default=0.01, ge=0, le=1)
+
+
+Severity = Literal["warning", "critical"]
+
+
+class SeverityRoute(_Strict):
+    """Where alerts of one severity go; empty fields fall back to the `alerts` defaults."""
+
+    slack_conn_id: str | None = None
+    channel: str | None = None
+
+
+class AlertsConfig(_Strict):
+    """Where and how often alerts go. Without the Slack connection they go to the task log and a local file."""
+
+    slack_conn_id: str = "mlmonitor_slack"
+    channel: str | None = None
+    warning: SeverityRoute = SeverityRoute()
+    critical: SeverityRoute = SeverityRoute()
+    reminder_hours: float | None = Field(default=None, gt=0)
+    top: int = Field(default=5, ge=1, le=50)
+    retries: int = Field(default=3, ge=0, le=10)
+    retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)
+    timeout_seconds: int = Field(default=30, ge=1, le=300)
+
+    def route(self, severity: Severity) -> tuple[str, str | None]:
+        """(Slack connection id, channel) for alerts of `severity`."""
+        chosen = self.critical if severity == "critical" else self.warning
+        return chosen.slack_conn_id or self.slack_conn_id, chosen.channel or self.channel
+
+
+class DriftConfig(_Strict):
+    """Drift decision: a column drifts when its effect size passes `threshold` AND the
+    Benjamini-Hochberg adjusted p-value across columns is below `fdr`."""
+
+    threshold: float = Field(default=0.1, gt=0)
+    fdr: float = Field(default=0.01, gt=0, lt=1)
+    bins: int = Field(default=10, ge=2, le=100)
+    top_k: int = Field(default=20, ge=1, le=1000)
+    dataset_drift_share: float = Field(default=0.5, gt=0, le=1)
+
+
+class ValidationConfig(_Strict):
+    """Knobs of the derived expectation suite."""
+
+    min_rows: int = Field(default=1, ge=0)
+    max_rows: int | None = Field(default=None, ge=1)
+    mostly: float = Field(default=0.99, gt=0, le=1)
+    quantile_margin: float = Field(default=0.1, ge=0)
+    null_tolerance_rows: int = Field(default=500, ge=10)
+
+
+class ModelConfig(_Strict):
+    """One monitored model: the whole content of its YAML file."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    description: str = ""
+    owner: str = "mlmonitor"
+    warehouse_conn_id: str = "mlmonitor_warehouse"
+    results_conn_id: str | None = None
+    training: TrainingConfig
+    serving: ServingConfig
+    prediction: PredictionConfig
+    features: FeaturesConfig = FeaturesConfig()
+    exclude: tuple[Identifier, ...] = ()
+    labels: LabelsConfig | None = None
+    schedule: str = "@daily"
+    start_date: dt.date
+    retries: int = Field(default=2, ge=0, le=10)
+    alerts: AlertsConfig = AlertsConfig()
+    drift: DriftConfig = DriftConfig()
+    validation: ValidationConfig = ValidationConfig()
+    health: HealthConfig = HealthConfig()
+    skew: SkewConfig | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    def reserved_columns(self) -> set[str]:
+        """Serving/training columns that are never features."""
+        cols = {self.serving.timestamp_column, self.serving.id_column, self.prediction.column, *self.exclude}
+        optional = (
+            self.serving.model_version_column,
+            self.serving.latency_column,
+            self.serving.status_column,
+            self.prediction.class_column,
+            self.training.timestamp_column,
+            self.labels.label_column if self.labels else None,
+        )
+        return cols | {c for c in optional if c}
+
+
+_FIXES = {
+    "missing": "add it",
+    "extra_forbidden": "remove it or fix its spelling",
+    "string_pattern_mismatch": "use letters, digits and underscores only (a SQL identifier)",
+    "literal_error": "use one of the allowed values",
+    "date_from_datetime_parsing": "write a date like 2024-03-01",
+    "date_parsing": "write a date like 2024-03-01",
+}
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid model config ({exc.error_count()} problem(s)):"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        fix = _FIXES.get(err["type"], "see the model YAML reference in README.md")
+        lines.append(f"  - field '{field}': {err['msg']}; fix: {fix}")
+    return "\n".join(lines)
+
+
+def parse_model(data: Any, path: Path) -> ModelConfig:
+    """Validate an already-parsed YAML document; `path` only labels the error messages."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of model settings at the top level, got {type(data).__name__}")
+    try:
+        model = ModelConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from None
+    if path.stem != model.name:
+        raise ConfigError(
+            f"{path}: field 'name' is {model.name!r} but the file is named {path.name!r}; "
+            f"fix: rename the file to {model.name}.yaml or change the name"
+        )
+    return model
+
+
+def load_model(path: Path) -> ModelConfig:
+    """Read and validate one model YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read model config ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}; fix the syntax") from None
+    return parse_model(data, path)
+
+
+def models_dir() -> Path:
+    """The folder of model YAMLs: $MLMONITOR_MODELS_DIR or include/models/."""
+    return Path(os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
+
+
+def model_files(directory: Path | None = None) -> list[Path]:
+    folder = directory or models_dir()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: models folder does not exist; set {MODELS_DIR_ENV} or create it")
+    return sorted(p for p in folder.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith("."))
+
+
+def load_models(directory: Path | None = None) -> list[ModelConfig]:
+    """Load every model YAML; raise one ConfigError that lists every broken file."""
+    models: list[ModelConfig] = []
+    problems: list[str] = []
+    for path in model_files(directory):
+        try:
+            models.append(load_model(path))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    _check_unique(models, problems)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return models
+
+
+def _check_unique(models: Iterable[ModelConfig], problems: list[str]) -> None:
+    seen: set[str] = set()
+    for model in models:
+        if model.name in seen:
+            problems.append(f"model name {model.name!r} is used by two YAML files; names must be unique")
+        seen.add(model.name)
+
+
+def get_model(name: str, directory: Path | None = None) -> ModelConfig:
+    """Load the YAML of one model by name."""
+    folder = directory or models_dir()
+    for suffix in (".yaml", ".yml"):
+        path = folder / f"{name}{suffix}"
+        if path.exists():
+            return load_model(path)
+    known = ", ".join(p.stem for p in model_files(folder)) or "none"
+    raise ConfigError(f"no model named {name!r} in {folder} (known models: {known})")

@@ -1,0 +1,195 @@
+"""Column statistics computed in the warehouse with SQL aggregates; no raw rows leave the database.
+
+The same functions profile the training table (for the baseline) and each serving window (for
+drift and statistics), so both sides are counted the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+QUANTILES = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
+OTHER = "__other__"
+Where = sa.ColumnElement[bool] | None
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    count: int
+    nulls: int
+    min: float | None
+    max: float | None
+    mean: float | None
+    std: float | None
+    quantiles: dict[str, float]
+
+    @property
+    def null_rate(self) -> float:
+        return self.nulls / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    count: int
+    nulls: int
+    distinct: int
+    top: dict[str, int]
+    other: int
+
+    @property
+    def null_rate(self) -> float:
+        return self.nulls / self.count if self.count else 0.0
+
+
+def _select(exprs: Sequence[Any], table: sa.FromClause, where: Where) -> sa.Select[Any]:
+    stmt = sa.select(*exprs).select_from(table)
+    return stmt.where(where) if where is not None else stmt
+
+
+def row_count(engine: Engine, table: sa.Table, where: Where = None) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(_select([sa.func.count()], table, where)).scalar_one())
+
+
+def numeric_profile(
+    engine: Engine, col: sa.Column[object], where: Where = None, points: Sequence[float] = QUANTILES
+) -> NumericProfile:
+    """count, nulls, min, max, mean, std (population) and the quantiles at `points` of a numeric column."""
+    x = sa.cast(col, sa.Float)
+    exprs = [sa.func.count(), sa.func.count(col), sa.func.min(x), sa.func.max(x), sa.func.avg(x)]
+    with engine.connect() as conn:
+        total, present, lo, hi, mean = conn.execute(_select(exprs, col.table, where)).one()
+        std = None
+        if present:
+            # second pass around the mean: E[x^2] - E[x]^2 cancels catastrophically for large values
+            dev = x - sa.literal(float(mean), sa.Float)
+            var = conn.execute(_select([sa.func.avg(dev * dev)], col.table, where)).scalar_one()
+            std = math.sqrt(max(float(var), 0.0))
+    qs = quantiles(engine, col, where, points) if present else {}
+    return NumericProfile(
+        count=int(total),
+        nulls=int(total) - int(present),
+        min=_f(lo),
+        max=_f(hi),
+        mean=_f(mean),
+        std=std,
+        quantiles={f"{p:g}": v for p, v in qs.items()},
+    )
+
+
+def _f(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def quantiles(engine: Engine, col: sa.Column[object], where: Where, points: Sequence[float]) -> dict[float, float]:
+    """Discrete quantiles (the first value whose cumulative share reaches p), as percentile_disc."""
+    x = sa.cast(col, sa.Float)
+    not_null = sa.and_(col.isnot(None), where) if where is not None else col.isnot(None)
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            exprs = [sa.func.percentile_disc(p).within_group(x) for p in points]
+            row = conn.execute(_select(exprs, col.table, not_null)).one()
+            return {p: float(v) for p, v in zip(points, row, strict=True)}
+        n = int(conn.execute(_select([sa.func.count()], col.table, not_null)).scalar_one())
+        out: dict[float, float] = {}
+        for p in points:
+            offset = max(math.ceil(p * n) - 1, 0)
+            stmt = _select([x], col.table, not_null).order_by(x).limit(1).offset(offset)
+            out[p] = float(conn.execute(stmt).scalar_one())
+        return out
+
+
+def bin_edges(profile: NumericProfile, bins: int) -> list[float]:
+    """Interior bin edges from training quantiles (tails open), deduplicated for discrete columns."""
+    if profile.min is None:
+        return []
+    points = [i / bins for i in range(1, bins)]
+    qs = profile.quantiles
+    keys = sorted(qs, key=float)
+    edges: list[float] = []
+    for p in points:
+        # nearest stored quantile at or above p
+        key = next((k for k in keys if float(k) >= p - 1e-9), keys[-1])
+        edges.append(qs[key])
+    return sorted(set(edges))
+
+
+def bin_index(col: sa.Column[object], edges: Sequence[float]) -> sa.ColumnElement[int]:
+    """0 .. len(edges) for values (bin i holds edges[i-1] <= x < edges[i]); -1 for NULL."""
+    whens: list[tuple[sa.ColumnElement[bool], int]] = [(col.is_(None), -1)]
+    whens += [(sa.cast(col, sa.Float) < edge, i) for i, edge in enumerate(edges)]
+    return sa.case(*whens, else_=len(edges))
+
+
+def bin_counts(
+    engine: Engine, col: sa.Column[object], edges: Sequence[float], where: Where = None
+) -> tuple[list[int], int]:
+    """Counts per bin (len(edges) + 1 of them) and the null count, in one GROUP BY."""
+    idx = bin_index(col, edges).label("bin")
+    stmt = _select([idx, sa.func.count()], col.table, where).group_by(idx)
+    counts = [0] * (len(edges) + 1)
+    nulls = 0
+    with engine.connect() as conn:
+        for b, n in conn.execute(stmt):
+            if b == -1:
+                nulls = int(n)
+            else:
+                counts[int(b)] = int(n)
+    return counts, nulls
+
+
+def categorical_profile(engine: Engine, col: sa.Column[object], top_k: int, where: Where = None) -> CategoricalProfile:
+    """Top-K value frequencies (ties broken by value, so the result is stable), other and null counts."""
+    value = sa.cast(col, sa.String).label("value")
+    n = sa.func.count().label("n")
+    top_stmt = _select([value, n], col.table, where).where(col.isnot(None)).group_by(value)
+    top_stmt = top_stmt.order_by(n.desc(), value).limit(top_k)
+    totals = [sa.func.count(), sa.func.count(col), sa.func.count(sa.distinct(col))]
+    with engine.connect() as conn:
+        top = {str(v): int(c) for v, c in conn.execute(top_stmt)}
+        total, present, distinct = conn.execute(_select(totals, col.table, where)).one()
+    return CategoricalProfile(
+        count=int(total),
+        nulls=int(total) - int(present),
+        distinct=int(distinct),
+        top=top,
+        other=int(present) - sum(top.values()),
+    )
+
+
+def category_counts(
+    engine: Engine, col: sa.Column[object], values: Sequence[str], where: Where = None
+) -> tuple[dict[str, int], int, int]:
+    """Counts of each known value, of all other values and of NULLs, in one GROUP BY."""
+    text = sa.cast(col, sa.String)
+    bucket = sa.case((col.is_(None), None), (text.in_(list(values)), text), else_=sa.literal(OTHER)).label("b")
+    stmt = _select([bucket, sa.func.count()], col.table, where).group_by(bucket)
+    counts = dict.fromkeys(values, 0)
+    other = nulls = 0
+    with engine.connect() as conn:
+        for b, n in conn.execute(stmt):
+            if b is None:
+                nulls = int(n)
+            elif b == OTHER and OTHER not in counts:
+                other = int(n)
+            else:
+                counts[str(b)] = int(n)
+    return counts, other, nulls
+
+
+def unseen_values(
+    engine: Engine, col: sa.Column[object], values: Sequence[str], where: Where = None, limit: int = 10
+) -> list[tuple[str, int]]:
+    """The most frequent values not among `values` (at most `limit`), to name them in alerts."""
+    text = sa.cast(col, sa.String).label("value")
+    n = sa.func.count().label("n")
+    stmt = _select([text, n], col.table, where).where(col.isnot(None), text.not_in(list(values)))
+    stmt = stmt.group_by(text).order_by(n.desc(), text).limit(limit)
+    with engine.connect() as conn:
+        return [(str(v), int(c)) for v, c in conn.execute(stmt)]

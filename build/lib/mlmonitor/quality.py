@@ -1,0 +1,264 @@
+"""Delayed-label quality (ML Test Score M7): predictions of a window joined by id to the labels that
+have arrived, scored with SQL aggregates and compared with the training (or configured) baseline.
+
+Classification scores threshold the probability (`labels.threshold`) against the `positive_label`;
+ROC AUC comes from a GROUP BY over the probability rounded to 1e-4 (at most 20 002 groups, so
+memory does not grow with the window), log loss from SQL `ln` clipped at 1e-15.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from mlmonitor.config import LabelsConfig, ModelConfig
+from mlmonitor.errors import ConfigError
+from mlmonitor.metrics import Metric
+from mlmonitor.warehouse import ModelTables, bound, column, is_numeric, reflect_table, window_filter
+from mlmonitor.window import Window
+
+CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+REGRESSION = ("mae", "rmse", "mape")
+LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
+_EPS = 1e-15
+_AUC_BINS = 10_000
+Z_SE = 4.0  # one-sided 4-sigma: about 3 in 100 000 per metric and window under no change
+
+
+def _labels(model: ModelConfig) -> LabelsConfig:
+    if model.labels is None:
+        raise ConfigError(f"{model.name}: no labels section in the model YAML; add labels: to score predictions")
+    return model.labels
+
+
+def _outcome(model: ModelConfig, label: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """The label as a number: 1/0 for the positive class of a classifier, the value for regression.
+    A numeric label column is compared as a number (SQLite spells 1.0 as '1.0' in text), others as text."""
+    if model.prediction.task == "regression":
+        return sa.cast(label, sa.Float)
+    positive = _labels(model).positive_label
+    if isinstance(label.type, sa.Boolean):
+        return sa.case((label.is_(positive.lower() in {"1", "true"}), 1), else_=0)
+    try:
+        is_positive = sa.cast(label, sa.Float) == float(positive) if is_numeric(label) else None
+    except ValueError:
+        is_positive = None
+    if is_positive is None:
+        is_positive = sa.cast(label, sa.String) == positive
+    return sa.case((is_positive, 1), else_=0)
+
+
+Scores = dict[str, tuple[float | None, float | None]]  # metric -> (value, standard error)
+
+
+def _share(k: int, n: int) -> tuple[float | None, float | None]:
+    """A proportion and its binomial standard error."""
+    if not n:
+        return None, None
+    v = k / n
+    return v, math.sqrt(v * (1 - v) / n)
+
+
+def _mean_se(mean: float, mean_sq: float, n: int) -> float:
+    return math.sqrt(max(mean_sq - mean * mean, 0.0) / n)
+
+
+def _classification(
+    engine: Engine, model: ModelConfig, source: sa.FromClause, p: sa.ColumnElement[Any], y: Any, where: Any
+) -> Scores:
+    cfg = _labels(model)
+    hit = sa.case((p >= cfg.threshold, 1), else_=0)
+    clipped = sa.case((p < _EPS, _EPS), (p > 1 - _EPS, 1 - _EPS), else_=p)
+    loss = -(y * sa.func.ln(clipped) + (1 - y) * sa.func.ln(1 - clipped))
+    counts = [sa.func.count(), sa.func.sum(y), sa.func.sum(hit), sa.func.sum(hit * y)]
+    bucket = sa.func.round(p * _AUC_BINS).label("score")
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(*counts).select_from(source).where(where)).one()
+        n, pos, pred_pos, tp = (int(v or 0) for v in row)
+        losses = conn.execute(
+            sa.select(sa.func.avg(loss), sa.func.avg(loss * loss)).select_from(source).where(where)
+        ).one()
+        hist = conn.execute(
+            sa.select(bucket, sa.func.sum(y), sa.func.count()).select_from(source).where(where).group_by(bucket)
+        ).all()
+    if n == 0:
+        return {}
+    fp, fn = pred_pos - tp, pos - tp
+    auc = roc_auc([(float(s), int(k or 0), int(c)) for s, k, c in hist])
+    f1_n = tp + (fp + fn) / 2  # F1 = tp / f1_n, treated as a proportion for its standard error
+    return {
+        "accuracy": _share(n - fp - fn, n),
+        "precision": _share(tp, pred_pos),
+        "recall": _share(tp, pos),
+        "f1": (tp / f1_n, math.sqrt((tp / f1_n) * (1 - tp / f1_n) / f1_n)) if tp else (0.0 if f1_n else None, None),
+        "roc_auc": (auc, auc_se(auc, pos, n - pos) if auc is not None else None),
+        "log_loss": (float(losses[0]), _mean_se(float(losses[0]), float(losses[1]), n)),
+    }
+
+
+def auc_se(auc: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil (1982) standard error of a ROC AUC."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
+    return math.sqrt(max(var, 0.0) / (positives * negatives))
+
+
+def roc_auc(histogram: Sequence[tuple[float, int, int]]) -> float | None:
+    """ROC AUC from (score, positives, count) groups: the probability that a random positive
+    outranks a random negative, ties counting one half (Mann-Whitney U)."""
+    pos_total = sum(k for _, k, _ in histogram)
+    neg_total = sum(c - k for _, k, c in histogram)
+    if not pos_total or not neg_total:
+        return None
+    below = 0
+    u = 0.0
+    for _, k, c in sorted(histogram):
+        neg = c - k
+        u += k * (below + neg / 2)
+        below += neg
+    return u / (pos_total * neg_total)
+
+
+def _regression(engine: Engine, source: sa.FromClause, p: sa.ColumnElement[Any], y: Any, where: Any) -> Scores:
+    err = p - y
+    sq = err * err
+    ape = sa.case((y != 0, sa.func.abs(err / y)), else_=None)
+    exprs = [
+        sa.func.count(),
+        sa.func.avg(sa.func.abs(err)),
+        sa.func.avg(sq),
+        sa.func.avg(sq * sq),
+        sa.func.count(ape),
+        sa.func.avg(ape),
+        sa.func.avg(ape * ape),
+    ]
+    with engine.connect() as conn:
+        n, mae, mse, m4, n_ape, mape, ape2 = conn.execute(sa.select(*exprs).select_from(source).where(where)).one()
+    if not n:
+        return {}
+    mae, mse, rmse = float(mae), float(mse), math.sqrt(float(mse))
+    # delta method: se(sqrt(m)) = se(m) / (2 sqrt(m))
+    rmse_se = _mean_se(mse, float(m4), n) / (2 * rmse) if rmse else 0.0
+    return {
+        "mae": (mae, _mean_se(mae, mse, n)),
+        "rmse": (rmse, rmse_se),
+        "mape": (float(mape), _mean_se(float(mape), float(ape2), n_ape)) if n_ape else (None, None),
+    }
+
+
+def score(
+    engine: Engine, model: ModelConfig, source: sa.FromClause, p: sa.ColumnElement[Any], label: Any, where: Any
+) -> Scores:
+    """Quality metrics and their standard errors over the (prediction, label) pairs of `source`
+    where both are present."""
+    y = _outcome(model, label)
+    both = sa.and_(p.isnot(None), label.isnot(None), where)
+    if model.prediction.task == "regression":
+        return _regression(engine, source, p, y, both)
+    return _classification(engine, model, source, p, y, both)
+
+
+def training_performance(engine: Engine, model: ModelConfig, tables: ModelTables) -> dict[str, float]:
+    """The baseline: the same metrics on the training table when it holds the label column."""
+    if model.labels is None or model.labels.label_column not in tables.training.c:
+        return {}
+    t = tables.training
+    p = sa.cast(t.c[model.prediction.column], sa.Float)
+    values = score(engine, model, t, p, t.c[model.labels.label_column], sa.true())
+    return {k: v for k, (v, _) in values.items() if v is not None}
+
+
+def _limit(metric: str, base: float, tolerance: float) -> float:
+    return base * (1 + tolerance) if metric in LOWER_IS_BETTER else base * (1 - tolerance)
+
+
+def performance_metrics(
+    engine: Engine,
+    model: ModelConfig,
+    tables: ModelTables,
+    window: Window,
+    baseline: dict[str, float],
+    as_of: dt.datetime | None = None,
+) -> list[Metric]:
+    """Label coverage and quality of the window's predictions, with the labels arrived by `as_of`
+    (when `labels.arrived_at_column` is set), each judged against its baseline by `judge`."""
+    if model.labels is None:
+        return []
+    cfg = model.labels
+    labels = reflect_table(engine, cfg.table, f"{model.name}: labels")
+    key = column(labels, cfg.id_column, f"{model.name}: labels id")
+    label = column(labels, cfg.label_column, f"{model.name}: labels label")
+    on: list[sa.ColumnElement[bool]] = [tables.serving.c[model.serving.id_column] == key]
+    if cfg.arrived_at_column and as_of is not None:
+        arrived = column(labels, cfg.arrived_at_column, f"{model.name}: labels arrived_at")
+        on.append(arrived < bound(arrived, as_of))
+    source = tables.serving.outerjoin(labels, sa.and_(*on))
+    where = window_filter(tables.ts(model), window)
+    with engine.connect() as conn:
+        rows, labeled = conn.execute(
+            sa.select(sa.func.count(), sa.func.count(label)).select_from(source).where(where)
+        ).one()
+    if not rows:
+        return []
+    expected = {**baseline, **cfg.expected}
+    coverage_details = {"labeled": int(labeled), "rows": int(rows), "as_of": as_of.isoformat() if as_of else None}
+    out = [Metric("performance", "", "label_coverage", labeled / rows if rows else 0.0, details=coverage_details)]
+    if not labeled:
+        return out
+    p = sa.cast(tables.serving.c[model.prediction.column], sa.Float)
+    values = score(engine, model, source, p, label, where)
+    for metric in CLASSIFICATION if model.prediction.task == "classification" else REGRESSION:
+        value, se = values.get(metric, (None, None))
+        out.append(judge(model, metric, value, se, expected.get(metric), int(labeled)))
+    return out
+
+
+def judge(
+    model: ModelConfig, metric: str, value: float | None, se: float | None, base: float | None, labeled: int
+) -> Metric:
+    """Alert when `value` is worse than `base` by more than `labels.tolerance` (relative) AND by more
+    than Z_SE standard errors, so the noise of a small window never alerts; judged from `min_labels`."""
+    cfg = _labels(model)
+    details: dict[str, Any] = {"labeled": labeled, "baseline": base, "tolerance": cfg.tolerance, "standard_error": se}
+    details["baseline_source"] = "labels.expected" if metric in cfg.expected else "training table" if base else None
+    if labeled < cfg.min_labels or base is None or value is None:
+        why = f"fewer than labels.min_labels={cfg.min_labels} labels" if labeled < cfg.min_labels else "no baseline"
+        details["note"] = f"not judged: {why}" if value is not None else "undefined for this window"
+        return Metric("performance", "", metric, value, details=details)
+    limit = _limit(metric, base, cfg.tolerance)
+    margin = Z_SE * (se or 0.0)
+    if metric in LOWER_IS_BETTER:
+        bad = value > limit and value > base + margin
+    else:
+        bad = value < limit and value < base - margin
+    details["rule"] = f"alert when worse than the baseline by {cfg.tolerance:.0%} and by {Z_SE} standard errors"
+    return Metric("performance", "", metric, value, "alert" if bad else "ok", limit, details=details)
+
+
+def recent_windows(model: ModelConfig, end: dt.datetime, count: int) -> list[Window]:
+    """The `count` windows of the monitor schedule that end at or before `end`, newest first,
+    none starting before `start_date` (the windows the labels DAG re-scores)."""
+    from croniter import croniter
+
+    first = dt.datetime.combine(model.start_date, dt.time(), tzinfo=dt.UTC)
+    # a plain UTC datetime: croniter drops the zone of some datetime subclasses (pendulum)
+    it = croniter(model.schedule, dt.datetime.fromtimestamp(end.timestamp(), dt.UTC) + dt.timedelta(microseconds=1))
+
+    def prev() -> dt.datetime:
+        value: dt.datetime = it.get_prev(dt.datetime)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+    hi = prev()
+    out: list[Window] = []
+    while len(out) < count:
+        lo = prev()
+        if lo < first:
+            break
+        out.append(Window.of(lo, hi))
+        hi = lo
+    return out

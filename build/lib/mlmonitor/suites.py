@@ -1,0 +1,264 @@
+"""Derive a Great Expectations suite from the training baseline: one small rule per column kind.
+
+The suite is plain GE 1.x JSON (reviewable, diffable, byte-identical when re-derived from the
+same data). Every derived expectation says in `meta.mlmonitor` which rule made it and from
+which training statistic. Expectations without that mark (or marked `manual: true`) are a
+reviewer's own and survive re-derivation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from pathlib import Path
+from typing import Any
+
+from mlmonitor.baseline import Baseline, CategoricalBaseline, NumericBaseline
+from mlmonitor.config import ModelConfig
+
+Expectation = dict[str, Any]
+_NS = uuid.UUID("6f1c7a52-52a7-4d0e-9c53-0d6b4f1e7d11")
+# The null-share tolerance is sized for a window of this many rows (validation.null_tolerance_rows):
+# 4 standard errors of a binomial share, so a clean window of that size trips it about once in
+# 30,000 columns.
+NULL_TOLERANCE_ROWS = 500
+
+
+def _exp(kind: str, kwargs: dict[str, Any], rule: str, **why: Any) -> Expectation:
+    # GE saves a suite without defaults (no `mostly: 1.0`, no null bounds): so do we, so that
+    # GE re-saving the suite when it validates changes no byte.
+    kwargs = {k: v for k, v in kwargs.items() if v is not None and not (k == "mostly" and v == 1.0)}
+    return {"type": kind, "kwargs": kwargs, "meta": {"mlmonitor": {"rule": rule, **why}}, "severity": "critical"}
+
+
+def schema_rule(columns: list[str]) -> list[Expectation]:
+    """Every monitored serving column must exist (labels are not expected in serving logs, as in
+    TFDV's serving environment)."""
+    return [
+        _exp("expect_column_to_exist", {"column": c}, "schema", statistic="column in training/serving config")
+        for c in columns
+    ]
+
+
+def type_rule(types: dict[str, list[str] | None]) -> list[Expectation]:
+    """Every column keeps its type family: an INTEGER may become a BIGINT, a number may not arrive
+    as text. Types belong to the table, not the window: these run on the serving table itself."""
+    return [
+        _exp(
+            "expect_column_values_to_be_in_type_list",
+            {"column": c, "type_list": names},
+            "schema_type",
+            statistic="serving column type family at derivation",
+        )
+        for c, names in types.items()
+        if names
+    ]
+
+
+def numeric_rule(name: str, b: NumericBaseline, mostly: float, margin: float) -> list[Expectation]:
+    """Range from the 0.1%..99.9% training quantiles widened by `margin` of their span."""
+    lo, hi = b.quantiles.get("0.001"), b.quantiles.get("0.999")
+    if lo is None or hi is None:
+        return []
+    pad = margin * (hi - lo)
+    return [
+        _exp(
+            "expect_column_values_to_be_between",
+            {"column": name, "min_value": _round(lo - pad), "max_value": _round(hi + pad), "mostly": mostly},
+            "numeric_range",
+            statistic="training quantiles q0.001/q0.999",
+            q001=lo,
+            q999=hi,
+            margin=margin,
+        )
+    ]
+
+
+def categorical_rule(name: str, b: CategoricalBaseline, mostly: float) -> list[Expectation]:
+    """Value set from training; when the top-K does not cover every value, allow the uncovered share."""
+    present = b.count - b.nulls
+    if not present:
+        return []
+    coverage = 1 - b.other / present
+    share = 1.0 if b.other == 0 else round(min(mostly, coverage), 4)
+    return [
+        _exp(
+            "expect_column_values_to_be_in_set",
+            {"column": name, "value_set": sorted(b.top), "mostly": share},
+            "categorical_set",
+            statistic="training value set (top-K)",
+            distinct=b.distinct,
+            coverage=round(coverage, 6),
+        )
+    ]
+
+
+def null_rule(name: str, count: int, nulls: int, window_rows: int = NULL_TOLERANCE_ROWS) -> list[Expectation]:
+    """Non-null share from the training null rate minus 4 standard errors of a window of
+    `window_rows` rows (the variance floor of a 5% share keeps a null-free column from failing on
+    one stray null)."""
+    p = nulls / count if count else 0.0
+    if p >= 1:
+        return []
+    tol = 4 * math.sqrt(max(p * (1 - p), 0.0025) / window_rows)
+    mostly = round(max(0.0, 1 - p - tol), 4)
+    return [
+        _exp(
+            "expect_column_values_to_not_be_null",
+            {"column": name, "mostly": mostly},
+            "nulls",
+            statistic="training null rate",
+            null_rate=round(p, 6),
+            tolerance=round(tol, 6),
+            window_rows=window_rows,
+        )
+    ]
+
+
+def prediction_rule(model: ModelConfig, b: NumericBaseline) -> list[Expectation]:
+    """Probabilities in [0, 1] for classifiers; a widened training range for regressors."""
+    col = model.prediction.column
+    if model.prediction.task == "classification":
+        return [
+            _exp(
+                "expect_column_values_to_be_between",
+                {"column": col, "min_value": 0.0, "max_value": 1.0},
+                "prediction_probability",
+                statistic="probabilities lie in [0, 1]",
+            )
+        ]
+    return numeric_rule(col, b, model.validation.mostly, model.validation.quantile_margin)
+
+
+def dataset_rules(model: ModelConfig) -> list[Expectation]:
+    """Unique ids, allowed model versions and row-count bounds per window."""
+    s, v = model.serving, model.validation
+    out = [
+        _exp(
+            "expect_column_values_to_be_unique",
+            {"column": s.id_column},
+            "unique_ids",
+            statistic="one row per prediction id",
+        )
+    ]
+    if s.model_version_column and s.allowed_model_versions:
+        out.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                {"column": s.model_version_column, "value_set": sorted(s.allowed_model_versions)},
+                "model_versions",
+                statistic="serving.allowed_model_versions",
+            )
+        )
+    bounds: dict[str, Any] = {"min_value": v.min_rows, "max_value": v.max_rows}
+    out.append(
+        _exp("expect_table_row_count_to_be_between", bounds, "row_count", statistic="validation.min_rows/max_rows")
+    )
+    return out
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+def monitored_columns(model: ModelConfig, baseline: Baseline) -> list[str]:
+    """The serving columns a window is validated on, in a stable order."""
+    return [
+        model.serving.timestamp_column,
+        model.serving.id_column,
+        model.prediction.column,
+        *baseline.numeric,
+        *baseline.categorical,
+    ]
+
+
+def derive_expectations(model: ModelConfig, baseline: Baseline) -> list[Expectation]:
+    """All derived expectations of a window, in a stable order."""
+    v = model.validation
+    out = schema_rule(monitored_columns(model, baseline))
+    rows = v.null_tolerance_rows
+    for name, nb in baseline.numeric.items():
+        out += null_rule(name, nb.count, nb.nulls, rows) + numeric_rule(name, nb, v.mostly, v.quantile_margin)
+    for name, cb in baseline.categorical.items():
+        out += null_rule(name, cb.count, cb.nulls, rows) + categorical_rule(name, cb, v.mostly)
+    out += prediction_rule(model, baseline.prediction) + dataset_rules(model)
+    return out
+
+
+def is_manual(expectation: Expectation) -> bool:
+    meta = expectation.get("meta") or {}
+    return bool(meta.get("manual")) or "mlmonitor" not in meta
+
+
+def schema_suite_name(model: str) -> str:
+    return f"{model}_schema"
+
+
+def build_suite(
+    model: ModelConfig, baseline: Baseline, existing: dict[str, Any] | None, gx_version: str
+) -> dict[str, Any]:
+    """The window suite: derived expectations plus the manual ones of `existing`, with stable ids.
+
+    It is written in exactly the form GE itself saves (sorted keys, GE version in meta), so GE
+    re-saving it when a validation definition is registered changes no byte.
+    """
+    return _suite(model.name, model, baseline, derive_expectations(model, baseline), existing, gx_version)
+
+
+def build_schema_suite(
+    model: ModelConfig,
+    baseline: Baseline,
+    types: dict[str, list[str] | None],
+    existing: dict[str, Any] | None,
+    gx_version: str,
+) -> dict[str, Any]:
+    """The schema suite, validated on the whole serving table (GE reflects types only of tables)."""
+    return _suite(schema_suite_name(model.name), model, baseline, type_rule(types), existing, gx_version)
+
+
+def _suite(
+    name: str,
+    model: ModelConfig,
+    baseline: Baseline,
+    derived: list[Expectation],
+    existing: dict[str, Any] | None,
+    gx_version: str,
+) -> dict[str, Any]:
+    manual = [e for e in (existing or {}).get("expectations", []) if is_manual(e)]
+    expectations = []
+    for e in derived:
+        key = json.dumps({"type": e["type"], "kwargs": e["kwargs"]}, sort_keys=True)
+        expectations.append({**e, "id": str(uuid.uuid5(_NS, f"{name}:{key}"))})
+    return {
+        "expectations": expectations + manual,
+        "id": str(uuid.uuid5(_NS, name)),
+        "meta": {
+            "great_expectations_version": gx_version,
+            "mlmonitor": {"derived_from": baseline.training_table, "fingerprint": baseline.fingerprint.model_dump()},
+        },
+        "name": name,
+        "notes": "Derived by mlmonitor from the training data. Add expectations of your own with "
+        'meta {"manual": true}; they are kept when the suite is re-derived.',
+    }
+
+
+def suite_path(suites_dir: Path, model: str) -> Path:
+    return suites_dir / f"{model}.json"
+
+
+def write_suite(suite: dict[str, Any], path: Path) -> bool:
+    """Write the suite as sorted, indented JSON; return whether the file changed."""
+    text = json.dumps(suite, indent=2, sort_keys=True)
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+def read_suite(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

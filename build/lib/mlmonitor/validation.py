@@ -1,0 +1,215 @@
+"""Validate one window of serving logs with the model's suite through a file-backed GE context.
+
+The batch is a query asset restricted to [window_start, window_end), so GE pushes its metrics
+into the database. The connection string reaches GE through an environment variable that
+only exists in this process: great_expectations.yml holds `${...}`, never a password.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import html
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from mlmonitor.config import ModelConfig
+from mlmonitor.errors import BaselineMissing
+from mlmonitor.metrics import Metric
+from mlmonitor.project import GxProject
+from mlmonitor.suites import read_suite, schema_suite_name, suite_path
+from mlmonitor.warehouse import ModelTables, window_filter
+from mlmonitor.window import Window
+
+PARTIAL_UNEXPECTED = 20
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    success: bool
+    metrics: list[Metric]
+    docs_path: str | None
+
+
+@contextmanager
+def _project_lock(project: GxProject) -> Iterator[None]:
+    """GE rewrites great_expectations.yml when a datasource changes: one writer at a time per machine."""
+    project.gx_dir.mkdir(parents=True, exist_ok=True)
+    with open(project.gx_dir / ".mlmonitor.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def window_query(engine: Engine, model: ModelConfig, tables: ModelTables, window: Window) -> str:
+    """SELECT of the window, compiled by the warehouse dialect with the bounds as literals.
+
+    GE query assets take SQL text; the bounds are datetimes we produced, never user strings.
+    """
+    stmt = sa.select(tables.serving).where(window_filter(tables.ts(model), window))
+    return str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+
+
+def validate_window(
+    project: GxProject, model: ModelConfig, engine: Engine, tables: ModelTables, window: Window
+) -> ValidationOutcome:
+    """Run the model's suite on the window; failures are results, not exceptions."""
+    import great_expectations as gx
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    path = suite_path(project.suites_dir, model.name)
+    if read_suite(path) is None:
+        raise BaselineMissing(
+            f"{model.name}: no expectation suite at {path}; derive it with "
+            f"`mlmonitor baseline {model.name}` or trigger mlmonitor_{model.name}_baseline"
+        )
+    schema_suite = schema_suite_name(model.name)
+    has_schema = read_suite(suite_path(project.suites_dir, schema_suite)) is not None
+    env = f"MLMONITOR_GX_URL_{model.name.upper()}"
+    os.environ[env] = engine.url.render_as_string(hide_password=False)
+    with _project_lock(project):
+        context = gx.get_context(mode="file", project_root_dir=str(project.root))
+        source = context.data_sources.add_or_update_sql(name=f"{model.name}_warehouse", connection_string=f"${{{env}}}")
+        known = {a.name for a in source.assets}
+        for name in (f"{model.name}_window", f"{model.name}_serving"):
+            if name in known:
+                source.delete_asset(name)
+        window_batch = source.add_query_asset(
+            name=f"{model.name}_window", query=window_query(engine, model, tables, window)
+        ).add_batch_definition_whole_table("window")
+        definitions = [
+            context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=model.name, data=window_batch, suite=context.suites.get(model.name))
+            )
+        ]
+        if has_schema:
+            # GE reflects column types of tables only (not of queries): the schema suite runs on
+            # the serving table itself, which costs a catalogue lookup, not a scan.
+            table_batch = source.add_table_asset(
+                name=f"{model.name}_serving",
+                table_name=tables.serving.name,
+                schema_name=tables.serving.schema,
+            ).add_batch_definition_whole_table("table")
+            definitions.append(
+                context.validation_definitions.add_or_update(
+                    gx.ValidationDefinition(name=schema_suite, data=table_batch, suite=context.suites.get(schema_suite))
+                )
+            )
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=model.name,
+                validation_definitions=definitions,
+                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
+            )
+        )
+        result = checkpoint.run(run_id=RunIdentifier(run_name=f"{model.name} {window.start:%Y-%m-%dT%H:%M}"))
+        docs_path = None
+        metrics: list[Metric] = []
+        for identifier, run in result.run_results.items():
+            metrics += [_metric(r.expectation_config, r.success, r.result, r.exception_info) for r in run.results]
+            if run.suite_name == model.name:
+                docs_path = _docs_path(context.get_docs_sites_urls(resource_identifier=identifier), project)
+        write_model_index(project, model.name)
+    return ValidationOutcome(bool(result.success), metrics, docs_path)
+
+
+def write_model_index(project: GxProject, model: str) -> Path:
+    """A Data Docs page listing the model's validations, newest first, with their outcome.
+
+    GE's own index lists every suite of every model; this one is the page a model's users want.
+    """
+    site = project.docs_dir
+    pages = sorted(
+        [p for suite in (model, schema_suite_name(model)) for p in (site / "validations" / suite).glob("*/*/*.html")],
+        key=lambda p: (p.parts[-2], p.parts[-4]),
+        reverse=True,
+    )
+    rows = []
+    for page in pages:
+        rel = page.relative_to(site)
+        stored = project.gx_dir / "uncommitted" / rel.with_suffix(".json")
+        success = None
+        if stored.exists():
+            success = json.loads(stored.read_text(encoding="utf-8")).get("success")
+        label = {True: "passed", False: "FAILED", None: "unknown"}[success]
+        run_name, run_time = page.parts[-3], page.parts[-2]
+        rows.append(
+            f'<tr class="{label.lower()}"><td>{html.escape(run_name)}</td><td>{html.escape(run_time)}</td>'
+            f"<td>{html.escape(page.parts[-4])}</td>"
+            f'<td>{label}</td><td><a href="../{html.escape(quote(str(rel)))}">{html.escape(page.stem)}</a></td></tr>'
+        )
+    index = site / "mlmonitor" / f"{model}.html"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(
+        _INDEX.format(model=html.escape(model), rows="\n".join(rows) or '<tr><td colspan="5">none yet</td></tr>'),
+        encoding="utf-8",
+    )
+    return index
+
+
+_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Validations of {model}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}
+td, th {{ padding: .3em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
+tr.failed td:nth-child(4) {{ color: #b00020; font-weight: bold; }} tr.passed td:nth-child(4) {{ color: #1b7f3b; }}
+</style></head>
+<body><h1>Validations of model {model}</h1>
+<p>Newest first. Each window is validated twice: its rows (suite <code>{model}</code>) and the serving
+table's column types (suite <code>{model}_schema</code>). <a href="../index.html">All Data Docs</a></p>
+<table><tr><th>Run (model, window start)</th><th>Validated at (UTC)</th><th>Suite</th><th>Outcome</th><th>Page</th></tr>
+{rows}
+</table></body></html>
+"""
+
+
+def _docs_path(urls: list[dict[str, Any]], project: GxProject) -> str | None:
+    """The page path relative to the Data Docs folder (portable across machines and the UI)."""
+    from urllib.parse import unquote, urlparse
+
+    for site in urls:
+        page = Path(unquote(urlparse(site["site_url"]).path))
+        if page.is_relative_to(project.docs_dir):
+            return str(page.relative_to(project.docs_dir))
+    return None
+
+
+def _metric(config: Any, success: bool | None, result: dict[str, Any], exception: dict[str, Any]) -> Metric:
+    kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id"}}
+    observed = result.get("observed_value", result.get("unexpected_percent"))
+    details: dict[str, Any] = {"kwargs": kwargs, "rule": (config.meta or {}).get("mlmonitor", {}).get("rule", "manual")}
+    for key in (
+        "element_count",
+        "unexpected_count",
+        "unexpected_percent",
+        "missing_count",
+        "partial_unexpected_counts",
+    ):
+        if key in result:
+            details[key] = result[key]
+    if exception and exception.get("raised_exception"):
+        details["error"] = exception.get("exception_message")
+    value = float(observed) if isinstance(observed, (int, float)) else None
+    if value is None and observed is not None:
+        details["observed_value"] = json.loads(json.dumps(observed, default=str))
+    return Metric(
+        "validation",
+        kwargs.get("column", ""),
+        config.type,
+        value,
+        "ok" if success else "alert",
+        kwargs.get("mostly"),
+        details=details,
+    )

@@ -1,0 +1,59 @@
+"""The monitoring window: a half-open interval [start, end) of serving-log time, in UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from mlmonitor.errors import ConfigError
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """A half-open UTC interval; both ends are timezone-aware."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ConfigError(f"window end {self.end.isoformat()} must be after its start {self.start.isoformat()}")
+
+    @classmethod
+    def of(cls, start: dt.datetime, end: dt.datetime) -> Window:
+        """Build a window, reading naive datetimes as UTC."""
+        return cls(_utc(start), _utc(end))
+
+    @property
+    def label(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def parse_instant(text: str, field: str) -> dt.datetime:
+    """Parse an ISO 8601 date or datetime (naive means UTC); the error names `field`."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise ConfigError(
+            f"{field}: {text!r} is not an ISO 8601 datetime; write e.g. 2024-03-01T00:00:00+00:00 or 2024-03-01"
+        ) from None
+    return _utc(value)
+
+
+def window_from_params(
+    start: str | None, end: str | None, default_start: dt.datetime, default_end: dt.datetime
+) -> Window:
+    """The window of a run: explicit `window_start`/`window_end` params win over the data interval."""
+    lo = parse_instant(start, "window_start") if start else _utc(default_start)
+    hi = parse_instant(end, "window_end") if end else _utc(default_end)
+    if hi <= lo:
+        raise ConfigError(f"window_end {hi.isoformat()} must be after window_start {lo.isoformat()}; fix the params")
+    return Window(lo, hi)

@@ -1,0 +1,358 @@
+"""Build `mlmonitor_<name>` and `mlmonitor_<name>_baseline` for every model YAML.
+
+Parse time does nothing but read YAML: no connections, no Variables, no database, no heavy
+imports (task bodies import mlmonitor_airflow.tasks when they run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    CronDataIntervalTimetable,
+    CronTriggerTimetable,
+    Param,
+    task,
+)
+
+from mlmonitor.config import ModelConfig
+from mlmonitor_airflow.extra_links import DataDocsLink
+from mlmonitor_airflow.slack import FailureNotifier
+
+MONITOR_DOC = """\
+### Monitor `{name}`
+
+{description}
+
+Each run checks one window of serving logs from `{serving}`: the data interval
+`[data_interval_start, data_interval_end)` of a scheduled run, or the `window_start` /
+`window_end` given in the trigger form.
+
+1. **stats**: checks the schema, counts rows and model versions, and computes prediction
+   statistics and drift against the training baseline, and the health checks (versions, model
+   age, NaN/inf/out-of-range predictions, latency, volume, error rate, skew, schema changes) and
+   label quality with the labels arrived so far (SQL aggregates in the warehouse).
+2. **validate**: runs the Great Expectations suite `{name}` on the window and updates Data Docs.
+3. **persist**: writes `mlmonitor_runs` / `mlmonitor_metrics` (re-runs replace the window's rows).
+4. **notify**: posts to Slack connection `{slack}` (or the log and a local file) on the first
+   alerting window, when what fails changes, and on recovery; never twice for one window.
+5. **gate**: fails, without retries, when the window is alerting, so the run shows red.
+
+Derive the suite and baseline first with the DAG `mlmonitor_{name}_baseline`.
+"""
+
+BASELINE_DOC = """\
+### Baseline of `{name}`
+
+Profiles the training table `{training}` with SQL aggregates and writes
+* the Great Expectations suites `{name}` (each window's rows) and `{name}_schema` (the serving
+  table's column types): reviewable JSON; expectations marked `manual` are kept,
+* the drift baseline (frozen bins, top-K categories, null rates, training fingerprint).
+
+It runs
+* when you trigger it (re-derives now),
+* when the Asset `{asset}` is updated (add it to the `outlets` of your training task),
+* on the schedule `{refresh}` (`training.refresh_schedule`), where **training_changed** compares the
+  training table's fingerprint (rows, newest timestamp, content hash) with the stored baseline and
+  skips the derivation when nothing changed.
+"""
+
+
+LABELS_DOC = """\
+### Delayed labels of `{name}`
+
+Ground truth arrives late in `{labels}`. Each run re-scores the last `lookback_windows` windows of
+`mlmonitor_{name}` (default {lookback}) that end by the run's data interval end, with the labels
+arrived by then: label coverage and {kind} metrics against the training baseline.
+
+1. **rescore**: replaces only the `performance` rows of those windows in `mlmonitor_metrics`
+   (the other checks' rows stay; re-runs never duplicate).
+2. **gate**: fails, without retries, when a window's quality regressed beyond `labels.tolerance`,
+   so the run shows red; its message names the windows and metrics and goes to the critical
+   Slack route (or the local alerts file), like any task failure.
+"""
+
+
+T = TypeVar("T")
+
+
+def fail_fast(fn: Callable[..., T], *args: Any) -> T:
+    """Run a task body; bad config, bad params, a missing table or baseline fail at once, without
+    retries (retrying cannot fix them). An unreachable warehouse raises as-is and is retried."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlmonitor.errors import MlmonitorError, WarehouseUnavailable
+
+    try:
+        return fn(*args)
+    except WarehouseUnavailable:
+        raise
+    except MlmonitorError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _default_args(model: ModelConfig) -> dict[str, Any]:
+    return {
+        "owner": model.owner,
+        "retries": model.retries,
+        "retry_delay": dt.timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+    }
+
+
+def _start(model: ModelConfig) -> dt.datetime:
+    return dt.datetime.combine(model.start_date, dt.time(), tzinfo=dt.UTC)
+
+
+def _on_failure(model: ModelConfig) -> dict[str, Any]:
+    """Task arguments that report a failed task (warehouse down, bad config) to Slack or the local file.
+    Not on `gate`, whose failure is the alert itself, already posted by `notify`."""
+    return {"on_failure_callback": [FailureNotifier(model.name, model.alerts)]}
+
+
+def monitor_params() -> dict[str, Param]:
+    """Trigger-form fields of the monitor DAG; every one is optional (a scheduled run uses none)."""
+    return {
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Window start",
+            description="Leave empty to check the run's own data interval. To check another period of "
+            "serving logs (e.g. yesterday afternoon after an incident), give its first instant; without a "
+            "time zone the time is read as UTC.",
+        ),
+        "window_end": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Window end",
+            description="Leave empty to use the end of the run's data interval. Exclusive: predictions "
+            "logged at exactly this instant belong to the next window.",
+        ),
+        "notify": Param(
+            True,
+            type="boolean",
+            title="Send alerts",
+            description="Untick to record results without posting to Slack, e.g. when re-checking old "
+            "windows. Results, Data Docs and the dashboard are updated either way.",
+        ),
+        "columns": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Only these features",
+            description="Feature columns to test for drift, one per line (names as in the serving table). "
+            "Empty means every monitored feature. Validation always checks all expectations.",
+        ),
+        "drift_threshold": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            title="Drift threshold (override)",
+            description="Leave empty to use the model YAML's drift.threshold (default 0.1). A column drifts "
+            "when its drift score (PSI: 0.1 = moderate shift, 0.25 = large shift) reaches this value and "
+            "the change is statistically significant. Raise it to see only large shifts in this run.",
+        ),
+    }
+
+
+def monitor_dag(model: ModelConfig) -> DAG:
+    name = model.name
+    failure = _on_failure(model)
+    with DAG(
+        dag_id=f"mlmonitor_{name}",
+        schedule=CronDataIntervalTimetable(model.schedule, timezone="UTC"),
+        start_date=_start(model),
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(model),
+        tags=["mlmonitor", f"model:{name}"],
+        doc_md=MONITOR_DOC.format(
+            name=name, description=model.description, serving=model.serving.table, slack=model.alerts.slack_conn_id
+        ),
+        params=monitor_params(),
+        render_template_as_native_obj=True,
+    ) as dag:
+
+        @task(**failure)
+        def stats(**context: Any) -> dict[str, Any]:
+            from mlmonitor_airflow import tasks
+
+            return fail_fast(
+                tasks.stats, name, context["params"], context["data_interval_start"], context["data_interval_end"]
+            )
+
+        @task(**failure)
+        def validate(stats_result: dict[str, Any]) -> dict[str, Any]:
+            from mlmonitor_airflow import tasks
+
+            return fail_fast(tasks.validate, name, stats_result)
+
+        @task(**failure)
+        def persist(stats_result: dict[str, Any], validation: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from mlmonitor_airflow import tasks
+
+            return fail_fast(tasks.persist, name, stats_result, validation, context["run_id"])
+
+        @task(**failure)
+        def notify(
+            summary: dict[str, Any], stats_result: dict[str, Any], validation: dict[str, Any], **context: Any
+        ) -> str:
+            from mlmonitor_airflow import tasks
+
+            return fail_fast(
+                tasks.notify,
+                name,
+                summary,
+                stats_result,
+                validation,
+                bool(context["params"]["notify"]),
+                context["ti"].dag_id,
+            )
+
+        @task(retries=0)
+        def gate(summary: dict[str, Any]) -> str:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from mlmonitor_airflow import tasks
+
+            reason = tasks.gate_message(summary)
+            if reason:
+                raise AirflowFailException(reason)
+            return f"{summary['status']}: {summary['message']}"
+
+        s = stats()
+        v = validate(s)
+        v.operator.operator_extra_links = (DataDocsLink(),)
+        p = persist(s, v)
+        notify(p, s, v) >> gate(p)
+    return dag
+
+
+def training_asset(model: ModelConfig) -> Asset:
+    """The Asset a training pipeline updates (outlets=[...]) to have the baseline re-derived at once."""
+    return Asset(name=f"mlmonitor_{model.name}_training", uri=f"mlmonitor://training/{model.name}")
+
+
+def baseline_params() -> dict[str, Param]:
+    return {
+        "only_if_changed": Param(
+            False,
+            type="boolean",
+            title="Only if the training data changed",
+            description="Leave unticked to re-derive the suite and drift baseline now. Tick to first "
+            "compare the training table's fingerprint (rows, newest timestamp, content hash) with the "
+            "stored baseline and skip when nothing changed, as the scheduled checks do.",
+        ),
+    }
+
+
+def baseline_dag(model: ModelConfig) -> DAG:
+    name = model.name
+    asset = training_asset(model)
+    refresh = model.training.refresh_schedule
+    schedule: Any = (
+        AssetOrTimeSchedule(timetable=CronTriggerTimetable(refresh, timezone="UTC"), assets=[asset])
+        if refresh
+        else [asset]
+    )
+    failure = _on_failure(model)
+    with DAG(
+        dag_id=f"mlmonitor_{name}_baseline",
+        schedule=schedule,
+        start_date=_start(model),
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(model),
+        tags=["mlmonitor", f"model:{name}", "baseline"],
+        doc_md=BASELINE_DOC.format(
+            name=name, training=model.training.table, refresh=refresh or "never", asset=asset.name
+        ),
+        params=baseline_params(),
+    ) as dag:
+
+        @task.short_circuit(**failure)
+        def training_changed(**context: Any) -> bool:
+            from mlmonitor_airflow import tasks
+
+            run_type = context["dag_run"].run_type
+            return fail_fast(
+                tasks.baseline_needed,
+                name,
+                str(getattr(run_type, "value", run_type)),
+                bool(context["params"]["only_if_changed"]),
+            )
+
+        @task(**failure)
+        def derive() -> dict[str, Any]:
+            from mlmonitor_airflow import tasks
+
+            return fail_fast(tasks.derive, name)
+
+        training_changed() >> derive()
+    return dag
+
+
+def labels_dag(model: ModelConfig) -> DAG | None:
+    """`mlmonitor_<name>_labels`: re-scores recent windows as their labels arrive (when labels: is set)."""
+    if model.labels is None:
+        return None
+    name = model.name
+    labels = model.labels
+    with DAG(
+        dag_id=f"mlmonitor_{name}_labels",
+        schedule=CronDataIntervalTimetable(labels.schedule or model.schedule, timezone="UTC"),
+        start_date=_start(model),
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(model),
+        tags=["mlmonitor", f"model:{name}", "labels"],
+        doc_md=LABELS_DOC.format(
+            name=name, labels=labels.table, lookback=labels.lookback_windows, kind=model.prediction.task
+        ),
+        params={
+            "lookback_windows": Param(
+                labels.lookback_windows,
+                type="integer",
+                minimum=1,
+                maximum=1000,
+                title="Windows to re-score",
+                description="How many monitor windows, ending at the data interval end, to re-score.",
+            )
+        },
+    ) as dag:
+        failure = _on_failure(model)  # on gate too: its failure is the quality alert
+
+        @task(**failure)
+        def rescore(**context: Any) -> dict[str, Any]:
+            from mlmonitor_airflow import tasks
+
+            lookback = int(context["params"]["lookback_windows"])
+            return fail_fast(tasks.rescore, name, context["data_interval_end"], lookback)
+
+        @task(retries=0, **failure)
+        def gate(result: dict[str, Any]) -> str:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            if result["alerts"]:
+                raise AirflowFailException(f"{name}: prediction quality regressed: " + "; ".join(result["alerts"]))
+            return f"{len(result['windows'])} window(s) re-scored, no regression"
+
+        gate(rescore())
+    return dag
+
+
+def build_dags(models: list[ModelConfig]) -> dict[str, DAG]:
+    """All DAGs of all models, keyed by dag_id."""
+    dags: dict[str, DAG] = {}
+    for model in models:
+        for dag in (monitor_dag(model), baseline_dag(model), labels_dag(model)):
+            if dag is not None:
+                dags[dag.dag_id] = dag
+    return dags

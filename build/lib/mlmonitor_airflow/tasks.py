@@ -1,0 +1,262 @@
+"""Task bodies: resolve connections, call the core, return small JSON summaries for XCom.
+
+Imported by tasks at run time only; the DAG file never imports this module at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from mlmonitor import pipeline
+from mlmonitor.alerts import SentAlert, append_local, decide, failing, severity_of
+from mlmonitor.config import ModelConfig, get_model
+from mlmonitor.links import airflow_run_url, dashboard_url, docs_url
+from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.project import default_project
+from mlmonitor.slack_message import Links, build_message
+from mlmonitor.window import Window, window_from_params
+from mlmonitor_airflow.connections import warehouse_engine
+from mlmonitor_airflow.slack import connection_type, post
+
+log = logging.getLogger(__name__)
+
+
+def _window(data: dict[str, str]) -> Window:
+    return Window(dt.datetime.fromisoformat(data["start"]), dt.datetime.fromisoformat(data["end"]))
+
+
+def _results_engine(model: ModelConfig) -> Any:
+    return warehouse_engine(model.results_conn_id or model.warehouse_conn_id)
+
+
+def with_overrides(model: ModelConfig, params: dict[str, Any]) -> ModelConfig:
+    """The model config with this run's trigger-form overrides (drift_threshold) applied."""
+    threshold = params.get("drift_threshold")
+    if threshold is None:
+        return model
+    return model.model_copy(update={"drift": model.drift.model_copy(update={"threshold": float(threshold)})})
+
+
+def stats(
+    model_name: str, params: dict[str, Any], interval_start: dt.datetime, interval_end: dt.datetime
+) -> dict[str, Any]:
+    """Window from params or data interval, schema check, volume, statistics and drift."""
+    model = with_overrides(get_model(model_name), params)
+    window = window_from_params(params.get("window_start"), params.get("window_end"), interval_start, interval_end)
+    engine = warehouse_engine(model.warehouse_conn_id)
+    prepared = pipeline.prepare(model, engine, default_project(), window)
+    metrics = pipeline.analyse(model, engine, _results_engine(model), prepared, window, params.get("columns") or None)
+    log.info(
+        "%s %s: %d rows, versions %s, %d metrics",
+        model.name,
+        window.label,
+        prepared.rows,
+        prepared.versions,
+        len(metrics),
+    )
+    return {
+        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        "rows": prepared.rows,
+        "versions": prepared.versions,
+        "metrics": [m.to_dict() for m in metrics],
+    }
+
+
+def validate(model_name: str, stats_result: dict[str, Any]) -> dict[str, Any]:
+    """GE validation of the window (skipped for an empty window, which persists as no_data)."""
+    from mlmonitor.validation import validate_window
+    from mlmonitor.warehouse import resolve_tables
+
+    if not stats_result["rows"]:
+        log.warning("empty window: nothing to validate; the run is recorded as no_data")
+        return {"metrics": [], "docs_path": None, "success": None}
+    model = get_model(model_name)
+    engine = warehouse_engine(model.warehouse_conn_id)
+    outcome = validate_window(
+        default_project(), model, engine, resolve_tables(model, engine), _window(stats_result["window"])
+    )
+    failed = [m for m in outcome.metrics if m.status != "ok"]
+    log.info(
+        "validation %s: %d expectations, %d failed; Data Docs page %s",
+        "passed" if outcome.success else "FAILED",
+        len(outcome.metrics),
+        len(failed),
+        outcome.docs_path,
+    )
+    return {
+        "metrics": [m.to_dict() for m in outcome.metrics],
+        "docs_path": outcome.docs_path,
+        "success": outcome.success,
+    }
+
+
+def persist(model_name: str, stats_result: dict[str, Any], validation: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """Write run and metric rows for the window, replacing earlier ones (idempotent reruns)."""
+    model = get_model(model_name)
+    metrics = [Metric.from_dict(m) for m in stats_result["metrics"] + validation["metrics"]]
+    summary = pipeline.persist(
+        model,
+        _results_engine(model),
+        _window(stats_result["window"]),
+        stats_result["rows"],
+        stats_result["versions"],
+        metrics,
+        validation["docs_path"],
+        run_id,
+        dt.datetime.now(dt.UTC),
+    )
+    log.info("persisted %s: %s", summary.status, summary.message)
+    return summary.to_dict()
+
+
+def notify(
+    model_name: str,
+    summary_data: dict[str, Any],
+    stats_result: dict[str, Any],
+    validation: dict[str, Any],
+    enabled: bool,
+    dag_id: str,
+) -> str:
+    """Post the alert, change, reminder or recovery of a persisted window (see alerts.decide).
+
+    Slack when the severity's connection exists, else the task log and the local file. The window is
+    marked sent in mlmonitor_alerts only after delivery, so a failed post is retried by a later run.
+    """
+    from mlmonitor import alert_state
+
+    if not enabled:
+        return "notify=false for this run: nothing sent, nothing recorded"
+    summary = RunSummary(**summary_data)
+    model = get_model(model_name)
+    metrics = [Metric.from_dict(m) for m in stats_result["metrics"] + validation["metrics"]]
+    engine = _results_engine(model)
+    window = Window.of(dt.datetime.fromisoformat(summary.window_start), dt.datetime.fromisoformat(summary.window_end))
+    start, end = window.start, window.end
+    severity = severity_of(summary.status)
+    now_failing = failing(summary, metrics)
+    this_window, previous = alert_state.for_window(engine, model.name, start)
+    hours = model.alerts.reminder_hours
+    decision = decide(
+        start, severity, now_failing, this_window, previous, None if hours is None else dt.timedelta(hours=hours)
+    )
+    if decision.kind is None:
+        log.info("%s %s: not posted: %s", model.name, summary.status, decision.reason)
+        return f"not posted: {decision.reason}"
+    drifted = [m.column for m in metrics if m.check == "drift" and m.column and m.status != "ok"]
+    message = build_message(
+        decision,
+        summary,
+        metrics,
+        now_failing,
+        alert_state.drift_streaks(engine, model.name, drifted, start),
+        _links(summary, dag_id),
+        model.alerts.top,
+    )
+    route = decision.severity or (decision.previous.severity if decision.previous else None) or "warning"
+    conn_id, channel = model.alerts.route(route)
+    if connection_type(conn_id) is not None:
+        destination = post(conn_id, channel, message, model.alerts)
+    else:
+        destination = str(default_project().alerts_file)
+        log.warning("no Slack connection %r: %s written to %s\n%s", conn_id, decision.kind, destination, message.text)
+        record = {"at": dt.datetime.now(dt.UTC).isoformat(), "kind": decision.kind, "model": summary.model}
+        append_local(
+            default_project().alerts_file,
+            {**record, "window_start": summary.window_start, "status": summary.status, "text": message.text},
+        )
+    recovered = decision.kind == "recovery"
+    alert_state.record(
+        engine,
+        SentAlert(
+            model.name,
+            start,
+            end,
+            decision.kind,
+            decision.severity,
+            () if recovered else now_failing,
+            None if recovered else decision.since,
+            destination,
+            dt.datetime.now(dt.UTC),
+        ),
+    )
+    log.info("%s sent to %s (%s)", decision.kind, destination, decision.reason)
+    return f"{decision.kind} sent to {destination}: {decision.reason}"
+
+
+def _links(summary: RunSummary, dag_id: str) -> Links:
+    """Absolute URLs from the Airflow config `[api] base_url` (the UI plugin serves them)."""
+    from airflow.sdk.configuration import conf
+
+    base = conf.get("api", "base_url", fallback="") or ""
+    if not base:
+        return Links()
+    return Links(
+        docs=docs_url(base, summary.docs_path) if summary.docs_path else None,
+        dashboard=dashboard_url(base, summary.model),
+        run=airflow_run_url(base, dag_id, summary.airflow_run_id) if summary.airflow_run_id else None,
+    )
+
+
+def baseline_needed(model_name: str, run_type: str, only_if_changed: bool) -> bool:
+    """Whether to re-derive: always on demand or on an Asset update; on the schedule (or when
+    asked) only if the training table's fingerprint differs from the stored baseline's."""
+    if run_type in {"manual", "asset_triggered"} and not only_if_changed:
+        log.info("%s run: re-deriving", run_type)
+        return True
+    log.info("run type %s, only_if_changed=%s: checking the training data", run_type, only_if_changed)
+    model = get_model(model_name)
+    changed, reason = pipeline.training_changed(model, warehouse_engine(model.warehouse_conn_id), default_project())
+    log.info("%s: %s", "re-deriving" if changed else "skipping", reason)
+    return changed
+
+
+def derive(model_name: str) -> dict[str, Any]:
+    """Profile the training table; write the drift baseline and the suites."""
+    import great_expectations as gx
+
+    model = get_model(model_name)
+    result = pipeline.derive(model, warehouse_engine(model.warehouse_conn_id), default_project(), gx.__version__)
+    log.info(
+        "baseline of %s from %s: %d + %d expectations (suites %s); fingerprint %s",
+        model.name,
+        model.training.table,
+        result["expectations"],
+        result["schema_expectations"],
+        "changed" if result["suite_changed"] else "unchanged",
+        result["fingerprint"],
+    )
+    return result
+
+
+def rescore(model_name: str, interval_end: dt.datetime, lookback: int) -> dict[str, Any]:
+    """Re-score the recent windows with the labels arrived by `interval_end` (performance rows only)."""
+    model = get_model(model_name)
+    engine = warehouse_engine(model.warehouse_conn_id)
+    scored = pipeline.rescore(model, engine, _results_engine(model), default_project(), interval_end, lookback)
+    windows = []
+    alerts = []
+    for window, metrics in scored:
+        coverage = next(m.value for m in metrics if m.metric == "label_coverage")
+        bad = [m for m in metrics if m.status != "ok"]
+        windows.append({"start": window.start.isoformat(), "coverage": coverage, "alerts": len(bad)})
+        if bad:
+            alerts.append(
+                f"window {window.start:%Y-%m-%d %H:%M}: "
+                + ", ".join(f"{m.metric} {m.value:.4g} (limit {m.threshold:.4g})" for m in bad if m.value is not None)
+            )
+        log.info(
+            "%s %s: label coverage %.1f%%, %d finding(s)", model.name, window.label, 100 * (coverage or 0), len(bad)
+        )
+    return {"windows": windows, "alerts": alerts}
+
+
+def gate_message(summary: dict[str, Any]) -> str | None:
+    """Why the run must show red, or None when it may pass."""
+    if summary["status"] in {"alert", "error"}:
+        return (
+            f"{summary['model']} window {summary['window_start']} -> {summary['window_end']}: "
+            f"{summary['status'].upper()}: {summary['message']}"
+        )
+    return None
