@@ -17,7 +17,8 @@ from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
 from mlmonitor.warehouse import ModelTables
 
-BINS_VERSION = 1
+# 2: per-bin training means (the atoms of the binned Wasserstein distance)
+BINS_VERSION = 2
 
 
 class _Frozen(BaseModel):
@@ -34,6 +35,7 @@ class NumericBaseline(_Frozen):
     quantiles: dict[str, float]
     edges: list[float]
     counts: list[int]
+    bin_means: list[float] = []  # training mean per bin; derive_baseline always fills it
 
 
 class CategoricalBaseline(_Frozen):
@@ -64,8 +66,14 @@ class Baseline(_Frozen):
 def numeric_baseline(engine: Engine, col: sa.Column[object], bins: int) -> NumericBaseline:
     p = prof.numeric_profile(engine, col)
     edges = prof.bin_edges(p, bins)
-    counts, _ = prof.bin_counts(engine, col, edges)
-    return NumericBaseline(**p.__dict__, edges=edges, counts=counts)
+    counts, means, _ = prof.bin_stats(engine, col, edges)
+    return NumericBaseline(**p.__dict__, edges=edges, counts=counts, bin_means=_atoms(means, edges))
+
+
+def _atoms(means: list[float | None], edges: list[float]) -> list[float]:
+    """Training mean of each bin; an empty bin (possible only for an all-NULL column) falls back to an edge."""
+    fallback = [edges[0] if edges else 0.0, *edges]
+    return [m if m is not None else f for m, f in zip(means, fallback, strict=True)]
 
 
 def categorical_baseline(engine: Engine, col: sa.Column[object], top_k: int) -> CategoricalBaseline:
@@ -131,7 +139,13 @@ def load_baseline(path: Path, model: str) -> Baseline:
     """Read a stored baseline; a missing or corrupt file says how to re-derive it."""
     fix = f"derive it with `mlmonitor baseline {model}` or trigger the DAG mlmonitor_{model}_baseline"
     try:
-        return Baseline.model_validate_json(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        version = json.loads(text).get("bins_version")
+        if version != BINS_VERSION:
+            raise BaselineMissing(
+                f"{model}: drift baseline {path} has bins version {version}, this mlmonitor needs {BINS_VERSION}; {fix}"
+            )
+        return Baseline.model_validate_json(text)
     except FileNotFoundError:
         raise BaselineMissing(f"{model}: no drift baseline at {path}; {fix}") from None
     except (ValidationError, ValueError) as exc:

@@ -220,15 +220,55 @@ class AlertsConfig(_Strict):
         return chosen.slack_conn_id or self.slack_conn_id, chosen.channel or self.channel
 
 
-class DriftConfig(_Strict):
-    """Drift decision: a column drifts when its effect size passes `threshold` AND the
-    Benjamini-Hochberg adjusted p-value across columns is below `fdr`."""
+NumericMethod = Literal["wasserstein", "psi", "js", "ks"]
+CategoricalMethod = Literal["linf", "psi", "js"]
+# Effect-size thresholds that need no tuning: a material change, whatever the window size.
+DEFAULT_THRESHOLDS = {"wasserstein": 0.1, "psi": 0.1, "js": 0.1, "ks": 0.1, "linf": 0.05}
 
-    threshold: float = Field(default=0.1, gt=0)
+
+class ColumnDriftConfig(_Strict):
+    """Per-column override of the drift rule; unset fields fall back to the model's drift settings."""
+
+    method: Literal["wasserstein", "psi", "js", "ks", "linf"] | None = None
+    threshold: float | None = Field(default=None, gt=0)
+    null_rate_threshold: float | None = Field(default=None, gt=0, le=1)
+    enabled: bool = True
+
+
+class DriftConfig(_Strict):
+    """Drift decision: a signal drifts when its effect size reaches its threshold AND its
+    Benjamini-Hochberg adjusted p-value across all signals of the window is below `fdr`."""
+
+    numeric_method: NumericMethod = "wasserstein"
+    categorical_method: CategoricalMethod = "linf"
+    numeric_threshold: float | None = Field(default=None, gt=0)
+    categorical_threshold: float | None = Field(default=None, gt=0)
+    null_rate_threshold: float = Field(default=0.02, gt=0, le=1)
     fdr: float = Field(default=0.01, gt=0, lt=1)
     bins: int = Field(default=10, ge=2, le=100)
     top_k: int = Field(default=20, ge=1, le=1000)
     dataset_drift_share: float = Field(default=0.5, gt=0, le=1)
+    columns: dict[str, ColumnDriftConfig] = {}
+
+    def rule(self, column: str, kind: Literal["numeric", "categorical"]) -> tuple[str, float, float] | None:
+        """(method, effect threshold, null-rate threshold) for a column, or None when it is disabled."""
+        override = self.columns.get(column, ColumnDriftConfig())
+        if not override.enabled:
+            return None
+        method = override.method or (self.numeric_method if kind == "numeric" else self.categorical_method)
+        if kind == "categorical" and method not in {"linf", "psi", "js"}:
+            raise ConfigError(
+                f"drift.columns.{column}.method: {method!r} needs a numeric column but {column!r} is categorical; "
+                f"fix: use linf, psi or js"
+            )
+        if kind == "numeric" and method == "linf":
+            raise ConfigError(
+                f"drift.columns.{column}.method: 'linf' is for categorical columns; fix: use wasserstein, psi, js or ks"
+            )
+        model_level = self.numeric_threshold if kind == "numeric" else self.categorical_threshold
+        default = model_level if override.method is None else None
+        threshold = override.threshold or default or DEFAULT_THRESHOLDS[method]
+        return method, threshold, override.null_rate_threshold or self.null_rate_threshold
 
 
 class ValidationConfig(_Strict):

@@ -1,9 +1,13 @@
-"""Drift statistics as small pure functions over binned counts, and the per-column decision.
+"""Drift statistics as small pure functions over binned counts, and the per-signal decision.
 
-Counts come from the warehouse (frozen training bins / top-K categories, plus a NULL bin so a
-null-rate shift is drift too). A column drifts only when the effect size (PSI) passes its
-threshold AND the chi-squared evidence survives Benjamini-Hochberg across columns: effect size
-alone flags noise in small windows, p-values alone flag everything in large ones.
+Counts come from the warehouse: per numeric column the counts in the frozen training bins, per
+categorical column the counts of the top-K training values plus one "other" bucket; NULLs are
+counted apart, because a null-rate shift is its own drift signal.
+
+A signal drifts only when its effect size passes a threshold (is the change material?) AND the
+two-sample test of the counts survives Benjamini-Hochberg across all signals of the window (is it
+more than sampling noise at this window size?). Effect size alone flags noise in small windows;
+p-values alone flag every negligible change in large ones.
 """
 
 from __future__ import annotations
@@ -11,32 +15,113 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+from typing import Literal
 
 _EPS = 1e-4
 
 
-def _shares(counts: Sequence[float]) -> list[float]:
+def shares(counts: Sequence[float]) -> list[float]:
+    """Counts divided by their total (all zero for an empty vector)."""
     total = float(sum(counts))
     return [c / total if total else 0.0 for c in counts]
 
 
 def psi(reference: Sequence[float], current: Sequence[float], eps: float = _EPS) -> float:
     """Population stability index sum((c - r) * ln(c / r)) over bins, shares floored at `eps`."""
-    r, c = _shares(reference), _shares(current)
+    r, c = shares(reference), shares(current)
     return float(
         sum((max(ci, eps) - max(ri, eps)) * math.log(max(ci, eps) / max(ri, eps)) for ri, ci in zip(r, c, strict=True))
     )
 
 
-def chi2_pvalue(reference: Sequence[int], current: Sequence[int]) -> float:
-    """p-value of the chi-squared homogeneity test of two count vectors (bins empty in both dropped)."""
-    from scipy.stats import chi2_contingency
+def jensen_shannon(reference: Sequence[float], current: Sequence[float]) -> float:
+    """Jensen-Shannon distance (square root of the divergence, log base 2): 0 identical .. 1 disjoint."""
+    r, c = shares(reference), shares(current)
 
+    def kl_to_mid(p: list[float], q: list[float]) -> float:
+        return sum(pi * math.log2(2 * pi / (pi + qi)) for pi, qi in zip(p, q, strict=True) if pi > 0)
+
+    divergence = 0.5 * kl_to_mid(r, c) + 0.5 * kl_to_mid(c, r)
+    return math.sqrt(max(divergence, 0.0))
+
+
+def ks_binned(reference: Sequence[float], current: Sequence[float]) -> float:
+    """Kolmogorov-Smirnov statistic of the binned CDFs: max |F_ref - F_cur| over the bin edges.
+
+    Exactly the KS distance of the two samples coarsened to the frozen bins (a lower bound on the
+    raw-data KS): the raw version needs every value sorted, i.e. raw rows out of the warehouse."""
+    r, c = list(accumulate(shares(reference))), list(accumulate(shares(current)))
+    return max((abs(ri - ci) for ri, ci in zip(r[:-1], c[:-1], strict=True)), default=0.0)
+
+
+def wasserstein_binned(
+    reference: Sequence[float], current: Sequence[float], atoms: Sequence[float], scale: float
+) -> float:
+    """Wasserstein-1 distance between the binned distributions, in units of `scale` (the training std).
+
+    Each bin is represented by one atom (the mean of the training values in it), so
+    W1 = sum_j |F_ref(j) - F_cur(j)| * (atom[j+1] - atom[j]). A shift within the training range is
+    measured faithfully; mass moving beyond the outermost training bin means is capped there."""
+    if len(atoms) != len(reference):
+        raise ValueError(f"{len(atoms)} atoms for {len(reference)} bins")
+    r, c = list(accumulate(shares(reference))), list(accumulate(shares(current)))
+    distance = sum(abs(r[j] - c[j]) * (atoms[j + 1] - atoms[j]) for j in range(len(atoms) - 1))
+    return distance / scale if scale > 0 else 0.0
+
+
+def linf(reference: Sequence[float], current: Sequence[float]) -> float:
+    """L-infinity distance: the largest change of one bucket's share."""
+    return max((abs(ri - ci) for ri, ci in zip(shares(reference), shares(current), strict=True)), default=0.0)
+
+
+def unseen_share(reference_other: int, reference_total: int, current_other: int, current_total: int) -> float:
+    """Share of window values outside the training categories.
+
+    Exact when training had no "other" bucket (every training value is tracked); otherwise the
+    growth of the other bucket's share is the best the frozen top-K can tell, and it is returned."""
+    if current_total == 0:
+        return 0.0
+    current = current_other / current_total
+    if reference_other == 0:
+        return current
+    return max(current - reference_other / reference_total, 0.0)
+
+
+def chi2_statistic(reference: Sequence[int], current: Sequence[int]) -> tuple[float, int]:
+    """Pearson chi-squared statistic of the 2 x k homogeneity table, and its degrees of freedom.
+
+    Buckets empty on both sides are dropped; the statistic is 0 with 0 degrees of freedom when fewer
+    than two buckets or one side is empty."""
     pairs = [(r, c) for r, c in zip(reference, current, strict=True) if r + c > 0]
-    if len(pairs) < 2 or sum(c for _, c in pairs) == 0:
+    nr, nc = sum(r for r, _ in pairs), sum(c for _, c in pairs)
+    if len(pairs) < 2 or nr == 0 or nc == 0:
+        return 0.0, 0
+    n = nr + nc
+    stat = 0.0
+    for r, c in pairs:
+        col = r + c
+        er, ec = nr * col / n, nc * col / n
+        stat += (r - er) ** 2 / er + (c - ec) ** 2 / ec
+    return stat, len(pairs) - 1
+
+
+def chi2_pvalue(reference: Sequence[int], current: Sequence[int]) -> float:
+    """p-value of the chi-squared homogeneity test of two count vectors (1.0 when undefined)."""
+    from scipy.stats import chi2
+
+    stat, dof = chi2_statistic(reference, current)
+    return 1.0 if dof == 0 else float(chi2.sf(stat, dof))
+
+
+def proportion_pvalue(reference_hits: int, reference_n: int, current_hits: int, current_n: int) -> float:
+    """Two-sided Fisher exact test of two proportions (e.g. null rates): valid at any count, even 0 expected."""
+    from scipy.stats import fisher_exact
+
+    if reference_n == 0 or current_n == 0:
         return 1.0
-    table = [[r for r, _ in pairs], [c for _, c in pairs]]
-    return float(chi2_contingency(table).pvalue)
+    table = [[reference_hits, reference_n - reference_hits], [current_hits, current_n - current_hits]]
+    return float(fisher_exact(table).pvalue)
 
 
 def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
@@ -53,23 +138,104 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
 
 
 @dataclass(frozen=True)
-class ColumnDrift:
+class Signal:
+    """One drift signal of one column: its effect size against its threshold, and its raw p-value."""
+
     column: str
-    kind: str
-    psi: float
+    metric: str
+    effect: float
+    threshold: float
     p_value: float
-    n_train: int
-    n_window: int
 
 
 @dataclass(frozen=True)
 class Decision:
-    drift: ColumnDrift
+    signal: Signal
     q_value: float
     drifted: bool
 
 
-def decide(columns: Sequence[ColumnDrift], threshold: float, fdr: float) -> list[Decision]:
-    """Drifted when PSI >= threshold and the BH-adjusted p-value < fdr."""
-    qs = benjamini_hochberg([c.p_value for c in columns])
-    return [Decision(c, q, c.psi >= threshold and q < fdr) for c, q in zip(columns, qs, strict=True)]
+def decide(signals: Sequence[Signal], fdr: float) -> list[Decision]:
+    """Drifted when effect >= threshold and the BH-adjusted p-value (across all signals) < fdr."""
+    qs = benjamini_hochberg([s.p_value for s in signals])
+    return [Decision(s, q, s.effect >= s.threshold and q < fdr) for s, q in zip(signals, qs, strict=True)]
+
+
+Kind = Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True)
+class ColumnInput:
+    """What the decision needs about one column: its rule, and training vs window counts.
+
+    `reference` / `current` count the non-NULL values per frozen bin (numeric) or per tracked
+    category with "other" last (categorical); NULLs are counted apart. `atoms` (training bin
+    means) and `scale` (training std) serve the Wasserstein distance of numeric columns."""
+
+    column: str
+    kind: Kind
+    method: str
+    threshold: float
+    null_threshold: float
+    reference: Sequence[int]
+    reference_nulls: int
+    current: Sequence[int]
+    current_nulls: int
+    atoms: Sequence[float] = ()
+    scale: float = 0.0
+
+
+def distances(c: ColumnInput) -> dict[str, float]:
+    """Every distance of the column's kind between its training and window counts."""
+    out = {
+        "psi": psi(c.reference, c.current),
+        "js": jensen_shannon(c.reference, c.current),
+        "chi2": chi2_statistic(c.reference, c.current)[0],
+    }
+    if c.kind == "numeric":
+        out["ks"] = ks_binned(c.reference, c.current)
+        out["wasserstein"] = wasserstein_binned(c.reference, c.current, c.atoms, c.scale)
+    else:
+        out["linf"] = linf(c.reference, c.current)
+        out["unseen_share"] = unseen_share(c.reference[-1], sum(c.reference), c.current[-1], sum(c.current))
+    return out
+
+
+def null_rates(c: ColumnInput) -> tuple[float, float]:
+    """(training, window) NULL share of the column."""
+    n_ref, n_cur = sum(c.reference) + c.reference_nulls, sum(c.current) + c.current_nulls
+    return (c.reference_nulls / n_ref if n_ref else 0.0), (c.current_nulls / n_cur if n_cur else 0.0)
+
+
+@dataclass(frozen=True)
+class ColumnResult:
+    input: ColumnInput
+    distances: dict[str, float]
+    distribution: Decision
+    null_rate: Decision
+
+    @property
+    def drifted(self) -> bool:
+        return self.distribution.drifted or self.null_rate.drifted
+
+
+def assess(columns: Sequence[ColumnInput], fdr: float) -> list[ColumnResult]:
+    """Two signals per column, decided together: the distribution of the non-NULL values (the
+    rule's effect size + chi-squared homogeneity test of the counts) and the NULL share (absolute
+    change + Fisher's exact test). Benjamini-Hochberg runs across all 2 x columns signals."""
+    signals: list[Signal] = []
+    found: list[dict[str, float]] = []
+    for c in columns:
+        d = distances(c)
+        found.append(d)
+        signals.append(Signal(c.column, c.method, d[c.method], c.threshold, chi2_pvalue(c.reference, c.current)))
+        ref_rate, cur_rate = null_rates(c)
+        p = proportion_pvalue(
+            c.reference_nulls, sum(c.reference) + c.reference_nulls, c.current_nulls, sum(c.current) + c.current_nulls
+        )
+        signals.append(Signal(c.column, "null_rate_shift", abs(cur_rate - ref_rate), c.null_threshold, p))
+    decisions = decide(signals, fdr)
+    return [
+        ColumnResult(c, d, decisions[2 * i], decisions[2 * i + 1])
+        for i, (c, d) in enumerate(zip(columns, found, strict=True))
+    ]

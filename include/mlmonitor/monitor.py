@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -14,7 +15,9 @@ from sqlalchemy.engine import Engine
 from mlmonitor import profile as prof
 from mlmonitor.baseline import Baseline, NumericBaseline
 from mlmonitor.config import ModelConfig
-from mlmonitor.drift import ColumnDrift, chi2_pvalue, decide, psi
+from mlmonitor.drift import ColumnInput, Decision, Kind, assess, null_rates
+from mlmonitor.drift import ColumnResult as DriftResult
+from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric, RunSummary, Status, worst
 from mlmonitor.warehouse import ModelTables, window_filter
 from mlmonitor.window import Window
@@ -40,12 +43,73 @@ def window_volume(
     return sum(versions.values()), versions
 
 
-def _numeric_drift(
-    engine: Engine, col: sa.Column[object], ref: NumericBaseline, where: sa.ColumnElement[bool]
-) -> ColumnDrift:
-    counts, nulls = prof.bin_counts(engine, col, ref.edges, where)
-    cur, base = [*counts, nulls], [*ref.counts, ref.nulls]
-    return ColumnDrift(col.name, "numeric", psi(base, cur), chi2_pvalue(base, cur), ref.count, sum(cur))
+WHY = {
+    "wasserstein": "how far the values moved, in training standard deviations (0.1 = a tenth of a std): "
+    "readable, and sensitive to shifts of location and spread alike; binned over the frozen training bins "
+    "with the training bin means as atoms",
+    "psi": "population stability index over the frozen bins: the industry's classic stability measure",
+    "js": "Jensen-Shannon distance over the frozen bins: bounded in [0, 1] and symmetric",
+    "ks": "Kolmogorov-Smirnov distance of the binned CDFs (max CDF gap at the frozen bin edges); the exact KS "
+    "would need every value sorted, i.e. raw rows out of the warehouse",
+    "linf": "largest change of one category's share, 'other' (unseen values) included: a surging or new "
+    "category is not diluted across the others as in PSI or JS",
+    "null_rate": "absolute change of the NULL share; NULLs are kept out of the distribution buckets, so a null "
+    "surge is its own signal; evidence from Fisher's exact test, valid even when training had no NULLs",
+}
+EVIDENCE = (
+    "chi-squared homogeneity test of training vs window counts (accounts for both sample sizes), "
+    "Benjamini-Hochberg across all signals of the window"
+)
+
+
+def _inputs(
+    model: ModelConfig,
+    baseline: Baseline,
+    counts: dict[str, prof.ColumnCounts],
+    plan: dict[str, tuple[str, float, float]],
+) -> list[ColumnInput]:
+    out = []
+    numeric: dict[str, NumericBaseline] = {**baseline.numeric, model.prediction.column: baseline.prediction}
+    for name, (method, threshold, null_threshold) in plan.items():
+        cur = counts[name]
+        if name in numeric:
+            nb = numeric[name]
+            ref, ref_nulls, scale = nb.counts, nb.nulls, nb.std or 0.0
+            atoms = nb.bin_means or ([nb.edges[0], *nb.edges] if nb.edges else [0.0])
+            kind: Kind = "numeric"
+        else:
+            cb = baseline.categorical[name]
+            ref = [cb.top[v] for v in sorted(cb.top)] + [cb.other]
+            ref_nulls, atoms, scale, kind = cb.nulls, [], 0.0, "categorical"
+        out.append(
+            ColumnInput(
+                name, kind, method, threshold, null_threshold, ref, ref_nulls, cur.counts, cur.nulls, atoms, scale
+            )
+        )
+    return out
+
+
+def drift_plan(
+    model: ModelConfig, baseline: Baseline, columns: Sequence[str] | None = None
+) -> dict[str, tuple[str, float, float]]:
+    """(method, threshold, null-rate threshold) per monitored column (features of the subset, then the prediction)."""
+    known = {*baseline.numeric, *baseline.categorical, model.prediction.column}
+    unknown = sorted(set(model.drift.columns) - known)
+    if unknown:
+        raise ConfigError(
+            f"{model.name}: drift.columns names {unknown}, which are not monitored columns "
+            f"({', '.join(sorted(known))}); fix the column names in the model YAML"
+        )
+    wanted = set(columns) if columns else None
+    plan: dict[str, tuple[str, float, float]] = {}
+    kinds = [(n, "numeric") for n in baseline.numeric] + [(n, "categorical") for n in baseline.categorical]
+    for name, kind in [*kinds, (model.prediction.column, "numeric")]:
+        if wanted is not None and name in set(baseline.numeric) | set(baseline.categorical) and name not in wanted:
+            continue
+        rule = model.drift.rule(name, kind)  # type: ignore[arg-type]
+        if rule is not None:
+            plan[name] = rule
+    return plan
 
 
 def drift_metrics(
@@ -56,58 +120,30 @@ def drift_metrics(
     window: Window,
     columns: Sequence[str] | None = None,
 ) -> list[Metric]:
-    """PSI + chi-squared per feature and for the prediction, BH across columns, dataset-level flag."""
+    """Feature and prediction drift from ONE aggregate query over the window, decided per signal
+    (effect size AND BH-controlled evidence), plus the dataset-level drifted share."""
     where = window_filter(tables.ts(model), window)
-    serving = tables.serving
-    wanted = set(columns) if columns else None
-    results: list[ColumnDrift] = []
-    unseen: dict[str, list[tuple[str, int]]] = {}
-    for name, nb in baseline.numeric.items():
-        if wanted is None or name in wanted:
-            results.append(_numeric_drift(engine, serving.c[name], nb, where))
-    for name, cb in baseline.categorical.items():
-        if wanted is not None and name not in wanted:
-            continue
-        values = sorted(cb.top)
-        counts, other, nulls = prof.category_counts(engine, serving.c[name], values, where)
-        cur = [counts[v] for v in values] + [other, nulls]
-        base = [cb.top[v] for v in values] + [cb.other, cb.nulls]
-        results.append(ColumnDrift(name, "categorical", psi(base, cur), chi2_pvalue(base, cur), cb.count, sum(cur)))
-        if other and cb.other == 0:
-            unseen[name] = prof.unseen_values(engine, serving.c[name], values, where)
-    results.append(_numeric_drift(engine, serving.c[model.prediction.column], baseline.prediction, where))
-    decisions = decide(results, model.drift.threshold, model.drift.fdr)
+    plan = drift_plan(model, baseline, columns)
+    numeric = {**baseline.numeric, model.prediction.column: baseline.prediction}
+    _, counts = prof.window_counts(
+        engine,
+        tables.serving,
+        {n: numeric[n].edges for n in plan if n in numeric},
+        {n: sorted(baseline.categorical[n].top) for n in plan if n not in numeric},
+        where,
+    )
+    results = assess(_inputs(model, baseline, counts, plan), model.drift.fdr)
     out: list[Metric] = []
-    for d in decisions:
-        c = d.drift
-        details = {
-            "method": "psi+chi2",
-            "why": "PSI over frozen training bins (NULL as its own bin) is the effect size; the chi-squared "
-            "test with Benjamini-Hochberg across columns is the evidence; both must agree",
-            "kind": c.kind,
-            "n_train": c.n_train,
-            "n_window": c.n_window,
-            "bins_version": baseline.bins_version,
-            "raw_p_value": c.p_value,
-            "fdr": model.drift.fdr,
-            "decision": "drift" if d.drifted else "no drift",
-        }
-        if c.column in unseen:
-            details["unseen_values"] = [{"value": v, "count": n} for v, n in unseen[c.column]]
-        out.append(
-            Metric(
-                "drift",
-                c.column,
-                "psi",
-                c.psi,
-                "warning" if d.drifted else "ok",
-                model.drift.threshold,
-                d.q_value,
-                details,
+    for r in results:
+        unseen = None
+        c = r.input
+        if c.kind == "categorical" and c.current[-1] and c.reference[-1] == 0:
+            unseen = prof.unseen_values(
+                engine, tables.serving.c[c.column], sorted(baseline.categorical[c.column].top), where
             )
-        )
-    drifted = sum(d.drifted for d in decisions)
-    share = drifted / len(decisions) if decisions else 0.0
+        out += _column_rows(model, baseline, r, unseen)
+    drifted = [r.input.column for r in results if r.drifted]
+    share = len(drifted) / len(results) if results else 0.0
     dataset_status: Status = "alert" if share >= model.drift.dataset_drift_share else "ok"
     out.append(
         Metric(
@@ -117,10 +153,73 @@ def drift_metrics(
             share,
             dataset_status,
             model.drift.dataset_drift_share,
-            details={"drifted_columns": [d.drift.column for d in decisions if d.drifted], "columns": len(decisions)},
+            details={
+                "drifted_columns": drifted,
+                "columns": len(results),
+                "rule": "alert when the share of columns with a drifted signal reaches dataset_drift_share",
+            },
         )
     )
     return out
+
+
+def _column_rows(
+    model: ModelConfig, baseline: Baseline, r: DriftResult, unseen: list[tuple[str, int]] | None
+) -> list[Metric]:
+    """The decision row of the distribution, the null-rate row, and the other distances for trending."""
+    c = r.input
+    ref_rate, cur_rate = null_rates(c)
+    common = {
+        "kind": c.kind,
+        "n_train": sum(c.reference) + c.reference_nulls,
+        "n_window": sum(c.current) + c.current_nulls,
+        "bins_version": baseline.bins_version,
+        "fdr": model.drift.fdr,
+    }
+
+    def audit(d: Decision, why: str, evidence: str) -> dict[str, Any]:
+        return {
+            "method": d.signal.metric,
+            "why": why,
+            "evidence": evidence,
+            **common,
+            "threshold": d.signal.threshold,
+            "effect_size": d.signal.effect,
+            "p_value": d.signal.p_value,
+            "q_value": d.q_value,
+            "decision": "drift" if d.drifted else "no drift",
+        }
+
+    dist, nulls = r.distribution, r.null_rate
+    main = audit(dist, WHY[c.method], EVIDENCE) | {"distances": r.distances}
+    if unseen:
+        main["unseen_values"] = [{"value": v, "count": n} for v, n in unseen]
+    rows = [
+        Metric("drift", c.column, c.method, dist.signal.effect, _status(dist), c.threshold, dist.q_value, main),
+        Metric(
+            "drift",
+            c.column,
+            "null_rate_shift",
+            cur_rate - ref_rate,
+            _status(nulls),
+            c.null_threshold,
+            nulls.q_value,
+            audit(nulls, WHY["null_rate"], "Fisher's exact test, Benjamini-Hochberg across all signals")
+            | {"training_null_rate": ref_rate, "window_null_rate": cur_rate},
+        ),
+    ]
+    for name, value in r.distances.items():
+        if name != c.method:
+            rows.append(
+                Metric(
+                    "drift", c.column, name, value, details={"informational": True, "decided_by": c.method, **common}
+                )
+            )
+    return rows
+
+
+def _status(d: Decision) -> Status:
+    return "warning" if d.drifted else "ok"
 
 
 def prediction_stats(
@@ -179,13 +278,13 @@ def summarize(
 ) -> RunSummary:
     """The run row: `no_data` for an empty window (never a silent pass), else the worst metric status."""
     failed = [m for m in metrics if m.check == "validation" and m.status != "ok"]
-    drifted = [m for m in metrics if m.check == "drift" and m.column and m.status != "ok"]
+    drifted = sorted({m.column for m in metrics if m.check == "drift" and m.column and m.status != "ok"})
     status: Status = "no_data" if rows == 0 else worst([m.status for m in metrics])
     parts = [f"{rows} rows"]
     if failed:
         parts.append(f"{len(failed)} failed expectation(s): " + ", ".join(sorted({_label(m) for m in failed})))
     if drifted:
-        parts.append("drift in " + ", ".join(m.column for m in drifted))
+        parts.append("drift in " + ", ".join(drifted))
     flagged = [m for m in metrics if m.check in {"stats", "health", "performance"} and m.status != "ok"]
     if flagged:
         parts.append("warnings: " + ", ".join(sorted({_label(m) for m in flagged})))

@@ -6,6 +6,7 @@ drift and statistics), so both sides are counted the same way.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,17 +132,82 @@ def bin_counts(
     engine: Engine, col: sa.Column[object], edges: Sequence[float], where: Where = None
 ) -> tuple[list[int], int]:
     """Counts per bin (len(edges) + 1 of them) and the null count, in one GROUP BY."""
+    counts, _, nulls = bin_stats(engine, col, edges, where)
+    return counts, nulls
+
+
+def bin_stats(
+    engine: Engine, col: sa.Column[object], edges: Sequence[float], where: Where = None
+) -> tuple[list[int], list[float | None], int]:
+    """Counts and means per bin (None for an empty bin) and the null count, in one GROUP BY."""
     idx = bin_index(col, edges).label("bin")
-    stmt = _select([idx, sa.func.count()], col.table, where).group_by(idx)
+    stmt = _select([idx, sa.func.count(), sa.func.avg(sa.cast(col, sa.Float))], col.table, where).group_by(idx)
     counts = [0] * (len(edges) + 1)
+    means: list[float | None] = [None] * (len(edges) + 1)
     nulls = 0
     with engine.connect() as conn:
-        for b, n in conn.execute(stmt):
+        for b, n, mean in conn.execute(stmt):
             if b == -1:
                 nulls = int(n)
             else:
                 counts[int(b)] = int(n)
-    return counts, nulls
+                means[int(b)] = _f(mean)
+    return counts, means, nulls
+
+
+@dataclass(frozen=True)
+class ColumnCounts:
+    """Window counts of one column: per frozen bin (numeric) or per tracked value then other (categorical)."""
+
+    counts: list[int]
+    nulls: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts) + self.nulls
+
+
+def _text(col: sa.Column[object]) -> sa.ColumnElement[Any]:
+    return col if isinstance(col.type, sa.String) else sa.cast(col, sa.String)
+
+
+def window_counts(
+    engine: Engine,
+    table: sa.Table,
+    numeric: dict[str, Sequence[float]],
+    categorical: dict[str, Sequence[str]],
+    where: Where = None,
+) -> tuple[int, dict[str, ColumnCounts]]:
+    """Rows, and per column its bin / category counts and nulls: ONE aggregate query, one pass over the window.
+
+    Numeric bins come from cumulative counts `count(*) FILTER (WHERE x < edge)` (one comparison per
+    edge, no CASE chain); categories from `count(*) FILTER (WHERE x = value)`; others and nulls from
+    `count(x)`. The result is one row, so memory does not depend on the window size."""
+    exprs: list[Any] = [sa.func.count()]
+    for name, edges in numeric.items():
+        col = table.c[name]
+        exprs.append(sa.func.count(col))
+        exprs += [sa.func.count().filter(col < sa.literal(float(e), sa.Float)) for e in edges]
+    for name, values in categorical.items():
+        col = table.c[name]
+        text = _text(col)
+        exprs.append(sa.func.count(col))
+        exprs += [sa.func.count().filter(text == sa.literal(v, sa.String)) for v in values]
+    with engine.connect() as conn:
+        row = iter(int(v or 0) for v in conn.execute(_select(exprs, table, where)).one())
+    total = next(row)
+    out: dict[str, ColumnCounts] = {}
+    for name, edges in numeric.items():
+        present = next(row)
+        below = [next(row) for _ in edges]
+        cumulative = [*below, present]
+        counts = [cumulative[0]] + [b - a for a, b in itertools.pairwise(cumulative)]
+        out[name] = ColumnCounts(counts, total - present)
+    for name, values in categorical.items():
+        present = next(row)
+        hits = [next(row) for _ in values]
+        out[name] = ColumnCounts([*hits, present - sum(hits)], total - present)
+    return total, out
 
 
 def categorical_profile(engine: Engine, col: sa.Column[object], top_k: int, where: Where = None) -> CategoricalProfile:

@@ -41,7 +41,7 @@ def test_carloan_yaml_is_valid_and_infers_features() -> None:
     assert m.features.numeric == () and m.features.categorical == ()
     assert m.start_date == dt.date(2024, 3, 1)
     assert m.validation.min_rows == 100
-    assert m.drift.threshold == 0.1  # default
+    assert (m.drift.numeric_method, m.drift.categorical_method, m.drift.fdr) == ("wasserstein", "linf", 0.01)
     assert m.reserved_columns() == {
         "timestamp",
         "id",

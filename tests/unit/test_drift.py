@@ -1,4 +1,4 @@
-"""PSI, chi-squared, Benjamini-Hochberg and the per-column drift decision."""
+"""Drift metrics (hand-computed), Benjamini-Hochberg and the per-signal drift decision."""
 
 from __future__ import annotations
 
@@ -6,7 +6,25 @@ import math
 
 import pytest
 
-from mlmonitor.drift import ColumnDrift, benjamini_hochberg, chi2_pvalue, decide, psi
+from mlmonitor.config import ColumnDriftConfig, DriftConfig
+from mlmonitor.drift import (
+    ColumnInput,
+    Signal,
+    assess,
+    benjamini_hochberg,
+    chi2_pvalue,
+    chi2_statistic,
+    decide,
+    jensen_shannon,
+    ks_binned,
+    linf,
+    null_rates,
+    proportion_pvalue,
+    psi,
+    unseen_share,
+    wasserstein_binned,
+)
+from mlmonitor.errors import ConfigError
 
 
 def test_psi_two_bins_by_hand() -> None:
@@ -95,45 +113,187 @@ def test_chi2_degenerate_inputs_return_one() -> None:
     assert chi2_pvalue([900, 0, 100], [100, 0, 900]) == pytest.approx(chi2_pvalue([900, 100], [100, 900]))
 
 
-def col(name: str, psi_value: float, p: float) -> ColumnDrift:
-    return ColumnDrift(name, "numeric", psi_value, p, 1000, 100)
+def col(name: str, effect: float, p: float) -> Signal:
+    return Signal(name, "wasserstein", effect, 0.1, p)
 
 
 def test_effect_without_evidence_is_not_drift() -> None:
-    # one column: q = p = 0.05 >= fdr 0.01, although PSI 0.5 >= 0.1
-    (d,) = decide([col("a", 0.5, 0.05)], threshold=0.1, fdr=0.01)
+    # one signal: q = p = 0.05 >= fdr 0.01, although the effect 0.5 >= 0.1
+    (d,) = decide([col("a", 0.5, 0.05)], fdr=0.01)
     assert d.q_value == pytest.approx(0.05)
     assert d.drifted is False
 
 
 def test_effect_and_evidence_is_drift() -> None:
-    (d,) = decide([col("a", 0.5, 1e-6)], threshold=0.1, fdr=0.01)
+    (d,) = decide([col("a", 0.5, 1e-6)], fdr=0.01)
     assert d.drifted is True
-    assert d.drift.column == "a"
+    assert d.signal.column == "a"
 
 
 def test_evidence_without_effect_is_not_drift() -> None:
-    (d,) = decide([col("a", 0.05, 1e-12)], threshold=0.1, fdr=0.01)
+    (d,) = decide([col("a", 0.05, 1e-12)], fdr=0.01)
     assert d.drifted is False
 
 
 def test_threshold_is_inclusive() -> None:
-    (d,) = decide([col("a", 0.1, 0.0)], threshold=0.1, fdr=0.01)
+    (d,) = decide([col("a", 0.1, 0.0)], fdr=0.01)
     assert d.drifted is True
 
 
 def test_bh_adjustment_can_turn_a_raw_pass_into_no_drift() -> None:
-    # raw p 0.006 < fdr 0.01, but with 2 columns: q = 0.006 * 2 / 1 = 0.012 >= 0.01
-    a, b = decide([col("a", 0.5, 0.006), col("b", 0.5, 0.5)], threshold=0.1, fdr=0.01)
+    # raw p 0.006 < fdr 0.01, but with 2 signals: q = 0.006 * 2 / 1 = 0.012 >= 0.01
+    a, b = decide([col("a", 0.5, 0.006), col("b", 0.5, 0.5)], fdr=0.01)
     assert a.q_value == pytest.approx(0.012)
     assert a.drifted is False
     assert b.drifted is False
 
 
-def test_decide_over_several_columns_keeps_input_order() -> None:
+def test_decide_over_several_signals_keeps_input_order() -> None:
     # p: a 0.004, b 1e-9, c 0.2; m = 3; sorted b(1), a(2), c(3)
     # p*m/rank: b 3e-9, a 0.006, c 0.2 (already monotone)
-    out = decide([col("a", 0.5, 0.004), col("b", 0.05, 1e-9), col("c", 0.3, 0.2)], threshold=0.1, fdr=0.01)
-    assert [d.drift.column for d in out] == ["a", "b", "c"]
+    out = decide([col("a", 0.5, 0.004), col("b", 0.05, 1e-9), col("c", 0.3, 0.2)], fdr=0.01)
+    assert [d.signal.column for d in out] == ["a", "b", "c"]
     assert [d.q_value for d in out] == pytest.approx([0.006, 3e-9, 0.2])
     assert [d.drifted for d in out] == [True, False, False]
+
+
+def test_jensen_shannon_by_hand() -> None:
+    assert jensen_shannon([5, 5], [1, 1]) == 0.0
+    assert jensen_shannon([1, 0], [0, 1]) == pytest.approx(1.0)  # disjoint: the maximum, in bits
+    # r = [1, 0], c = [0.5, 0.5], mid m = [0.75, 0.25]
+    # KL(r||m) = log2(1/0.75) = 0.4150375; KL(c||m) = 0.5 log2(0.5/0.75) + 0.5 log2(0.5/0.25) = 0.2075187
+    # JSD = (0.4150375 + 0.2075187) / 2 = 0.3112781; distance = sqrt = 0.5579230
+    assert jensen_shannon([10, 0], [5, 5]) == pytest.approx(math.sqrt(0.3112781), abs=1e-7)
+    assert jensen_shannon([10, 0], [5, 5]) == pytest.approx(jensen_shannon([5, 5], [10, 0]))
+
+
+def test_ks_binned_by_hand() -> None:
+    # cumulative shares at the 2 interior edges: ref [0.25, 0.5], cur [0.5, 0.75] -> max gap 0.25
+    assert ks_binned([1, 1, 2], [2, 1, 1]) == pytest.approx(0.25)
+    assert ks_binned([1, 1, 2], [10, 10, 20]) == 0.0
+    assert ks_binned([7], [3]) == 0.0  # one bin: no interior edge
+
+
+def test_wasserstein_binned_by_hand() -> None:
+    # atoms 0, 1, 3; cumulative shares ref [0.5, 0.75], cur [0.25, 0.5]
+    # W1 = |0.5 - 0.25| * (1 - 0) + |0.75 - 0.5| * (3 - 1) = 0.25 + 0.5 = 0.75
+    assert wasserstein_binned([2, 1, 1], [1, 1, 2], [0, 1, 3], 1.0) == pytest.approx(0.75)
+    assert wasserstein_binned([2, 1, 1], [1, 1, 2], [0, 1, 3], 2.5) == pytest.approx(0.3)  # in units of std
+    # all mass moves from atom 0 to atom 4: W1 = 4 (exact transport distance)
+    assert wasserstein_binned([1, 0], [0, 1], [0, 4], 1.0) == pytest.approx(4.0)
+    assert wasserstein_binned([1, 2], [2, 4], [0, 4], 1.0) == 0.0
+    assert wasserstein_binned([1, 0], [0, 1], [0, 4], 0.0) == 0.0  # constant training column
+    with pytest.raises(ValueError, match="atoms"):
+        wasserstein_binned([1, 2], [1, 2], [0.0], 1.0)
+
+
+def test_wasserstein_binned_matches_scipy_on_atoms() -> None:
+    from scipy.stats import wasserstein_distance
+
+    atoms, ref, cur = [-2.0, -0.5, 0.3, 1.1, 4.0], [5, 20, 40, 25, 10], [1, 10, 30, 39, 20]
+    expected = wasserstein_distance(atoms, atoms, ref, cur)
+    assert wasserstein_binned(ref, cur, atoms, 1.0) == pytest.approx(expected, rel=1e-12)
+
+
+def test_linf_by_hand() -> None:
+    assert linf([1, 1], [1, 3]) == pytest.approx(0.25)  # 0.5 -> 0.25 and 0.5 -> 0.75
+    assert linf([2, 2, 0], [2, 1, 1]) == pytest.approx(0.25)
+    assert linf([3, 4], [30, 40]) == 0.0
+
+
+def test_unseen_share() -> None:
+    assert unseen_share(0, 100, 15, 100) == pytest.approx(0.15)  # training had no other bucket: exact
+    assert unseen_share(10, 100, 30, 100) == pytest.approx(0.2)  # growth of the other share 0.1 -> 0.3
+    assert unseen_share(10, 100, 5, 100) == 0.0
+    assert unseen_share(0, 100, 0, 0) == 0.0
+
+
+def test_chi2_statistic_by_hand() -> None:
+    stat, dof = chi2_statistic([30, 10, 20], [20, 30, 40])
+    assert stat == pytest.approx(100 / 20 + 36 / 16 + 16 / 24 + 100 / 30 + 36 / 24 + 16 / 36)
+    assert dof == 2
+    assert chi2_statistic([5, 0], [3, 0]) == (0.0, 0)
+
+
+def test_proportion_pvalue_is_fishers_exact_test() -> None:
+    # 10 vs 10 rows, 2 hits in all: P(a = 0, 1, 2) = 45/190, 100/190, 45/190; observed a = 0
+    # two-sided p = P(a=0) + P(a=2) = 90/190
+    assert proportion_pvalue(0, 10, 2, 10) == pytest.approx(90 / 190)
+    # 20 vs 20 rows, 5 hits, all in the window: P = C(20,5)/C(40,5) = 15504/658008 per tail, two tails
+    assert proportion_pvalue(0, 20, 5, 20) == pytest.approx(2 * 15504 / 658008)
+    assert proportion_pvalue(0, 0, 5, 20) == 1.0
+
+
+def numeric_input(current: list[int], current_nulls: int = 0) -> ColumnInput:
+    return ColumnInput(
+        "x",
+        "numeric",
+        "wasserstein",
+        0.1,
+        0.02,
+        [250, 250, 250, 250],
+        0,
+        current,
+        current_nulls,
+        [-1.3, -0.3, 0.3, 1.3],
+        1.0,
+    )
+
+
+def test_assess_null_surge_is_its_own_signal() -> None:
+    # the non-NULL values keep the training shape; 300 of 1300 rows are NULL (training: none)
+    (r,) = assess([numeric_input([250, 250, 250, 250], current_nulls=300)], fdr=0.01)
+    assert null_rates(r.input) == (0.0, pytest.approx(300 / 1300))
+    assert r.distribution.drifted is False
+    assert r.null_rate.drifted is True
+    assert r.null_rate.signal.effect == pytest.approx(300 / 1300)
+    assert r.drifted
+
+
+def test_assess_shift_drifts_the_distribution_not_the_null_rate() -> None:
+    (r,) = assess([numeric_input([100, 200, 300, 400])], fdr=0.01)
+    # cumulative shares ref [0.25, 0.5, 0.75], cur [0.1, 0.3, 0.6]; gaps 0.15, 0.2, 0.15
+    # W1 = 0.15 * 1.0 + 0.2 * 0.6 + 0.15 * 1.0 = 0.42
+    assert r.distances["wasserstein"] == pytest.approx(0.42)
+    assert set(r.distances) == {"psi", "js", "chi2", "ks", "wasserstein"}
+    assert r.distribution.drifted is True
+    assert r.null_rate.drifted is False
+
+
+def test_assess_identical_counts_raise_nothing() -> None:
+    (r,) = assess([numeric_input([25, 25, 25, 25])], fdr=0.01)
+    assert not r.drifted
+    assert r.distribution.signal.p_value == pytest.approx(1.0)
+
+
+def test_assess_categorical_distances() -> None:
+    c = ColumnInput("cat", "categorical", "linf", 0.05, 0.02, [60, 40, 0], 0, [40, 40, 20], 0)
+    (r,) = assess([c], fdr=0.01)
+    assert r.distances["linf"] == pytest.approx(0.2)  # a 0.6 -> 0.4 and other 0 -> 0.2
+    assert r.distances["unseen_share"] == pytest.approx(0.2)
+    assert set(r.distances) == {"psi", "js", "chi2", "linf", "unseen_share"}
+
+
+def test_drift_rule_defaults_and_overrides() -> None:
+    cfg = DriftConfig()
+    assert cfg.rule("income", "numeric") == ("wasserstein", 0.1, 0.02)
+    assert cfg.rule("region", "categorical") == ("linf", 0.05, 0.02)
+    cfg = DriftConfig(
+        numeric_threshold=0.2,
+        columns={
+            "income": ColumnDriftConfig(method="psi"),
+            "age": ColumnDriftConfig(threshold=0.3, null_rate_threshold=0.1),
+            "purpose": ColumnDriftConfig(enabled=False),
+        },
+    )
+    assert cfg.rule("income", "numeric") == ("psi", 0.1, 0.02)  # its own method -> that method's default
+    assert cfg.rule("age", "numeric") == ("wasserstein", 0.3, 0.1)
+    assert cfg.rule("loan", "numeric") == ("wasserstein", 0.2, 0.02)
+    assert cfg.rule("purpose", "categorical") is None
+
+
+def test_drift_rule_rejects_a_method_of_the_wrong_kind() -> None:
+    with pytest.raises(ConfigError, match=r"drift.columns.region.method.*linf, psi or js"):
+        DriftConfig(columns={"region": ColumnDriftConfig(method="wasserstein")}).rule("region", "categorical")
+    with pytest.raises(ConfigError, match=r"'linf' is for categorical"):
+        DriftConfig(columns={"age": ColumnDriftConfig(method="linf")}).rule("age", "numeric")

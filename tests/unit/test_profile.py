@@ -230,3 +230,34 @@ def test_std_is_exact_for_large_values_with_small_spread(tmp_path) -> None:
         conn.execute(table.insert(), [{"x": 1e9 + 1}, {"x": 1e9 + 2}, {"x": 1e9 + 3}])
     # population variance of (1, 2, 3) = ((-1)^2 + 0 + 1^2) / 3 = 2/3
     assert math.isclose(numeric_profile(engine, table.c.x).std, math.sqrt(2 / 3), rel_tol=1e-6)
+
+
+def test_window_counts_one_query_matches_the_group_by_counts(db: tuple[Engine, sa.Table]) -> None:
+    engine, t = db
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    total, counts = prof.window_counts(engine, t, {"x": [3.0, 7.5]}, {"cat": ["a", "b"]})
+    assert len(statements) == 1, "one aggregate query for every column"
+    assert total == 12
+    # x = 1..10 + 2 NULLs: x < 3 -> 2; 3 <= x < 7.5 -> 3, 4, 5, 6, 7; x >= 7.5 -> 8, 9, 10
+    assert counts["x"] == prof.ColumnCounts([2, 5, 3], 2)
+    assert (counts["x"].counts, counts["x"].nulls) == prof.bin_counts(engine, t.c.x, [3.0, 7.5])
+    # cat: a x3, b x3, other (c c d e) x4, NULL x2
+    assert counts["cat"] == prof.ColumnCounts([3, 3, 4], 2)
+    assert counts["cat"].total == 12
+
+
+def test_window_counts_respect_the_window(db: tuple[Engine, sa.Table]) -> None:
+    engine, t = db
+    window = Window(T0.replace(tzinfo=dt.UTC), (T0 + dt.timedelta(hours=4)).replace(tzinfo=dt.UTC))
+    total, counts = prof.window_counts(engine, t, {"x": [2.0]}, {"cat": ["b"]}, window_filter(t.c.ts, window))
+    assert total == 4  # ids 1..4: x 1..4, cat b a c b
+    assert counts["x"] == prof.ColumnCounts([1, 3], 0)
+    assert counts["cat"] == prof.ColumnCounts([2, 2], 0)
+
+
+def test_bin_stats_means_per_bin(db: tuple[Engine, sa.Table]) -> None:
+    engine, t = db
+    counts, means, nulls = prof.bin_stats(engine, t.c.x, [3.0, 7.5])
+    assert (counts, nulls) == ([2, 5, 3], 2)
+    assert means == pytest.approx([1.5, 5.0, 9.0])
