@@ -57,6 +57,16 @@ def _pg_required() -> bool:
 @pytest.fixture
 def postgres_database() -> Iterator[dict[str, str]]:
     """A scratch PostgreSQL database (created, then dropped); skipped only outside CI when PG is down."""
+    yield from _scratch_postgres()
+
+
+@pytest.fixture(scope="module")
+def postgres_database_module() -> Iterator[dict[str, str]]:
+    """As postgres_database, shared by the tests of one module (for expensive data set-up)."""
+    yield from _scratch_postgres()
+
+
+def _scratch_postgres() -> Iterator[dict[str, str]]:
     import sqlalchemy as sa
 
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

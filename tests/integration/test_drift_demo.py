@@ -26,7 +26,7 @@ AUDIT = {"method", "why", "n_train", "n_window", "bins_version", "threshold", "p
 def days(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, list[Metric]]]:
     """Drift metrics of every demo day, computed once per database."""
     if request.param == "postgres":
-        db: dict[str, Any] = request.getfixturevalue("postgres_database")
+        db: dict[str, Any] = request.getfixturevalue("postgres_database_module")
         url = db["url"]
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('drift')}/warehouse.db"
