@@ -297,3 +297,46 @@ def test_drift_rule_rejects_a_method_of_the_wrong_kind() -> None:
         DriftConfig(columns={"region": ColumnDriftConfig(method="wasserstein")}).rule("region", "categorical")
     with pytest.raises(ConfigError, match=r"'linf' is for categorical"):
         DriftConfig(columns={"age": ColumnDriftConfig(method="linf")}).rule("age", "numeric")
+
+
+def _plan(drift: dict[str, object], columns: list[str] | None = None) -> dict[str, tuple[str, float, float]]:
+    from pathlib import Path
+
+    from mlmonitor.baseline import Baseline, CategoricalBaseline, Fingerprint, NumericBaseline
+    from mlmonitor.config import parse_model
+    from mlmonitor.monitor import drift_plan
+
+    data = {
+        "name": "m",
+        "training": {"table": "train"},
+        "serving": {"table": "serve", "timestamp_column": "ts", "id_column": "id"},
+        "prediction": {"column": "score", "task": "regression"},
+        "start_date": "2024-03-01",
+        "drift": drift,
+    }
+    nb = NumericBaseline(
+        count=2, nulls=0, min=0, max=1, mean=0.5, std=0.5, quantiles={}, edges=[0.5], counts=[1, 1], bin_means=[0, 1]
+    )
+    cb = CategoricalBaseline(count=2, nulls=0, distinct=2, top={"a": 1, "b": 1}, other=0)
+    baseline = Baseline(
+        model="m",
+        bins_version=2,
+        training_table="train",
+        fingerprint=Fingerprint(rows=2, max_timestamp=None, content_hash="x"),
+        numeric={"age": nb, "income": nb},
+        categorical={"region": cb},
+        prediction=nb,
+    )
+    return drift_plan(parse_model(data, Path("m.yaml")), baseline, columns)
+
+
+def test_drift_plan_covers_features_and_prediction_with_their_rules() -> None:
+    plan = _plan({"columns": {"region": {"enabled": False}, "score": {"method": "ks"}}})
+    assert plan == {"age": ("wasserstein", 0.1, 0.02), "income": ("wasserstein", 0.1, 0.02), "score": ("ks", 0.1, 0.02)}
+    # a feature subset keeps the prediction
+    assert list(_plan({}, ["income"])) == ["income", "score"]
+
+
+def test_drift_plan_names_unknown_override_columns() -> None:
+    with pytest.raises(ConfigError, match=r"drift.columns names \['incme'\].*fix the column names"):
+        _plan({"columns": {"incme": {"threshold": 0.2}}})
