@@ -90,9 +90,14 @@ def _inputs(
 
 
 def drift_plan(
-    model: ModelConfig, baseline: Baseline, columns: Sequence[str] | None = None
+    model: ModelConfig,
+    baseline: Baseline,
+    columns: Sequence[str] | None = None,
+    servable: Sequence[str] | None = None,
 ) -> dict[str, tuple[str, float, float]]:
-    """(method, threshold, null-rate threshold) per monitored column (features of the subset, then the prediction)."""
+    """(method, threshold, null-rate threshold) per monitored column: the baseline's features (of the
+    `columns` subset, and among the `servable` ones: a feature missing or retyped in serving is left
+    out), then the prediction."""
     known = {*baseline.numeric, *baseline.categorical, model.prediction.column}
     unknown = sorted(set(model.drift.columns) - known)
     if unknown:
@@ -104,7 +109,8 @@ def drift_plan(
     plan: dict[str, tuple[str, float, float]] = {}
     kinds = [(n, "numeric") for n in baseline.numeric] + [(n, "categorical") for n in baseline.categorical]
     for name, kind in [*kinds, (model.prediction.column, "numeric")]:
-        if wanted is not None and name in set(baseline.numeric) | set(baseline.categorical) and name not in wanted:
+        feature = name != model.prediction.column
+        if feature and ((wanted is not None and name not in wanted) or (servable is not None and name not in servable)):
             continue
         rule = model.drift.rule(name, kind)  # type: ignore[arg-type]
         if rule is not None:
@@ -123,7 +129,7 @@ def drift_metrics(
     """Feature and prediction drift from ONE aggregate query over the window, decided per signal
     (effect size AND BH-controlled evidence), plus the dataset-level drifted share."""
     where = window_filter(tables.ts(model), window)
-    plan = drift_plan(model, baseline, columns)
+    plan = drift_plan(model, baseline, columns, tables.features)
     numeric = {**baseline.numeric, model.prediction.column: baseline.prediction}
     _, counts = prof.window_counts(
         engine,

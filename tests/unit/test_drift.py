@@ -299,7 +299,9 @@ def test_drift_rule_rejects_a_method_of_the_wrong_kind() -> None:
         DriftConfig(columns={"age": ColumnDriftConfig(method="linf")}).rule("age", "numeric")
 
 
-def _plan(drift: dict[str, object], columns: list[str] | None = None) -> dict[str, tuple[str, float, float]]:
+def _plan(
+    drift: dict[str, object], columns: list[str] | None = None, servable: list[str] | None = None
+) -> dict[str, tuple[str, float, float]]:
     from pathlib import Path
 
     from mlmonitor.baseline import Baseline, CategoricalBaseline, Fingerprint, NumericBaseline
@@ -327,7 +329,7 @@ def _plan(drift: dict[str, object], columns: list[str] | None = None) -> dict[st
         categorical={"region": cb},
         prediction=nb,
     )
-    return drift_plan(parse_model(data, Path("m.yaml")), baseline, columns)
+    return drift_plan(parse_model(data, Path("m.yaml")), baseline, columns, servable)
 
 
 def test_drift_plan_covers_features_and_prediction_with_their_rules() -> None:
@@ -335,6 +337,8 @@ def test_drift_plan_covers_features_and_prediction_with_their_rules() -> None:
     assert plan == {"age": ("wasserstein", 0.1, 0.02), "income": ("wasserstein", 0.1, 0.02), "score": ("ks", 0.1, 0.02)}
     # a feature subset keeps the prediction
     assert list(_plan({}, ["income"])) == ["income", "score"]
+    # a feature missing or retyped in serving is left out (validation reports it)
+    assert list(_plan({}, None, ["age", "region"])) == ["age", "region", "score"]
 
 
 def test_drift_plan_names_unknown_override_columns() -> None:
