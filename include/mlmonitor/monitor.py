@@ -172,7 +172,7 @@ def drift_metrics(
 def _column_rows(
     model: ModelConfig, baseline: Baseline, r: DriftResult, unseen: list[tuple[str, int]] | None
 ) -> list[Metric]:
-    """The decision row of the distribution, the null-rate row, and the other distances for trending."""
+    """The decision row of the distribution (every other distance in its details) and the null-rate row."""
     c = r.input
     ref_rate, cur_rate = null_rates(c)
     common = {
@@ -200,7 +200,7 @@ def _column_rows(
     main = audit(dist, WHY[c.method], EVIDENCE) | {"distances": r.distances}
     if unseen:
         main["unseen_values"] = [{"value": v, "count": n} for v, n in unseen]
-    rows = [
+    return [
         Metric("drift", c.column, c.method, dist.signal.effect, _status(dist), c.threshold, dist.q_value, main),
         Metric(
             "drift",
@@ -214,14 +214,6 @@ def _column_rows(
             | {"training_null_rate": ref_rate, "window_null_rate": cur_rate},
         ),
     ]
-    for name, value in r.distances.items():
-        if name != c.method:
-            rows.append(
-                Metric(
-                    "drift", c.column, name, value, details={"informational": True, "decided_by": c.method, **common}
-                )
-            )
-    return rows
 
 
 def _status(d: Decision) -> Status:
