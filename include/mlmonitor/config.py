@@ -249,6 +249,7 @@ class DriftConfig(_Strict):
     top_k: int = Field(default=20, ge=1, le=1000)
     dataset_drift_share: float = Field(default=0.5, gt=0, le=1)
     columns: dict[str, ColumnDriftConfig] = {}
+    threshold: float | None = Field(default=None, gt=0)  # one threshold for every signal (trigger-form override)
 
     def rule(self, column: str, kind: Literal["numeric", "categorical"]) -> tuple[str, float, float] | None:
         """(method, effect threshold, null-rate threshold) for a column, or None when it is disabled."""
@@ -265,6 +266,8 @@ class DriftConfig(_Strict):
             raise ConfigError(
                 f"drift.columns.{column}.method: 'linf' is for categorical columns; fix: use wasserstein, psi, js or ks"
             )
+        if self.threshold is not None:
+            return method, self.threshold, self.threshold
         model_level = self.numeric_threshold if kind == "numeric" else self.categorical_threshold
         default = model_level if override.method is None else None
         threshold = override.threshold or default or DEFAULT_THRESHOLDS[method]

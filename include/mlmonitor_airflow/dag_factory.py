@@ -155,9 +155,11 @@ def monitor_params() -> dict[str, Param]:
             type=["null", "number"],
             exclusiveMinimum=0,
             title="Drift threshold (override)",
-            description="Leave empty to use the model YAML's drift.threshold (default 0.1). A column drifts "
-            "when its drift score (PSI: 0.1 = moderate shift, 0.25 = large shift) reaches this value and "
-            "the change is statistically significant. Raise it to see only large shifts in this run.",
+            description="Leave empty to use the model YAML's drift thresholds. When set, this one threshold "
+            "replaces every column's effect-size threshold for this run (Wasserstein in training standard "
+            "deviations for numeric columns, share points for categorical ones, NULL-share change); a column "
+            "drifts when its effect reaches it and the change is statistically significant. "
+            "Raise it to see only large shifts in this run.",
         ),
     }
 

@@ -171,11 +171,11 @@ def test_login_dashboard_drift_chart_and_data_docs(api_server: dict[str, Any]) -
             # the model page: the demo's drift shows as flagged points in the drift charts
             page.get_by_role("link", name="carloan").click()
             page.wait_for_url("**/mlmonitor/models/carloan")
-            region = page.locator('svg[data-chart^="drift-region-"]')
+            region = page.locator('svg[data-chart="drift-region-linf"]')
             expect(region).to_be_visible()
             expect(region.locator('circle[data-status="warning"]').first).to_be_attached()
             assert page.locator('svg[data-chart^="drift-"] circle[data-status="warning"]').count() >= 4
-            expect(page.get_by_text("drift score (psi)").first).to_be_visible()
+            expect(page.get_by_text("drift score (linf)").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "03-model.png"), full_page=True)
             region.screenshot(path=str(ARTIFACTS / "04-drift-chart-region.png"))
 

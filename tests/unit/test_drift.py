@@ -290,6 +290,12 @@ def test_drift_rule_defaults_and_overrides() -> None:
     assert cfg.rule("age", "numeric") == ("wasserstein", 0.3, 0.1)
     assert cfg.rule("loan", "numeric") == ("wasserstein", 0.2, 0.02)
     assert cfg.rule("purpose", "categorical") is None
+    # one threshold for every signal (the trigger-form override) replaces all the others
+    assert DriftConfig(threshold=50.0, columns={"age": ColumnDriftConfig(threshold=0.3)}).rule("age", "numeric") == (
+        "wasserstein",
+        50.0,
+        50.0,
+    )
 
 
 def test_drift_rule_rejects_a_method_of_the_wrong_kind() -> None:
