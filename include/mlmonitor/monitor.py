@@ -18,7 +18,7 @@ from mlmonitor.config import ModelConfig
 from mlmonitor.drift import ColumnDrift, chi2_pvalue, decide, psi
 from mlmonitor.metrics import Metric, RunSummary, Status, worst
 from mlmonitor.warehouse import ModelTables, window_filter
-from mlmonitor.window import Window
+from mlmonitor.window import Window, schedule_interval
 
 # A prediction mean moves "materially" when it leaves training by this many training stds
 # AND by more than 5 standard errors of the window mean.
@@ -27,6 +27,9 @@ _MEAN_SHIFT_SE = 5.0
 LATENCY_REGRESSION = 1.5
 LATENCY_MIN_HISTORY = 3
 LATENCY_HISTORY = 7
+# an ad-hoc window longer than this many schedule intervals is worth a warning: its statistics mix
+# many periods, so a short incident inside it is diluted
+LARGE_WINDOW_INTERVALS = 31
 
 
 def window_volume(
@@ -207,6 +210,21 @@ def version_metrics(model: ModelConfig, versions: dict[str, int]) -> list[Metric
         Metric("health", column, f"share:{v}", n / total, mixed, details={"rows": n, "versions": sorted(versions)})
         for v, n in versions.items()
     ]
+
+
+def window_length(model: ModelConfig, window: Window) -> Metric:
+    """How many schedule intervals the window spans; far more than one is an explicit warning."""
+    interval = schedule_interval(model.schedule, window.start)
+    ratio = (window.end - window.start) / interval
+    status: Status = "warning" if ratio > LARGE_WINDOW_INTERVALS else "ok"
+    details = {
+        "window_hours": (window.end - window.start).total_seconds() / 3600,
+        "schedule": model.schedule,
+        "interval_hours": interval.total_seconds() / 3600,
+        "rule": f"warning above {LARGE_WINDOW_INTERVALS} schedule intervals: a short incident is diluted; "
+        "monitor long periods as several windows (a backfill)",
+    }
+    return Metric("health", "", "window_intervals", ratio, status, LARGE_WINDOW_INTERVALS, details=details)
 
 
 def summarize(

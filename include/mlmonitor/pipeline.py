@@ -24,7 +24,7 @@ from mlmonitor.suites import (
     suite_path,
     write_suite,
 )
-from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables
+from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables, unavailable_as_error
 from mlmonitor.window import Window
 
 
@@ -94,9 +94,10 @@ def prepare(model: ModelConfig, engine: Engine, project: GxProject, window: Wind
 
     Features missing from the serving table or retyped there are left out of the window
     statistics; validation names them."""
-    tables = resolve_tables(model, engine).servable()
-    baseline = load_baseline(project.baseline_path(model.name), model.name)
-    rows, versions = monitor.window_volume(engine, model, tables, window)
+    with unavailable_as_error(engine):
+        tables = resolve_tables(model, engine).servable()
+        baseline = load_baseline(project.baseline_path(model.name), model.name)
+        rows, versions = monitor.window_volume(engine, model, tables, window)
     return Prepared(tables, baseline, rows, versions)
 
 
@@ -127,26 +128,29 @@ def analyse(
     wanted = check_columns(model, p.tables, columns)
     trailing: list[float] = []
     if model.serving.latency_column:
-        trailing = trailing_values(
-            results_engine,
-            model.name,
-            "health",
-            model.serving.latency_column,
-            "p95",
-            window.start,
-            monitor.LATENCY_HISTORY,
-        )
+        with unavailable_as_error(results_engine, "results database"):
+            trailing = trailing_values(
+                results_engine,
+                model.name,
+                "health",
+                model.serving.latency_column,
+                "p95",
+                window.start,
+                monitor.LATENCY_HISTORY,
+            )
     schema = [
         Metric("health", c, "serving_schema", None, "alert", details={"problem": why, "effect": "left out of drift"})
         for c, why in p.tables.schema_issues.items()
     ]
-    return [
-        *schema,
-        *monitor.prediction_stats(engine, model, p.tables, p.baseline, window),
-        *monitor.drift_metrics(engine, model, p.tables, p.baseline, window, wanted),
-        *monitor.version_metrics(model, p.versions),
-        *monitor.latency_stats(engine, model, p.tables, window, trailing),
-    ]
+    with unavailable_as_error(engine):
+        return [
+            *schema,
+            *monitor.prediction_stats(engine, model, p.tables, p.baseline, window),
+            *monitor.drift_metrics(engine, model, p.tables, p.baseline, window, wanted),
+            *monitor.version_metrics(model, p.versions),
+            *monitor.latency_stats(engine, model, p.tables, window, trailing),
+            monitor.window_length(model, window),
+        ]
 
 
 def persist(

@@ -57,3 +57,13 @@ def window_from_params(
     if hi <= lo:
         raise ConfigError(f"window_end {hi.isoformat()} must be after window_start {lo.isoformat()}; fix the params")
     return Window(lo, hi)
+
+
+def schedule_interval(schedule: str, at: dt.datetime) -> dt.timedelta:
+    """The length of the schedule's interval that starts after `at` (cron presets or 5 fields)."""
+    from croniter import croniter
+
+    it = croniter(schedule, at)
+    first: dt.datetime = it.get_next(dt.datetime)
+    second: dt.datetime = it.get_next(dt.datetime)
+    return second - first
