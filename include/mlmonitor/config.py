@@ -142,6 +142,8 @@ class ValidationConfig(_Strict):
     mostly: float = Field(default=0.99, gt=0, le=1)
     quantile_margin: float = Field(default=0.1, ge=0)
     null_tolerance_rows: int = Field(default=500, ge=10)
+    # raw serving values shown per failed expectation (Data Docs, metric details, alerts); 0 shows none
+    sample_values: int = Field(default=20, ge=0, le=200)
 
 
 class ModelConfig(_Strict):

@@ -169,8 +169,14 @@ def monitor_dag(model: ModelConfig) -> DAG:
         def stats(**context: Any) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
+            # a run triggered without a logical date (the UI's default in Airflow 3) has no data interval
             return fail_fast(
-                tasks.stats, name, context["params"], context["data_interval_start"], context["data_interval_end"]
+                tasks.stats,
+                name,
+                context["params"],
+                context.get("data_interval_start"),
+                context.get("data_interval_end"),
+                context["dag_run"].run_after,
             )
 
         @task(**failure)
