@@ -30,7 +30,6 @@ from mlmonitor.warehouse import ModelTables, window_filter
 from mlmonitor.window import Window
 
 
-
 def result_format(model: ModelConfig) -> dict[str, Any]:
     """GE result format: counts always, at most `validation.sample_values` raw values per expectation
     (they end up in Data Docs pages, metric details and alerts), never whole unexpected rows."""

@@ -148,7 +148,10 @@ def test_warehouse_refusing_connections_mid_run_is_retryable_and_leaves_no_rows(
     prepared = pipeline.prepare(model, engine, project, DAY)
     assert prepared.rows > 1000
     proxy.stop()  # the warehouse goes away between two queries of the stats task
-    with pytest.raises(WarehouseUnavailable, match=r"cannot reach the (warehouse|results database) .*Connection refused; the task is retried"):
+    with pytest.raises(
+        WarehouseUnavailable,
+        match=r"cannot reach the (warehouse|results database) .*Connection refused; the task is retried",
+    ):
         fail_fast(pipeline.analyse, model, engine, engine, prepared, DAY)  # re-raised as-is: Airflow retries
     with pytest.raises(WarehouseUnavailable, match="cannot reach the warehouse"):
         pipeline.prepare(model, _via(proxy, pg), project, DAY)  # and refuses new connections
@@ -270,3 +273,29 @@ def test_missing_or_corrupt_baseline_says_how_to_rederive(sqlite_database: dict[
     path.write_text(json.dumps({"model": "carloan"}))  # valid JSON, wrong shape
     with pytest.raises(BaselineMissing, match="is corrupt"):
         pipeline.prepare(model, engine, project, DAY)
+
+
+def test_missing_or_corrupt_suite_says_how_to_rederive(sqlite_database: dict[str, str], project: GxProject) -> None:
+    engine = sa.create_engine(sqlite_database["url"])
+    write_demo(engine, days=[0])
+    model = get_model("carloan")
+    _derive(engine, project)
+    suite = project.suites_dir / "carloan.json"
+    text = suite.read_text()
+    suite.unlink()
+    with pytest.raises(BaselineMissing, match=r"no expectation suite at .*mlmonitor baseline carloan"):
+        run_window(model, engine, DAY, None)
+    suite.write_text(text[: len(text) // 2])  # truncated
+    with pytest.raises(
+        BaselineMissing, match=r"suite .* is not valid JSON .*re-derive with `mlmonitor baseline carloan`"
+    ):
+        run_window(model, engine, DAY, None)
+    with pytest.raises(BaselineMissing, match="is not valid JSON"):  # re-deriving keeps manual edits: it reads it too
+        _derive(engine, project)
+    suite.write_text("[]")
+    with pytest.raises(BaselineMissing, match="is not a GE suite"):
+        run_window(model, engine, DAY, None)
+    suite.unlink()
+    _derive(engine, project)  # the documented fix works
+    assert run_window(model, engine, DAY, None).status == "ok"
+    assert read_runs(engine, "carloan")[0]["status"] == "ok"
