@@ -66,14 +66,16 @@ def drift_metrics(
     """PSI + chi-squared per feature and for the prediction, BH across columns, dataset-level flag."""
     where = window_filter(tables.ts(model), window)
     serving = tables.serving
-    wanted = set(columns) if columns else None
+    # only features the window can be measured on: a column missing or retyped in serving is left
+    # out (tables.servable()), validation and the serving_schema metric name it
+    wanted = set(tables.features) & set(columns) if columns else set(tables.features)
     results: list[ColumnDrift] = []
     unseen: dict[str, list[tuple[str, int]]] = {}
     for name, nb in baseline.numeric.items():
-        if wanted is None or name in wanted:
+        if name in wanted:
             results.append(_numeric_drift(engine, serving.c[name], nb, where))
     for name, cb in baseline.categorical.items():
-        if wanted is not None and name not in wanted:
+        if name not in wanted:
             continue
         values = sorted(cb.top)
         counts, other, nulls = prof.category_counts(engine, serving.c[name], values, where)
