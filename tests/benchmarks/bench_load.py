@@ -141,6 +141,10 @@ def airflow_env(work: Path, metadata_url: str, warehouse_url: str, port: int) ->
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             # only the runs we trigger: no scheduled run for the latest interval on unpause
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # on an overloaded 2-core machine a task can wait in the executor queue longer than the
+            # default 600 s, after which the scheduler fails and re-queues it (404 "Task Instance not
+            # found" in the worker): measure throughput, not that timeout
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "7200",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
