@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -282,6 +281,8 @@ class ValidationConfig(_Strict):
     mostly: float = Field(default=0.99, gt=0, le=1)
     quantile_margin: float = Field(default=0.1, ge=0)
     null_tolerance_rows: int = Field(default=500, ge=10)
+    # raw serving values shown per failed expectation (Data Docs, metric details, alerts); 0 shows none
+    sample_values: int = Field(default=20, ge=0, le=200)
 
 
 class ModelConfig(_Strict):
@@ -390,25 +391,31 @@ def model_files(directory: Path | None = None) -> list[Path]:
 
 def load_models(directory: Path | None = None) -> list[ModelConfig]:
     """Load every model YAML; raise one ConfigError that lists every broken file."""
-    models: list[ModelConfig] = []
-    problems: list[str] = []
-    for path in model_files(directory):
-        try:
-            models.append(load_model(path))
-        except ConfigError as exc:
-            problems.append(str(exc))
-    _check_unique(models, problems)
-    if problems:
-        raise ConfigError("\n".join(problems))
+    models, broken = load_models_and_errors(directory)
+    if broken:
+        raise ConfigError("\n".join(broken.values()))
     return models
 
 
-def _check_unique(models: Iterable[ModelConfig], problems: list[str]) -> None:
-    seen: set[str] = set()
-    for model in models:
-        if model.name in seen:
-            problems.append(f"model name {model.name!r} is used by two YAML files; names must be unique")
-        seen.add(model.name)
+def load_models_and_errors(directory: Path | None = None) -> tuple[list[ModelConfig], dict[Path, str]]:
+    """Every valid model YAML, and the error message of each broken one (so one bad file hides no other)."""
+    models: list[ModelConfig] = []
+    broken: dict[Path, str] = {}
+    owner: dict[str, Path] = {}
+    for path in model_files(directory):
+        try:
+            model = load_model(path)
+        except ConfigError as exc:
+            broken[path] = str(exc)
+            continue
+        if model.name in owner:
+            broken[path] = (
+                f"{path}: model name {model.name!r} is already used by {owner[model.name]}; names must be unique"
+            )
+            continue
+        owner[model.name] = path
+        models.append(model)
+    return models, broken
 
 
 def get_model(name: str, directory: Path | None = None) -> ModelConfig:

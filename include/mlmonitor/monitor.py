@@ -20,12 +20,15 @@ from mlmonitor.drift import ColumnResult as DriftResult
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric, RunSummary, Status, worst
 from mlmonitor.warehouse import ModelTables, window_filter
-from mlmonitor.window import Window
+from mlmonitor.window import Window, schedule_interval
 
 # A prediction mean moves "materially" when it leaves training by this many training stds
 # AND by more than 5 standard errors of the window mean.
 _MEAN_SHIFT_STD = 0.1
 _MEAN_SHIFT_SE = 5.0
+# an ad-hoc window longer than this many schedule intervals is worth a warning: its statistics mix
+# many periods, so a short incident inside it is diluted
+LARGE_WINDOW_INTERVALS = 31
 
 
 def window_volume(
@@ -263,6 +266,21 @@ def prediction_stats(
         ),
     )
     return out
+
+
+def window_length(model: ModelConfig, window: Window) -> Metric:
+    """How many schedule intervals the window spans; far more than one is an explicit warning."""
+    interval = schedule_interval(model.schedule, window.start)
+    ratio = (window.end - window.start) / interval
+    status: Status = "warning" if ratio > LARGE_WINDOW_INTERVALS else "ok"
+    details = {
+        "window_hours": (window.end - window.start).total_seconds() / 3600,
+        "schedule": model.schedule,
+        "interval_hours": interval.total_seconds() / 3600,
+        "rule": f"warning above {LARGE_WINDOW_INTERVALS} schedule intervals: a short incident is diluted; "
+        "monitor long periods as several windows (a backfill)",
+    }
+    return Metric("health", "", "window_intervals", ratio, status, LARGE_WINDOW_INTERVALS, details=details)
 
 
 def summarize(

@@ -25,7 +25,7 @@ from mlmonitor.suites import (
     suite_path,
     write_suite,
 )
-from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables
+from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables, unavailable_as_error
 from mlmonitor.window import Window
 
 
@@ -96,9 +96,10 @@ def prepare(model: ModelConfig, engine: Engine, project: GxProject, window: Wind
 
     Features missing from the serving table or retyped there are left out of the window
     statistics; validation names them."""
-    tables = resolve_tables(model, engine).servable()
-    baseline = load_baseline(project.baseline_path(model.name), model.name)
-    rows, versions = monitor.window_volume(engine, model, tables, window)
+    with unavailable_as_error(engine):
+        tables = resolve_tables(model, engine).servable()
+        baseline = load_baseline(project.baseline_path(model.name), model.name)
+        rows, versions = monitor.window_volume(engine, model, tables, window)
     return Prepared(tables, baseline, rows, versions)
 
 
@@ -131,13 +132,15 @@ def analyse(
         Metric("health", c, "serving_schema", None, "alert", details={"problem": why, "effect": "left out of drift"})
         for c, why in p.tables.schema_issues.items()
     ]
-    return [
-        *schema,
-        *monitor.prediction_stats(engine, model, p.tables, p.baseline, window),
-        *monitor.drift_metrics(engine, model, p.tables, p.baseline, window, wanted),
-        *health_checks(model, engine, results_engine, p, window),
-        *quality.performance_metrics(engine, model, p.tables, window, p.baseline.performance, window.end),
-    ]
+    with unavailable_as_error(engine):
+        return [
+            *schema,
+            *monitor.prediction_stats(engine, model, p.tables, p.baseline, window),
+            *monitor.drift_metrics(engine, model, p.tables, p.baseline, window, wanted),
+            *health_checks(model, engine, results_engine, p, window),
+            *quality.performance_metrics(engine, model, p.tables, window, p.baseline.performance, window.end),
+            monitor.window_length(model, window),
+        ]
 
 
 def health_checks(

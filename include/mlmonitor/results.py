@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.warehouse import unavailable_as_error
 
 metadata = sa.MetaData()
 
@@ -88,11 +89,43 @@ def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: 
         "computed_at": _utc_naive(now),
     }
     metric_rows = [_metric_row(key, m) for m in rows]
-    with engine.begin() as conn:
-        _delete(conn, key)
-        conn.execute(runs.insert(), [run_row])
-        if metric_rows:
-            conn.execute(metrics.insert(), metric_rows)
+    _check_unique_keys(run.model, metric_rows)
+    for attempt in range(_WRITE_ATTEMPTS):
+        try:
+            with unavailable_as_error(engine, "results database"), engine.begin() as conn:
+                _lock_window(conn, key)
+                _delete(conn, key)
+                conn.execute(runs.insert(), [run_row])
+                if metric_rows:
+                    conn.execute(metrics.insert(), metric_rows)
+            return
+        except sa.exc.IntegrityError:
+            # a concurrent writer of the same window committed between our DELETE and INSERT
+            # (dialects without advisory locks): the next attempt's DELETE sees and replaces its rows
+            if attempt == _WRITE_ATTEMPTS - 1:
+                raise
+
+
+_WRITE_ATTEMPTS = 3
+
+
+def _check_unique_keys(model: str, rows: Sequence[dict[str, Any]]) -> None:
+    seen: set[tuple[str, str, str]] = set()
+    for row in rows:
+        k = (row["check_name"], row["column_name"], row["metric"])
+        if k in seen:
+            raise ValueError(
+                f"{model}: metric {k} appears twice in one window; each (check, column, metric) is one row"
+            )
+        seen.add(k)
+
+
+def _lock_window(conn: Connection, key: dict[str, Any]) -> None:
+    """On PostgreSQL, writers of the same (model, window) queue on a transaction-scoped advisory lock,
+    so concurrent re-runs of a window end with exactly one set of rows (last writer wins)."""
+    if conn.dialect.name == "postgresql":
+        token = f"mlmonitor:{key['model']}:{key['window_start'].isoformat()}:{key['window_end'].isoformat()}"
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(token, 0))))
 
 
 def _metric_row(key: dict[str, Any], m: Metric) -> dict[str, Any]:

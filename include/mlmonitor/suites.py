@@ -16,6 +16,7 @@ from typing import Any
 
 from mlmonitor.baseline import Baseline, CategoricalBaseline, NumericBaseline
 from mlmonitor.config import ModelConfig
+from mlmonitor.errors import BaselineMissing
 
 Expectation = dict[str, Any]
 _NS = uuid.UUID("6f1c7a52-52a7-4d0e-9c53-0d6b4f1e7d11")
@@ -258,7 +259,19 @@ def write_suite(suite: dict[str, Any], path: Path) -> bool:
 
 
 def read_suite(path: Path) -> dict[str, Any] | None:
+    """The stored suite, or None when it has not been derived; a corrupt file says how to recover."""
     if not path.exists():
         return None
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        data, problem = None, f"not valid JSON ({exc})"
+    else:
+        problem = "not a GE suite (no 'expectations' list)"
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+        raise BaselineMissing(
+            f"{path.stem}: expectation suite {path} is {problem}; restore it from version control, or delete "
+            f"it and re-derive with `mlmonitor baseline {path.stem}` (or trigger mlmonitor_{path.stem}_baseline; "
+            f"manual expectations in the deleted file are lost)"
+        )
     return data

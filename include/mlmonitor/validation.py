@@ -29,7 +29,17 @@ from mlmonitor.suites import read_suite, schema_suite_name, suite_path
 from mlmonitor.warehouse import ModelTables, window_filter
 from mlmonitor.window import Window
 
-PARTIAL_UNEXPECTED = 20
+
+def result_format(model: ModelConfig) -> dict[str, Any]:
+    """GE result format: counts always, at most `validation.sample_values` raw values per expectation
+    (they end up in Data Docs pages, metric details and alerts), never whole unexpected rows."""
+    n = model.validation.sample_values
+    return {
+        "result_format": "SUMMARY" if n else "BASIC",
+        "partial_unexpected_count": n,
+        "include_unexpected_rows": False,
+        "return_unexpected_index_query": False,
+    }
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,7 @@ def validate_window(
                 name=model.name,
                 validation_definitions=definitions,
                 actions=[UpdateDataDocsAction(name="update_data_docs")],
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
+                result_format=result_format(model),
             )
         )
         result = checkpoint.run(run_id=RunIdentifier(run_name=f"{model.name} {window.start:%Y-%m-%dT%H:%M}"))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
@@ -125,6 +127,7 @@ def resolve_tables(model: ModelConfig, engine: Engine) -> ModelTables:
                 f"{model.name}: feature {name!r} is listed as numeric but is {training.c[name].type} in "
                 f"{training.fullname!r}; move it to features.categorical"
             )
+    _same_kind(model, model.prediction.column, training, serving)
     return ModelTables(
         training, serving, numeric, categorical, _schema_issues(training, serving, numeric + categorical)
     )
@@ -141,6 +144,18 @@ def _schema_issues(training: sa.Table, serving: sa.Table, features: tuple[str, .
                 f"{training.c[name].type} in training table {training.fullname!r}"
             )
     return issues
+
+
+def _same_kind(model: ModelConfig, name: str, training: sa.Table, serving: sa.Table) -> None:
+    """The prediction must be numeric in serving when it is in training: its statistics cast it to a
+    number, and text would fail in the warehouse (PostgreSQL) or silently read as 0 (SQLite).
+    (Features with a schema change are left out of the statistics instead; validation names them.)"""
+    if is_numeric(training.c[name]) and not is_numeric(serving.c[name]):
+        raise WarehouseError(
+            f"{model.name}: prediction column {name!r} is numeric in training ({training.c[name].type}) but "
+            f"{serving.c[name].type} in {serving.fullname!r}; fix the upstream schema (or cast the column "
+            f"in a view and point serving.table at it)"
+        )
 
 
 def _features(model: ModelConfig, training: sa.Table) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -199,3 +214,29 @@ def expected_types(engine: Engine, col: sa.Column[object]) -> list[str] | None:
     if not any(isinstance(col.type, classes[n]) for n in known):  # type: ignore[arg-type]
         return None
     return known
+
+
+@contextmanager
+def unavailable_as_error(engine: Engine, what: str = "warehouse") -> Iterator[None]:
+    """Turn a lost or refused database connection into WarehouseUnavailable (retried by Airflow),
+    with a message naming the database instead of a driver traceback."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if not _is_connection_error(engine, exc):
+            raise
+        raise WarehouseUnavailable(
+            f"cannot reach the {what} {engine.url.render_as_string()}: {str(exc.orig).strip().splitlines()[0]}; "
+            f"the task is retried (check the database and the Airflow connection)"
+        ) from exc
+
+
+def _is_connection_error(engine: Engine, exc: sa.exc.DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return False
+    if engine.dialect.name == "sqlite":
+        # SQLite reports SQL mistakes as OperationalError too; only a locked or unopenable file is transient
+        return any(s in str(exc.orig) for s in ("database is locked", "unable to open database"))
+    return True

@@ -57,3 +57,23 @@ def window_from_params(
     if hi <= lo:
         raise ConfigError(f"window_end {hi.isoformat()} must be after window_start {lo.isoformat()}; fix the params")
     return Window(lo, hi)
+
+
+def schedule_interval(schedule: str, at: dt.datetime) -> dt.timedelta:
+    """The length of the schedule's interval that starts after `at` (cron presets or 5 fields)."""
+    from croniter import croniter
+
+    it = croniter(schedule, at)
+    first: dt.datetime = it.get_next(dt.datetime)
+    second: dt.datetime = it.get_next(dt.datetime)
+    return second - first
+
+
+def last_complete_interval(schedule: str, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The last full schedule interval ending at or before `at` (UTC): the window of a run that was
+    triggered without a logical date, as Airflow infers it for a manual run with one."""
+    from croniter import croniter
+
+    end: dt.datetime = croniter(schedule, _utc(at) + dt.timedelta(microseconds=1)).get_prev(dt.datetime)
+    start: dt.datetime = croniter(schedule, end).get_prev(dt.datetime)
+    return _utc(start), _utc(end)

@@ -7,7 +7,9 @@ imports (task bodies import mlmonitor_airflow.tasks when they run).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from airflow.sdk import (
@@ -186,8 +188,14 @@ def monitor_dag(model: ModelConfig) -> DAG:
         def stats(**context: Any) -> dict[str, Any]:
             from mlmonitor_airflow import tasks
 
+            # a run triggered without a logical date (the UI's default in Airflow 3) has no data interval
             return fail_fast(
-                tasks.stats, name, context["params"], context["data_interval_start"], context["data_interval_end"]
+                tasks.stats,
+                name,
+                context["params"],
+                context.get("data_interval_start"),
+                context.get("data_interval_end"),
+                context["dag_run"].run_after,
             )
 
         @task(**failure)
@@ -350,11 +358,52 @@ def labels_dag(model: ModelConfig) -> DAG | None:
     return dag
 
 
-def build_dags(models: list[ModelConfig]) -> dict[str, DAG]:
-    """All DAGs of all models, keyed by dag_id."""
+INVALID_DOC = """\
+### Invalid model config `{file}`
+
+This model is **not monitored**: its YAML file does not validate. The other models are unaffected.
+
+```
+{message}
+```
+
+Fix the file (check it with `mlmonitor check-config`); the DAGs of the model reappear at the next parse.
+"""
+
+
+def invalid_config_dag(path: Path, message: str) -> DAG:
+    """A placeholder for a broken model YAML: its description and docs carry the error, and its
+    one task fails with it, so one bad file is visible without hiding the DAGs of the others."""
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", path.stem)
+    with DAG(
+        dag_id=f"mlmonitor_invalid_config_{stem}",
+        schedule=None,
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        description=f"INVALID CONFIG {path.name}: {' '.join(message.split())}"[:500],
+        doc_md=INVALID_DOC.format(file=path.name, message=message),
+        tags=["mlmonitor", "config-error"],
+        default_args={"retries": 0},
+    ) as dag:
+
+        @task
+        def config_error() -> None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(message)
+
+        config_error()
+    return dag
+
+
+def build_dags(models: list[ModelConfig], broken: dict[Path, str] | None = None) -> dict[str, DAG]:
+    """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML."""
     dags: dict[str, DAG] = {}
     for model in models:
         for dag in (monitor_dag(model), baseline_dag(model), labels_dag(model)):
             if dag is not None:
                 dags[dag.dag_id] = dag
+    for path, message in (broken or {}).items():
+        dag = invalid_config_dag(path, message)
+        dags[dag.dag_id] = dag
     return dags

@@ -16,7 +16,7 @@ from mlmonitor.links import airflow_run_url, dashboard_url, docs_url
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import default_project
 from mlmonitor.slack_message import Links, build_message
-from mlmonitor.window import Window, window_from_params
+from mlmonitor.window import Window, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
 from mlmonitor_airflow.slack import connection_type, post
 
@@ -40,10 +40,19 @@ def with_overrides(model: ModelConfig, params: dict[str, Any]) -> ModelConfig:
 
 
 def stats(
-    model_name: str, params: dict[str, Any], interval_start: dt.datetime, interval_end: dt.datetime
+    model_name: str,
+    params: dict[str, Any],
+    interval_start: dt.datetime | None,
+    interval_end: dt.datetime | None,
+    run_after: dt.datetime,
 ) -> dict[str, Any]:
-    """Window from params or data interval, schema check, volume, statistics and drift."""
+    """Window from params or data interval, schema check, volume, statistics and drift.
+
+    A run triggered without a logical date has no data interval: it monitors the last complete
+    schedule interval before it was triggered, unless the params give the window."""
     model = with_overrides(get_model(model_name), params)
+    if interval_start is None or interval_end is None:
+        interval_start, interval_end = last_complete_interval(model.schedule, run_after)
     window = window_from_params(params.get("window_start"), params.get("window_end"), interval_start, interval_end)
     engine = warehouse_engine(model.warehouse_conn_id)
     prepared = pipeline.prepare(model, engine, default_project(), window)

@@ -30,6 +30,7 @@ bag = DagBag(sys.argv[1])
 print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "dags": sorted(bag.dag_ids),
+    "descriptions": {d: bag.dags[d].description or "" for d in bag.dag_ids},
     "heavy": sorted({m for m in ("great_expectations", "scipy") if m in sys.modules} - heavy_before),
 }))
 """
@@ -57,15 +58,32 @@ def test_dags_parse_without_io_or_heavy_imports() -> None:
     assert result["heavy"] == [], "great_expectations/scipy must only be imported inside tasks"
 
 
-def test_broken_yaml_is_an_import_error_naming_file_field_and_fix(tmp_path: Path) -> None:
+def test_broken_yaml_is_a_placeholder_dag_naming_file_field_and_fix(tmp_path: Path) -> None:
+    """One broken model YAML must not hide the DAGs of the others."""
     good = (ROOT / "include/models/carloan.yaml").read_text()
     (tmp_path / "carloan.yaml").write_text(
         good.replace("  id_column: id\n  model_version_column", "  idcolumn: id\n  model_version_column")
     )
+    (tmp_path / "other.yaml").write_text(good.replace("name: carloan", "name: other"))
+    (tmp_path / "syntax.yaml").write_text("name: syntax\nserving: {table: [unclosed\n")
     result = _parse(ROOT / "dags", {"MLMONITOR_MODELS_DIR": str(tmp_path)})
+    assert result["errors"] == {}
+    assert result["dags"] == [
+        "mlmonitor_invalid_config_carloan",
+        "mlmonitor_invalid_config_syntax",
+        "mlmonitor_other",
+        "mlmonitor_other_baseline",
+    ]
+    descriptions = result["descriptions"]
+    message = descriptions["mlmonitor_invalid_config_carloan"]  # type: ignore[index]
+    assert message.startswith("INVALID CONFIG carloan.yaml") and "serving.id_column" in message and "add it" in message
+    assert "not valid YAML at line 3" in descriptions["mlmonitor_invalid_config_syntax"]  # type: ignore[index]
+
+
+def test_missing_models_folder_is_an_import_error(tmp_path: Path) -> None:
+    result = _parse(ROOT / "dags", {"MLMONITOR_MODELS_DIR": str(tmp_path / "nope")})
     (message,) = result["errors"].values()  # type: ignore[union-attr]
-    assert "carloan.yaml" in message and "serving.idcolumn" in message and "remove it or fix its spelling" in message
-    assert "serving.id_column" in message and "add it" in message
+    assert "models folder does not exist" in message and "MLMONITOR_MODELS_DIR" in message
 
 
 @pytest.fixture(scope="module")

@@ -156,7 +156,7 @@ def test_load_models_lists_every_broken_file(tmp_path: Path) -> None:
 def test_load_models_rejects_duplicate_names(tmp_path: Path) -> None:
     write(tmp_path, "m.yaml", minimal("m"))
     write(tmp_path, "m.yml", minimal("m"))
-    with pytest.raises(ConfigError, match="model name 'm' is used by two YAML files"):
+    with pytest.raises(ConfigError, match=r"m\.yml: model name 'm' is already used by .*m\.yaml; names must be unique"):
         load_models(tmp_path)
 
 

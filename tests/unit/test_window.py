@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from mlmonitor.errors import ConfigError
-from mlmonitor.window import Window, parse_instant, window_from_params
+from mlmonitor.window import Window, last_complete_interval, parse_instant, window_from_params
 
 UTC = dt.UTC
 D_START = dt.datetime(2024, 3, 1)  # a naive data interval, as read from Airflow in tests
@@ -99,3 +99,27 @@ def test_window_requires_aware_bounds_and_order() -> None:
     with pytest.raises(ConfigError, match="must be after its start"):
         Window(dt.datetime(2024, 3, 2, tzinfo=UTC), dt.datetime(2024, 3, 1, tzinfo=UTC))
     assert Window.of(D_START, D_END).start == dt.datetime(2024, 3, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "at", "expected"),
+    [
+        ("@daily", dt.datetime(2024, 3, 5, 13, tzinfo=dt.UTC), (dt.datetime(2024, 3, 4), dt.datetime(2024, 3, 5))),
+        ("@daily", dt.datetime(2024, 3, 5, tzinfo=dt.UTC), (dt.datetime(2024, 3, 4), dt.datetime(2024, 3, 5))),
+        (
+            "@hourly",
+            dt.datetime(2024, 3, 5, 13, 30, tzinfo=dt.UTC),
+            (dt.datetime(2024, 3, 5, 12), dt.datetime(2024, 3, 5, 13)),
+        ),
+        (
+            "0 6 * * 1",
+            dt.datetime(2024, 3, 6, tzinfo=dt.UTC),
+            (dt.datetime(2024, 2, 26, 6), dt.datetime(2024, 3, 4, 6)),
+        ),
+    ],
+)
+def test_last_complete_interval_for_runs_without_a_logical_date(
+    schedule: str, at: dt.datetime, expected: tuple[dt.datetime, dt.datetime]
+) -> None:
+    start, end = last_complete_interval(schedule, at)
+    assert (start, end) == tuple(t.replace(tzinfo=dt.UTC) for t in expected)

@@ -1,0 +1,305 @@
+"""Load: N model YAMLs (50; 5 with --quick) generated into a temporary MLMONITOR_MODELS_DIR.
+
+1. DAG parse time of the dags folder (a fresh interpreter per measurement, as the dag-processor
+   does), split into interpreter + Airflow import and the DagBag fill itself.
+2. All N models monitored for one window by a real Airflow with LocalExecutor: a scratch
+   PostgreSQL database for Airflow's metadata and one for the warehouse (the demo tables), the
+   api-server, scheduler and dag-processor as subprocesses, one triggered run per model. Reports
+   windows per minute and checks every result row in mlmonitor_runs.
+
+Run alone: `python -m tests.benchmarks.bench_load [--quick]` (PostgreSQL at 127.0.0.1:5432).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN_URL = os.environ.get("MLMONITOR_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+TEMPLATE = ROOT / "include" / "models" / "carloan.yaml"
+DAY = 0  # a clean demo day: every model's window must come out `ok`
+
+PARSE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from airflow.dag_processing.dagbag import DagBag
+t1 = time.perf_counter()
+bag = DagBag(sys.argv[1])
+t2 = time.perf_counter()
+out = {"import_s": t1 - t0, "dagbag_s": t2 - t1, "dags": len(bag.dag_ids), "errors": len(bag.import_errors)}
+print(json.dumps(out))
+"""
+
+TRIGGER = r"""
+import datetime as dt, json, sys
+from airflow.api.common.trigger_dag import trigger_dag
+from airflow.utils.types import DagRunTriggeredByType
+conf = json.loads(sys.argv[1])
+for dag_id in sys.argv[2:]:
+    trigger_dag(dag_id, triggered_by=DagRunTriggeredByType.CLI, run_id=f"load_{dag_id}", conf=conf,
+                logical_date=None)
+"""
+
+
+def make_models(n: int, folder: Path) -> list[str]:
+    """N copies of the demo model (same tables, own names, suites and baselines)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    template = TEMPLATE.read_text()
+    names = [f"load{i:02d}" for i in range(n)]
+    for name in names:
+        (folder / f"{name}.yaml").write_text(template.replace("name: carloan", f"name: {name}"))
+    return names
+
+
+def measure_parse(models_dir: Path, repeat: int) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(ROOT),
+        "AIRFLOW_CONFIG": str(ROOT / "airflow.cfg"),
+        "MLMONITOR_MODELS_DIR": str(models_dir),
+    }
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", PARSE, str(ROOT / "dags")], env=env, capture_output=True, text=True, check=True
+        )
+        wall = time.perf_counter() - t0
+        runs.append({**json.loads(out.stdout.strip().splitlines()[-1]), "wall_s": wall})
+    return {
+        "dags": runs[0]["dags"],
+        "import_errors": runs[0]["errors"],
+        "parse_wall_s": round(statistics.median(r["wall_s"] for r in runs), 3),
+        "airflow_import_s": round(statistics.median(r["import_s"] for r in runs), 3),
+        "dagbag_fill_s": round(statistics.median(r["dagbag_s"] for r in runs), 3),
+        "repeats": repeat,
+    }
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _conn_json(url: str) -> str:
+    u = sa.make_url(url)
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": u.host or "127.0.0.1",
+            "port": u.port or 5432,
+            "login": u.username or "postgres",
+            "password": u.password or "",
+            "schema": u.database,
+        }
+    )
+
+
+def airflow_env(work: Path, metadata_url: str, warehouse_url: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(ROOT),
+            "AIRFLOW_CONFIG": str(ROOT / "airflow.cfg"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # only the runs we trigger: no scheduled run for the latest interval on unpause
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # on an overloaded 2-core machine a task can wait in the executor queue longer than the
+            # default 600 s, after which the scheduler fails and re-queues it (404 "Task Instance not
+            # found" in the worker): measure throughput, not that timeout
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "7200",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(work / "logs"),
+            "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(work / "logs" / "dag_processor"),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(work / "passwords.json"),
+            "MLMONITOR_MODELS_DIR": str(work / "models"),
+            "MLMONITOR_GX_ROOT": str(work / "gx"),
+            "AIRFLOW_CONN_MLMONITOR_WAREHOUSE": _conn_json(warehouse_url),
+        }
+    )
+    return env
+
+
+@contextmanager
+def airflow_components(env: dict[str, str], work: Path) -> Iterator[None]:
+    """api-server, scheduler and dag-processor as subprocesses; stopped (by their pids) on exit."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for command in ("api-server", "scheduler", "dag-processor"):
+            log = open(work / f"{command}.log", "wb")  # noqa: SIM115 (closed with the process)
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "airflow", command],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        yield
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)  # the group of a process this module started
+                p.wait()
+
+
+def _wait(what: str, check: Any, timeout: float, work: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(2)
+    logs = {p.name: p.read_text(errors="replace")[-2000:] for p in work.glob("*.log")}
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; component logs: {logs}")
+
+
+def run_local_executor(n: int, work: Path, timeout: float = 1800) -> dict[str, Any]:
+    """Monitor one window for each of `n` models through a real LocalExecutor Airflow."""
+    import great_expectations as gx
+
+    from mlmonitor import pipeline
+    from mlmonitor.config import load_model
+    from mlmonitor.demo import START, write_demo
+    from mlmonitor.project import GxProject
+    from mlmonitor.results import read_runs
+
+    names = make_models(n, work / "models")
+    with scratch_database("mlmonitor_load_meta") as metadata_url, scratch_database("mlmonitor_load_wh") as wh_url:
+        warehouse = sa.create_engine(wh_url)
+        write_demo(warehouse, days=[DAY])
+        project = GxProject(work / "gx")
+        t0 = time.perf_counter()
+        for name in names:
+            pipeline.derive(load_model(work / "models" / f"{name}.yaml"), warehouse, project, gx.__version__)
+        derive_s = time.perf_counter() - t0
+        port = _free_port()
+        env = airflow_env(work, metadata_url, wh_url, port)
+        migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True)
+        if migrate.returncode:
+            raise RuntimeError(f"airflow db migrate failed: {migrate.stderr.decode()[-3000:]}")
+        meta = sa.create_engine(metadata_url)
+        dag_ids = [f"mlmonitor_{name}" for name in names]
+        with airflow_components(env, work):
+            started = time.perf_counter()
+
+            def parsed() -> bool:
+                with meta.connect() as conn:
+                    found = conn.execute(
+                        sa.text("SELECT count(*) FROM dag WHERE dag_id = ANY(:ids) AND NOT is_paused"),
+                        {"ids": dag_ids},
+                    ).scalar_one()
+                return int(found) == n
+
+            _wait(f"{n} parsed, unpaused monitor DAGs", parsed, 600, work)
+            ready_s = time.perf_counter() - started
+            window = {
+                "window_start": START.isoformat() + "+00:00",
+                "window_end": (START + dt.timedelta(days=1)).isoformat() + "+00:00",
+                "notify": True,
+                "columns": [],
+            }
+            t_trigger = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", TRIGGER, json.dumps(window), *dag_ids], env=env, check=True, capture_output=True
+            )
+
+            def states() -> dict[str, str]:
+                with meta.connect() as conn:
+                    rows = conn.execute(
+                        sa.text("SELECT dag_id, state FROM dag_run WHERE dag_id = ANY(:ids)"), {"ids": dag_ids}
+                    )
+                    return {d: s for d, s in rows}
+
+            _wait(
+                f"{n} monitor runs to finish",
+                lambda: len(s := states()) == n and all(v in {"success", "failed"} for v in s.values()),
+                timeout,
+                work,
+            )
+            elapsed = time.perf_counter() - t_trigger
+            final = states()
+        runs = {r["model"]: r for name in names for r in read_runs(warehouse, name)}
+        with warehouse.connect() as conn:
+            expected_rows = conn.execute(sa.text("SELECT count(*) FROM carloan_serving_logs")).scalar_one()
+        warehouse.dispose()
+        meta.dispose()
+    wrong = {
+        name: (final.get(f"mlmonitor_{name}"), runs.get(name, {}).get("status"), runs.get(name, {}).get("rows"))
+        for name in names
+        if final.get(f"mlmonitor_{name}") != "success"
+        or runs.get(name, {}).get("status") != "ok"
+        or runs.get(name, {}).get("rows") != expected_rows
+        or runs.get(name, {}).get("failed_expectations") != 0
+    }
+    return {
+        "models": n,
+        "derive_baselines_s": round(derive_s, 1),
+        "components_ready_s": round(ready_s, 1),
+        "trigger_to_last_run_done_s": round(elapsed, 1),
+        "windows_per_minute": round(n / (elapsed / 60), 2),
+        "runs_succeeded": sum(s == "success" for s in final.values()),
+        "result_rows": len(runs),
+        "rows_per_window": expected_rows,
+        "wrong": wrong,
+    }
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    n = 5 if quick else 50
+    with tempfile.TemporaryDirectory(prefix="mlmonitor-bench-load-") as tmp:
+        work = Path(tmp)
+        make_models(n, work / "parse-models")
+        parse = measure_parse(work / "parse-models", 1 if quick else 3)
+        local = run_local_executor(n, work)
+    return {"benchmark": "load", "models": n, "parse": parse, "local_executor": local}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main("--quick" in sys.argv[1:]), indent=2))
