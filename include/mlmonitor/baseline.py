@@ -141,7 +141,7 @@ def load_baseline(path: Path, model: str) -> Baseline:
     try:
         text = path.read_text(encoding="utf-8")
         version = json.loads(text).get("bins_version")
-        if version != BINS_VERSION:
+        if isinstance(version, int) and version != BINS_VERSION:
             raise BaselineMissing(
                 f"{model}: drift baseline {path} has bins version {version}, this mlmonitor needs {BINS_VERSION}; {fix}"
             )

@@ -73,6 +73,7 @@ def test_broken_yaml_is_a_placeholder_dag_naming_file_field_and_fix(tmp_path: Pa
         "mlmonitor_invalid_config_syntax",
         "mlmonitor_other",
         "mlmonitor_other_baseline",
+        "mlmonitor_other_labels",
     ]
     descriptions = result["descriptions"]
     message = descriptions["mlmonitor_invalid_config_carloan"]  # type: ignore[index]

@@ -150,7 +150,8 @@ def test_warehouse_refusing_connections_mid_run_is_retryable_and_leaves_no_rows(
     proxy.stop()  # the warehouse goes away between two queries of the stats task
     with pytest.raises(
         WarehouseUnavailable,
-        match=r"cannot reach the (warehouse|results database) .*Connection refused; the task is retried",
+        match=r"cannot reach the (warehouse|results database) .*"
+        r"(Connection refused|server closed the connection unexpectedly); the task is retried",
     ):
         fail_fast(pipeline.analyse, model, engine, engine, prepared, DAY)  # re-raised as-is: Airflow retries
     with pytest.raises(WarehouseUnavailable, match="cannot reach the warehouse"):
