@@ -1,1 +1,0 @@
-"""The thin Airflow layer of mlmonitor: connections to engines, task bodies, the DAG factory."""
