@@ -271,7 +271,9 @@ def prediction_stats(
 def window_length(model: ModelConfig, window: Window) -> Metric:
     """How many schedule intervals the window spans; far more than one is an explicit warning."""
     interval = schedule_interval(model.schedule, window.start)
-    ratio = (window.end - window.start) / interval
+    # total_seconds(): the bounds may be pendulum datetimes (Airflow's data interval), whose
+    # difference does not divide by a stdlib timedelta
+    ratio = (window.end - window.start).total_seconds() / interval.total_seconds()
     status: Status = "warning" if ratio > LARGE_WINDOW_INTERVALS else "ok"
     details = {
         "window_hours": (window.end - window.start).total_seconds() / 3600,
