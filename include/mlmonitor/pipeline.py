@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from mlmonitor import health, monitor, quality, skew
 from mlmonitor.baseline import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
 from mlmonitor.config import ModelConfig
-from mlmonitor.errors import ConfigError
+from mlmonitor.errors import BaselineMissing, ConfigError
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
 from mlmonitor.results import replace_check, write_results
@@ -72,7 +72,10 @@ def training_changed(model: ModelConfig, engine: Engine, project: GxProject) -> 
     path = project.baseline_path(model.name)
     if not path.exists():
         return True, f"no baseline at {path} yet"
-    stored = load_baseline(path, model.name).fingerprint
+    try:
+        stored = load_baseline(path, model.name).fingerprint
+    except BaselineMissing as exc:  # corrupt, or written by an older mlmonitor: derive it anew
+        return True, str(exc)
     current = fingerprint(model, engine, resolve_tables(model, engine))
     if current == stored:
         return False, f"training table {model.training.table} unchanged ({current.rows} rows)"

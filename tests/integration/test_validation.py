@@ -235,3 +235,17 @@ def test_type_change_fails_the_type_expectation(engine: sa.Engine, project: GxPr
     assert {column for _, column in failed} == {"income"}
     (typed,) = [m for m in metrics if m.metric == "expect_column_values_to_be_in_type_list" and m.column == "income"]
     assert "VARCHAR" in json.dumps(typed.details.get("observed_value"))
+
+
+def test_training_change_check_re_derives_over_an_old_or_corrupt_baseline(
+    engine: sa.Engine, project: GxProject, derived: dict[str, Any]
+) -> None:
+    model = _model()
+    assert pipeline.training_changed(model, engine, project)[0] is False
+    path = project.baseline_path(model.name)
+    path.write_text('{"bins_version": 1}')
+    changed, reason = pipeline.training_changed(model, engine, project)
+    assert changed and "bins version 1" in reason
+    path.write_text("not json")
+    changed, reason = pipeline.training_changed(model, engine, project)
+    assert changed and "is corrupt" in reason
