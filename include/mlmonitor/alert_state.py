@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.alerts import SentAlert
+from mlmonitor.results import create_missing, utc_naive
 from mlmonitor.results import metrics as metrics_table
 
 metadata = sa.MetaData()
@@ -35,21 +36,13 @@ alerts = sa.Table(
 )
 
 
-def _naive(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
-
-
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC)
 
 
 def ensure_table(engine: Engine) -> None:
     """Create `mlmonitor_alerts` if it does not exist (safe to call from every run)."""
-    try:
-        metadata.create_all(engine, checkfirst=True)
-    except sa.exc.DatabaseError:
-        # another worker created it between our check and our CREATE
-        metadata.create_all(engine, checkfirst=True)
+    create_missing(metadata, engine)
 
 
 def _sent(row: Any) -> SentAlert:
@@ -70,7 +63,7 @@ def for_window(engine: Engine, model: str, window_start: dt.datetime) -> tuple[S
     """(the message delivered for this window, the last one delivered for an earlier window)."""
     ensure_table(engine)
     a = alerts.c
-    start = _naive(window_start)
+    start = utc_naive(window_start)
     with engine.connect() as conn:
         this = conn.execute(sa.select(alerts).where(a.model == model, a.window_start == start)).first()
         before = conn.execute(
@@ -84,14 +77,14 @@ def record(engine: Engine, sent: SentAlert) -> None:
     ensure_table(engine)
     row = {
         "model": sent.model,
-        "window_start": _naive(sent.window_start),
-        "window_end": _naive(sent.window_end),
+        "window_start": utc_naive(sent.window_start),
+        "window_end": utc_naive(sent.window_end),
         "kind": sent.kind,
         "severity": sent.severity,
         "failing": json.dumps(list(sent.failing)),
-        "since": None if sent.since is None else _naive(sent.since),
+        "since": None if sent.since is None else utc_naive(sent.since),
         "destination": sent.destination,
-        "sent_at": _naive(sent.sent_at),
+        "sent_at": utc_naive(sent.sent_at),
     }
     with engine.begin() as conn:
         conn.execute(alerts.delete().where(alerts.c.model == sent.model, alerts.c.window_start == row["window_start"]))
@@ -112,7 +105,7 @@ def drift_streaks(
             m.c.model == model,
             m.c.check_name == "drift",
             m.c.column_name.in_(list(columns)),
-            m.c.window_start <= _naive(until),
+            m.c.window_start <= utc_naive(until),
         )
         .order_by(m.c.window_start.desc())
     )

@@ -50,22 +50,27 @@ metrics = sa.Table(
 )
 
 
-def ensure_tables(engine: Engine) -> None:
-    """Create the results tables if they do not exist (safe to call from every run)."""
+def create_missing(tables: sa.MetaData, engine: Engine) -> None:
+    """Create the tables of `tables` that do not exist yet (safe to call from every run)."""
     try:
-        metadata.create_all(engine, checkfirst=True)
+        tables.create_all(engine, checkfirst=True)
     except sa.exc.DatabaseError:
         # another worker created them between our check and our CREATE
-        metadata.create_all(engine, checkfirst=True)
+        tables.create_all(engine, checkfirst=True)
 
 
-def _utc_naive(value: dt.datetime) -> dt.datetime:
+def ensure_tables(engine: Engine) -> None:
+    """Create the results tables if they do not exist (safe to call from every run)."""
+    create_missing(metadata, engine)
+
+
+def utc_naive(value: dt.datetime) -> dt.datetime:
     """Stored form of an instant: naive UTC (a naive input is already UTC)."""
     return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _naive(iso: str) -> dt.datetime:
-    return _utc_naive(dt.datetime.fromisoformat(iso))
+    return utc_naive(dt.datetime.fromisoformat(iso))
 
 
 def _finite(x: float | None) -> float | None:
@@ -86,7 +91,7 @@ def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: 
         "docs_path": run.docs_path,
         "airflow_run_id": run.airflow_run_id,
         "message": run.message,
-        "computed_at": _utc_naive(now),
+        "computed_at": utc_naive(now),
     }
     metric_rows = [_metric_row(key, m) for m in rows]
     _check_unique_keys(run.model, metric_rows)
@@ -160,7 +165,7 @@ def read_metrics(engine: Engine, model: str, window_start: dt.datetime | None = 
     ensure_tables(engine)
     stmt = sa.select(metrics).where(metrics.c.model == model)
     if window_start is not None:
-        stmt = stmt.where(metrics.c.window_start == _utc_naive(window_start))
+        stmt = stmt.where(metrics.c.window_start == utc_naive(window_start))
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt.order_by(metrics.c.window_start))]
 
@@ -180,7 +185,7 @@ def trailing_values(
             m.c.metric == metric,
             m.c.status == "ok",
             m.c.value.isnot(None),
-            m.c.window_start < _utc_naive(before),
+            m.c.window_start < utc_naive(before),
         )
         .order_by(m.c.window_start.desc())
         .limit(limit)
@@ -195,7 +200,7 @@ def replace_check(
     """Replace the metric rows of one check of one window in one transaction, leaving the other
     checks' rows alone (the labels DAG re-scores `performance` this way)."""
     ensure_tables(engine)
-    key = {"model": model, "window_start": _utc_naive(window_start), "window_end": _utc_naive(window_end)}
+    key = {"model": model, "window_start": utc_naive(window_start), "window_end": utc_naive(window_end)}
     wrong = [m.check for m in rows if m.check != check]
     if wrong:
         raise ValueError(f"replace_check({check!r}) got rows of other checks: {sorted(set(wrong))}")
@@ -218,7 +223,7 @@ def previous_metric(
             m.c.check_name == check,
             m.c.column_name == column,
             m.c.metric == metric,
-            m.c.window_start < _utc_naive(before),
+            m.c.window_start < utc_naive(before),
         )
         .order_by(m.c.window_start.desc())
         .limit(1)
