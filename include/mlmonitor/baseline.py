@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from mlmonitor import profile as prof
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
+from mlmonitor.schema import fingerprint as table_schema
 from mlmonitor.warehouse import ModelTables
 
 # 2: per-bin training means (the atoms of the binned Wasserstein distance)
@@ -61,6 +62,8 @@ class Baseline(_Frozen):
     categorical: dict[str, CategoricalBaseline]
     prediction: NumericBaseline
     performance: dict[str, float] = Field(default_factory=dict)  # quality on the training labels, if any
+    # column -> type of the training and serving tables when derived: the first window's schema reference
+    schemas: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 def numeric_baseline(engine: Engine, col: sa.Column[object], bins: int) -> NumericBaseline:
@@ -94,6 +97,7 @@ def derive_baseline(model: ModelConfig, engine: Engine, tables: ModelTables) -> 
         numeric=numeric,
         categorical=categorical,
         prediction=prediction,
+        schemas={t.fullname: table_schema(t, engine.dialect) for t in (tables.training, tables.serving)},
     )
 
 

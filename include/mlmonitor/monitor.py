@@ -322,4 +322,6 @@ def summarize(
 
 
 def _label(m: Metric) -> str:
-    return f"{m.metric}({m.column})" if m.column else m.metric
+    """`metric(column)`, with the change a schema row names: `schema_changes(serve: added new_feature)`."""
+    inner = ": ".join(str(x) for x in (m.column, m.details.get("change")) if x)
+    return f"{m.metric}({inner})" if inner else m.metric

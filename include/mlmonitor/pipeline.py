@@ -160,7 +160,7 @@ def health_checks(
             engine, model, p.tables, window, p.rows, health.trailing(results_engine, model, window)
         ),
         *skew.skew_metrics(engine, model, p.tables, window),
-        *schema_metrics(results_engine, model, tables, engine.dialect, window),
+        *schema_metrics(results_engine, model, tables, engine.dialect, window, p.baseline.schemas),
     ]
 
 

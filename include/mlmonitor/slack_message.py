@@ -140,7 +140,8 @@ def _moved_line(m: Metric) -> str:
 def _other_line(m: Metric) -> str:
     limit = f" (threshold {_num(m.threshold)})" if m.threshold is not None else ""
     where = f" of `{m.column}`" if m.column else ""
-    return f"• {m.check} {m.metric}{where}: {_num(m.value)}{limit}"
+    change = f" ({_cut(str(m.details['change']), 200)})" if m.details.get("change") else ""
+    return f"• {m.check} {m.metric}{where}: {_num(m.value)}{limit}{change}"
 
 
 def _fields(decision: Decision, summary: RunSummary) -> dict[str, Any]:

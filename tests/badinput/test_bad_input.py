@@ -198,10 +198,6 @@ def test_missing_timestamp_column_is_a_clear_error(sqlite: Engine, project: GxPr
         monitor(sqlite, model)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an added serving column is not reported yet: the upstream schema fingerprint (issue 7, M1) will alert",
-)
 def test_extra_column_is_reported(sqlite: Engine, project: GxProject) -> None:
     load(sqlite)
     model = derive(sqlite, project)

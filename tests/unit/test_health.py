@@ -279,12 +279,12 @@ def test_skew_reports_mismatch_rate_and_mean_abs_difference(engine: Engine) -> N
 def test_schema_change_names_added_removed_and_retyped_columns(engine: Engine) -> None:
     cfg = model()
     serving(engine, [{}])
-    first = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, WINDOW)
+    first = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, WINDOW, {})
     assert (first[0].value, first[0].status, first[0].details["compared_with"]) == (0.0, "ok", None)
     summary = RunSummary("m", WINDOW.start.isoformat(), WINDOW.end.isoformat(), 1, {}, "ok", 0, 0)
     write_results(engine, summary, first, DAY)
     later = Window(WINDOW.end, WINDOW.end + dt.timedelta(days=1))
-    same = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, later)
+    same = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, later, {})
     assert (same[0].value, same[0].status) == (0.0, "ok")
 
     with engine.begin() as conn:  # upstream: drop x, retype c, add y
@@ -292,12 +292,28 @@ def test_schema_change_names_added_removed_and_retyped_columns(engine: Engine) -
         conn.exec_driver_sql("ALTER TABLE s ADD COLUMN y INTEGER")
         conn.exec_driver_sql("ALTER TABLE s DROP COLUMN c")
         conn.exec_driver_sql("ALTER TABLE s ADD COLUMN c INTEGER")
-    (changed,) = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, later)
+    (changed,) = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, later, {})
     assert (changed.value, changed.status) == (3.0, "alert")
     assert changed.details["added"] == ["y"] and changed.details["removed"] == ["x"]
     assert [r["column"] for r in changed.details["retyped"]] == ["c"]
     assert changed.details["retyped"][0]["to"] == "INTEGER"
     assert changed.details["compared_with"].startswith("2024-03-10")
+    assert changed.details["change"] == "added y; removed x; retyped c VARCHAR(8) -> INTEGER"
+
+
+def test_first_window_compares_with_the_tables_at_baseline_derivation(engine: Engine) -> None:
+    serving(engine, [{}])
+    table = reflect_table(engine, "s", "serving")
+    derived = schema.fingerprint(table, engine.dialect)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE s ADD COLUMN new_feature REAL")
+    table = reflect_table(engine, "s", "serving")
+    (row,) = schema.schema_metrics(engine, model(), (table,), engine.dialect, WINDOW, {table.fullname: derived})
+    assert (row.value, row.status, row.details["added"]) == (1.0, "alert", ["new_feature"])
+    assert row.details["compared_with"] == "baseline derivation"
+    # another table's snapshot is not this table's reference
+    (other,) = schema.schema_metrics(engine, model(), (table,), engine.dialect, WINDOW, {"t": derived})
+    assert (other.value, other.details["compared_with"]) == (0.0, None)
 
 
 def test_compare_is_pure() -> None:
