@@ -10,6 +10,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -178,11 +179,25 @@ def window_counts(
     categorical: dict[str, Sequence[str]],
     where: Where = None,
 ) -> tuple[int, dict[str, ColumnCounts]]:
-    """Rows, and per column its bin / category counts and nulls: ONE aggregate query, one pass over the window.
+    """Rows, and per column its bin / category counts and nulls: ONE aggregate query, one pass over the
+    window. The result is one row, so memory does not depend on the window size.
 
-    Numeric bins come from cumulative counts `count(*) FILTER (WHERE x < edge)` (one comparison per
-    edge, no CASE chain); categories from `count(*) FILTER (WHERE x = value)`; others and nulls from
-    `count(x)`. The result is one row, so memory does not depend on the window size."""
+    PostgreSQL: one exact `sum(numeric)` per column over packed bin counts (`packed_counts`).
+    Elsewhere (SQLite, and warehouses whose NUMERIC stops at 38 digits): cumulative counts
+    `count(*) FILTER (WHERE x < edge)` per edge and `count(*) FILTER (WHERE x = value)` per category."""
+    if engine.dialect.name == "postgresql":
+        return packed_counts(engine, table, numeric, categorical, where)
+    return filtered_counts(engine, table, numeric, categorical, where)
+
+
+def filtered_counts(
+    engine: Engine,
+    table: sa.Table,
+    numeric: dict[str, Sequence[float]],
+    categorical: dict[str, Sequence[str]],
+    where: Where = None,
+) -> tuple[int, dict[str, ColumnCounts]]:
+    """window_counts with one `count(*) FILTER` per edge / category (any SQL:2003 warehouse)."""
     exprs: list[Any] = [sa.func.count()]
     for name, edges in numeric.items():
         col = table.c[name]
@@ -206,6 +221,71 @@ def window_counts(
     for name, values in categorical.items():
         present = next(row)
         hits = [next(row) for _ in values]
+        out[name] = ColumnCounts([*hits, present - sum(hits)], total - present)
+    return total, out
+
+
+# Packed counts: bin i of a column adds FIELD**i to one exact NUMERIC sum, so every bin count is a
+# 12-digit field of that sum (exact below 10**12 rows per window).
+FIELD = 10**12
+
+
+def _field(i: int) -> sa.ColumnElement[Any]:
+    return sa.literal(Decimal(FIELD**i), sa.Numeric())
+
+
+def _bin_search(x: sa.ColumnElement[Any], edges: Sequence[float], lo: int, hi: int) -> sa.ColumnElement[Any]:
+    """FIELD**bin of x for bins lo..hi, as a binary search of nested CASEs (about log2(bins)
+    comparisons per row). A NULL (or NaN) compares false everywhere and lands in the last bin."""
+    if lo == hi:
+        return _field(lo)
+    mid = (lo + hi) // 2
+    below = x < sa.literal(float(edges[mid]), sa.Float)
+    return sa.case((below, _bin_search(x, edges, lo, mid)), else_=_bin_search(x, edges, mid + 1, hi))
+
+
+def _fields(packed: object, n: int) -> list[int]:
+    value = int(packed or 0)  # type: ignore[call-overload]
+    out = []
+    for _ in range(n):
+        value, count = divmod(value, FIELD)
+        out.append(count)
+    return out
+
+
+def packed_counts(
+    engine: Engine,
+    table: sa.Table,
+    numeric: dict[str, Sequence[float]],
+    categorical: dict[str, Sequence[str]],
+    where: Where = None,
+) -> tuple[int, dict[str, ColumnCounts]]:
+    """window_counts with one aggregate per column instead of one per edge: a nested CASE picks the
+    column's bin (numeric) or value (categorical) and `sum` adds its packed field. On PostgreSQL at
+    10M rows x 20 columns this is 1.6x faster than the FILTER form (see the speed benchmark)."""
+    exprs: list[Any] = [sa.func.count()]
+    for name, edges in numeric.items():
+        col = table.c[name]
+        bin_field = _bin_search(sa.cast(col, sa.Float), edges, 0, len(edges))
+        exprs += [sa.func.count(col), sa.func.sum(bin_field, type_=sa.Numeric())]
+    for name, values in categorical.items():
+        col = table.c[name]
+        exprs.append(sa.func.count(col))
+        if values:
+            pick = sa.case({v: _field(i) for i, v in enumerate(values)}, value=_text(col))
+            exprs.append(sa.func.sum(pick, type_=sa.Numeric()))
+    with engine.connect() as conn:
+        row = iter(conn.execute(_select(exprs, table, where)).one())
+    total = int(next(row))
+    out: dict[str, ColumnCounts] = {}
+    for name, edges in numeric.items():
+        present = int(next(row))
+        counts = _fields(next(row), len(edges) + 1)
+        counts[-1] -= total - present  # the NULLs went to the last bin
+        out[name] = ColumnCounts(counts, total - present)
+    for name, values in categorical.items():
+        present = int(next(row))
+        hits = _fields(next(row), len(values)) if values else []
         out[name] = ColumnCounts([*hits, present - sum(hits)], total - present)
     return total, out
 
