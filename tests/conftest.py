@@ -102,6 +102,17 @@ def _scratch_postgres() -> Iterator[dict[str, str]]:
         admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Iterator[object]:
+    """An engine on a scratch SQLite file, and (a second run of the test) on a scratch PostgreSQL database."""
+    import sqlalchemy as sa
+
+    db = request.getfixturevalue(f"{request.param}_database")
+    eng = sa.create_engine(db["url"])
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture
 def sqlite_database(tmp_path: Path) -> dict[str, str]:
     path = tmp_path / "warehouse.db"

@@ -200,7 +200,7 @@ def _wait(what: str, check: Any, timeout: float, work: Path) -> None:
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; component logs: {logs}")
 
 
-def run_local_executor(n: int, work: Path, timeout: float = 1800) -> dict[str, Any]:
+def run_local_executor(n: int, work: Path, timeout: float = 3600) -> dict[str, Any]:
     """Monitor one window for each of `n` models through a real LocalExecutor Airflow."""
     import great_expectations as gx
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 import sqlalchemy as sa
 
 from mlmonitor import alert_state
@@ -16,14 +14,6 @@ from mlmonitor.results import write_results
 
 T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    db = request.getfixturevalue(f"{request.param}_database")
-    engine = sa.create_engine(db["url"])
-    yield engine
-    engine.dispose()
 
 
 def _sent(day: int, kind: str = "alert") -> SentAlert:

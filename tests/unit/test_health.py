@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,6 @@ from mlmonitor.window import Window
 
 DAY = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
 WINDOW = Window(DAY, DAY + dt.timedelta(days=1))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    db = request.getfixturevalue(f"{request.param}_database")
-    eng = sa.create_engine(db["url"])
-    yield eng
-    eng.dispose()
 
 
 def model(**extra: Any) -> ModelConfig:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -264,35 +263,27 @@ def test_bin_stats_means_per_bin(db: tuple[Engine, sa.Table]) -> None:
     assert means == pytest.approx([1.5, 5.0, 9.0])
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    db = request.getfixturevalue(f"{request.param}_database")
-    eng = sa.create_engine(db["url"])
-    yield eng
-    eng.dispose()
-
-
-def test_window_counts_on_edges_nulls_infinities_and_integers(any_engine: Engine) -> None:
+def test_window_counts_on_edges_nulls_infinities_and_integers(engine: Engine) -> None:
     """Both query forms (packed sums on PostgreSQL, FILTER counts everywhere) agree with the GROUP BY
     of the baseline: a value equal to an edge goes up, NULLs are counted apart, +-inf in the tails."""
     md = sa.MetaData()
     t = sa.Table("w", md, sa.Column("f", sa.Float), sa.Column("i", sa.BigInteger), sa.Column("c", sa.String(8)))
-    md.create_all(any_engine)
+    md.create_all(engine)
     f = [-math.inf, -1.0, 0.0, 0.0, 0.5, 1.0, 2.0, 2.5, math.inf, None, None, 7.0]
     i = [1, 2, 2, 3, 3, 3, None, 4, 5, 10**15, 0, -4]
     c = ["a", "a", "b", None, "z", "b", "a", "", "c", "c", None, "a"]
-    with any_engine.begin() as conn:
+    with engine.begin() as conn:
         conn.execute(t.insert(), [{"f": x, "i": y, "c": z} for x, y, z in zip(f, i, c, strict=True)])
     numeric = {"f": [0.0, 1.0, 2.5], "i": [2.0, 3.0, 3.5], "none": []}
     t.append_column(sa.Column("none", sa.Float))  # a column with no edges: every value in one bin
-    with any_engine.begin() as conn:
+    with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE w ADD COLUMN none FLOAT")
     categorical = {"c": ["a", "b", ""], "no_values": []}
     t.append_column(sa.Column("no_values", sa.String(8)))
-    with any_engine.begin() as conn:
+    with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE w ADD COLUMN no_values VARCHAR(8)")
         conn.execute(t.update().where(t.c.f < 0).values(no_values="q"))
-    total, got = prof.window_counts(any_engine, t, numeric, categorical)
+    total, got = prof.window_counts(engine, t, numeric, categorical)
     assert total == 12
     # f < 0: -inf, -1 | 0 <= f < 1: 0, 0, 0.5 | 1 <= f < 2.5: 1, 2 | f >= 2.5: 2.5, inf, 7 | NULL x2
     assert got["f"] == prof.ColumnCounts([2, 3, 2, 3], 2)
@@ -303,6 +294,6 @@ def test_window_counts_on_edges_nulls_infinities_and_integers(any_engine: Engine
     assert got["c"] == prof.ColumnCounts([4, 2, 1, 3], 2)
     assert got["no_values"] == prof.ColumnCounts([2], 10)
     for name, edges in numeric.items():
-        assert (got[name].counts, got[name].nulls) == prof.bin_counts(any_engine, t.c[name], edges)
-    if any_engine.dialect.name == "postgresql":
-        assert prof.filtered_counts(any_engine, t, numeric, categorical) == (total, got)
+        assert (got[name].counts, got[name].nulls) == prof.bin_counts(engine, t.c[name], edges)
+    if engine.dialect.name == "postgresql":
+        assert prof.filtered_counts(engine, t, numeric, categorical) == (total, got)
