@@ -111,12 +111,10 @@ def sqlite(sqlite_database: dict[str, str]) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    db = request.getfixturevalue(f"{request.param}_database")
-    engine = sa.create_engine(db["url"])
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def warehouse(engine: Engine) -> Engine:
+    """The SQLite and PostgreSQL engines of conftest."""
+    return engine
 
 
 def derive(engine: Engine, project: GxProject, model: ModelConfig | None = None) -> ModelConfig:

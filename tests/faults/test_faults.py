@@ -184,12 +184,10 @@ def test_results_connection_lost_during_the_write_rolls_back(pg: Engine) -> None
     assert len(metrics) == 50 and {m["value"] for m in metrics} == {1.0}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def results_db(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    db = request.getfixturevalue(f"{request.param}_database")
-    engine = sa.create_engine(db["url"])
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def results_db(engine: Engine) -> Engine:
+    """The SQLite and PostgreSQL engines of conftest."""
+    return engine
 
 
 def _summary(message: str) -> RunSummary:
