@@ -77,6 +77,7 @@ def validate_window(
     import great_expectations as gx
     from great_expectations.checkpoint.actions import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     path = suite_path(project.suites_dir, model.name)
     if read_suite(path) is None:
@@ -90,6 +91,8 @@ def validate_window(
     os.environ[env] = engine.url.render_as_string(hide_password=False)
     with _project_lock(project):
         context = gx.get_context(mode="file", project_root_dir=str(project.root))
+        # GE draws tqdm bars on stderr, which Airflow logs at ERROR level: a worker's log is no place for them
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         source = context.data_sources.add_or_update_sql(name=f"{model.name}_warehouse", connection_string=f"${{{env}}}")
         known = {a.name for a in source.assets}
         for name in (f"{model.name}_window", f"{model.name}_serving"):

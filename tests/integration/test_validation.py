@@ -169,6 +169,15 @@ def test_clean_window_passes_every_expectation(engine: sa.Engine, project: GxPro
     assert quote(docs_path) in index.read_text()
 
 
+def test_validation_draws_no_progress_bars(
+    engine: sa.Engine, project: GxProject, derived: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """GE's tqdm bars go to stderr, which the Airflow task log records as ERROR lines."""
+    capfd.readouterr()
+    _validate(engine, project)
+    assert "Calculating Metrics" not in capfd.readouterr().err
+
+
 def test_injected_nulls_fail_the_null_expectation(
     engine: sa.Engine, project: GxProject, derived: dict[str, Any]
 ) -> None:
