@@ -261,8 +261,8 @@ def packed_counts(
     where: Where = None,
 ) -> tuple[int, dict[str, ColumnCounts]]:
     """window_counts with one aggregate per column instead of one per edge: a nested CASE picks the
-    column's bin (numeric) or value (categorical) and `sum` adds its packed field. On PostgreSQL at
-    10M rows x 20 columns this is 1.6x faster than the FILTER form (see the speed benchmark)."""
+    column's bin (numeric) or value (categorical) and `sum` adds its packed field. On PostgreSQL
+    (10M rows x 20 columns) the query takes 6.3-7.3 s where the FILTER form took 10.2-13.9 s."""
     exprs: list[Any] = [sa.func.count()]
     for name, edges in numeric.items():
         col = table.c[name]
