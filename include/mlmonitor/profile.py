@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -172,62 +172,72 @@ def _text(col: sa.Column[object]) -> sa.ColumnElement[Any]:
     return col if isinstance(col.type, sa.String) else sa.cast(col, sa.String)
 
 
+# Packed counts: bin i of a column adds FIELD**i to one exact NUMERIC sum, so every bin count is a
+# 12-digit field of that sum (exact below 10**12 rows per window).
+FIELD = 10**12
+# One column's part of the window query: its aggregates, and how to read them back (given the
+# iterator over the result row and the window's row count).
+Decode = Callable[[Iterator[Any], int], ColumnCounts]
+
+
 def window_counts(
     engine: Engine,
     table: sa.Table,
     numeric: dict[str, Sequence[float]],
     categorical: dict[str, Sequence[str]],
     where: Where = None,
+    packed: bool | None = None,
 ) -> tuple[int, dict[str, ColumnCounts]]:
     """Rows, and per column its bin / category counts and nulls: ONE aggregate query, one pass over the
     window. The result is one row, so memory does not depend on the window size.
 
-    PostgreSQL: one exact `sum(numeric)` per column over packed bin counts (`packed_counts`).
-    Elsewhere (SQLite, and warehouses whose NUMERIC stops at 38 digits): cumulative counts
-    `count(*) FILTER (WHERE x < edge)` per edge and `count(*) FILTER (WHERE x = value)` per category."""
-    if engine.dialect.name == "postgresql":
-        return packed_counts(engine, table, numeric, categorical, where)
-    return filtered_counts(engine, table, numeric, categorical, where)
-
-
-def filtered_counts(
-    engine: Engine,
-    table: sa.Table,
-    numeric: dict[str, Sequence[float]],
-    categorical: dict[str, Sequence[str]],
-    where: Where = None,
-) -> tuple[int, dict[str, ColumnCounts]]:
-    """window_counts with one `count(*) FILTER` per edge / category (any SQL:2003 warehouse)."""
+    `packed` (the default on PostgreSQL): one exact `sum(numeric)` per column; a nested CASE picks
+    the column's bin (numeric) or value (categorical) and adds its packed field. On PostgreSQL
+    (10M rows x 20 columns) that query takes 6.3-7.3 s where the FILTER form took 10.2-13.9 s.
+    Otherwise (SQLite, and warehouses whose NUMERIC stops at 38 digits): cumulative counts
+    `count(*) FILTER (WHERE x < edge)` per edge and `count(*) FILTER (WHERE x = value)` per value.
+    `count(x)` gives the NULLs either way."""
+    if packed is None:
+        packed = engine.dialect.name == "postgresql"
+    numeric_part, categorical_part = (_packed_bins, _packed_values) if packed else (_filtered_bins, _filtered_values)
+    parts = {name: numeric_part(table.c[name], edges) for name, edges in numeric.items()}
+    parts |= {name: categorical_part(table.c[name], values) for name, values in categorical.items()}
     exprs: list[Any] = [sa.func.count()]
-    for name, edges in numeric.items():
-        col = table.c[name]
-        exprs.append(sa.func.count(col))
-        exprs += [sa.func.count().filter(col < sa.literal(float(e), sa.Float)) for e in edges]
-    for name, values in categorical.items():
-        col = table.c[name]
-        text = _text(col)
-        exprs.append(sa.func.count(col))
-        exprs += [sa.func.count().filter(text == sa.literal(v, sa.String)) for v in values]
+    for aggregates, _ in parts.values():
+        exprs += aggregates
     with engine.connect() as conn:
-        row = iter(int(v or 0) for v in conn.execute(_select(exprs, table, where)).one())
-    total = next(row)
-    out: dict[str, ColumnCounts] = {}
-    for name, edges in numeric.items():
-        present = next(row)
-        below = [next(row) for _ in edges]
-        cumulative = [*below, present]
+        row = iter(conn.execute(_select(exprs, table, where)).one())
+    total = int(next(row))
+    return total, {name: decode(row, total) for name, (_, decode) in parts.items()}
+
+
+def _filtered_bins(col: sa.Column[object], edges: Sequence[float]) -> tuple[list[Any], Decode]:
+    below = [sa.func.count().filter(col < sa.literal(float(e), sa.Float)) for e in edges]
+
+    def decode(row: Iterator[Any], total: int) -> ColumnCounts:
+        present = int(next(row))
+        cumulative = [*(int(next(row)) for _ in edges), present]
         counts = [cumulative[0]] + [b - a for a, b in itertools.pairwise(cumulative)]
-        out[name] = ColumnCounts(counts, total - present)
-    for name, values in categorical.items():
-        present = next(row)
-        hits = [next(row) for _ in values]
-        out[name] = ColumnCounts([*hits, present - sum(hits)], total - present)
-    return total, out
+        return ColumnCounts(counts, total - present)
+
+    return [sa.func.count(col), *below], decode
 
 
-# Packed counts: bin i of a column adds FIELD**i to one exact NUMERIC sum, so every bin count is a
-# 12-digit field of that sum (exact below 10**12 rows per window).
-FIELD = 10**12
+def _filtered_values(col: sa.Column[object], values: Sequence[str]) -> tuple[list[Any], Decode]:
+    text = _text(col)
+    hits = [sa.func.count().filter(text == sa.literal(v, sa.String)) for v in values]
+    return [sa.func.count(col), *hits], _value_decoder(lambda row: [int(next(row)) for _ in values])
+
+
+def _value_decoder(read_hits: Callable[[Iterator[Any]], list[int]]) -> Decode:
+    """Tracked values' counts, then `other` = present minus them; NULLs = rows minus present."""
+
+    def decode(row: Iterator[Any], total: int) -> ColumnCounts:
+        present = int(next(row))
+        hits = read_hits(row)
+        return ColumnCounts([*hits, present - sum(hits)], total - present)
+
+    return decode
 
 
 def _field(i: int) -> sa.ColumnElement[Any]:
@@ -253,41 +263,24 @@ def _fields(packed: object, n: int) -> list[int]:
     return out
 
 
-def packed_counts(
-    engine: Engine,
-    table: sa.Table,
-    numeric: dict[str, Sequence[float]],
-    categorical: dict[str, Sequence[str]],
-    where: Where = None,
-) -> tuple[int, dict[str, ColumnCounts]]:
-    """window_counts with one aggregate per column instead of one per edge: a nested CASE picks the
-    column's bin (numeric) or value (categorical) and `sum` adds its packed field. On PostgreSQL
-    (10M rows x 20 columns) the query takes 6.3-7.3 s where the FILTER form took 10.2-13.9 s."""
-    exprs: list[Any] = [sa.func.count()]
-    for name, edges in numeric.items():
-        col = table.c[name]
-        bin_field = _bin_search(sa.cast(col, sa.Float), edges, 0, len(edges))
-        exprs += [sa.func.count(col), sa.func.sum(bin_field, type_=sa.Numeric())]
-    for name, values in categorical.items():
-        col = table.c[name]
-        exprs.append(sa.func.count(col))
-        if values:
-            pick = sa.case({v: _field(i) for i, v in enumerate(values)}, value=_text(col))
-            exprs.append(sa.func.sum(pick, type_=sa.Numeric()))
-    with engine.connect() as conn:
-        row = iter(conn.execute(_select(exprs, table, where)).one())
-    total = int(next(row))
-    out: dict[str, ColumnCounts] = {}
-    for name, edges in numeric.items():
+def _packed_bins(col: sa.Column[object], edges: Sequence[float]) -> tuple[list[Any], Decode]:
+    bin_field = _bin_search(sa.cast(col, sa.Float), edges, 0, len(edges))
+
+    def decode(row: Iterator[Any], total: int) -> ColumnCounts:
         present = int(next(row))
         counts = _fields(next(row), len(edges) + 1)
         counts[-1] -= total - present  # the NULLs went to the last bin
-        out[name] = ColumnCounts(counts, total - present)
-    for name, values in categorical.items():
-        present = int(next(row))
-        hits = _fields(next(row), len(values)) if values else []
-        out[name] = ColumnCounts([*hits, present - sum(hits)], total - present)
-    return total, out
+        return ColumnCounts(counts, total - present)
+
+    return [sa.func.count(col), sa.func.sum(bin_field, type_=sa.Numeric())], decode
+
+
+def _packed_values(col: sa.Column[object], values: Sequence[str]) -> tuple[list[Any], Decode]:
+    if not values:  # nothing tracked: every present value is `other`
+        return [sa.func.count(col)], _value_decoder(lambda row: [])
+    pick = sa.case({v: _field(i) for i, v in enumerate(values)}, value=_text(col))
+    read = _value_decoder(lambda row: _fields(next(row), len(values)))
+    return [sa.func.count(col), sa.func.sum(pick, type_=sa.Numeric())], read
 
 
 def categorical_profile(engine: Engine, col: sa.Column[object], top_k: int, where: Where = None) -> CategoricalProfile:
