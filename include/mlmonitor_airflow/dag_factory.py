@@ -98,17 +98,20 @@ def fail_fast(fn: Callable[..., T], *args: Any) -> T:
         raise AirflowFailException(str(exc)) from exc
 
 
-def _default_args(model: ModelConfig) -> dict[str, Any]:
+def _model_dag_args(model: ModelConfig, *kind: str) -> dict[str, Any]:
+    """What every DAG of a model shares: start, no catch-up, one run at a time, owner and retries, tags."""
     return {
-        "owner": model.owner,
-        "retries": model.retries,
-        "retry_delay": dt.timedelta(minutes=2),
-        "retry_exponential_backoff": True,
+        "start_date": dt.datetime.combine(model.start_date, dt.time(), tzinfo=dt.UTC),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {
+            "owner": model.owner,
+            "retries": model.retries,
+            "retry_delay": dt.timedelta(minutes=2),
+            "retry_exponential_backoff": True,
+        },
+        "tags": ["mlmonitor", f"model:{model.name}", *kind],
     }
-
-
-def _start(model: ModelConfig) -> dt.datetime:
-    return dt.datetime.combine(model.start_date, dt.time(), tzinfo=dt.UTC)
 
 
 def _on_failure(model: ModelConfig) -> dict[str, Any]:
@@ -172,11 +175,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
     with DAG(
         dag_id=f"mlmonitor_{name}",
         schedule=CronDataIntervalTimetable(model.schedule, timezone="UTC"),
-        start_date=_start(model),
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(model),
-        tags=["mlmonitor", f"model:{name}"],
+        **_model_dag_args(model),
         doc_md=MONITOR_DOC.format(
             name=name, description=model.description, serving=model.serving.table, slack=model.alerts.slack_conn_id
         ),
@@ -276,11 +275,7 @@ def baseline_dag(model: ModelConfig) -> DAG:
     with DAG(
         dag_id=f"mlmonitor_{name}_baseline",
         schedule=schedule,
-        start_date=_start(model),
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(model),
-        tags=["mlmonitor", f"model:{name}", "baseline"],
+        **_model_dag_args(model, "baseline"),
         doc_md=BASELINE_DOC.format(
             name=name, training=model.training.table, refresh=refresh or "never", asset=asset.name
         ),
@@ -318,11 +313,7 @@ def labels_dag(model: ModelConfig) -> DAG | None:
     with DAG(
         dag_id=f"mlmonitor_{name}_labels",
         schedule=CronDataIntervalTimetable(labels.schedule or model.schedule, timezone="UTC"),
-        start_date=_start(model),
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(model),
-        tags=["mlmonitor", f"model:{name}", "labels"],
+        **_model_dag_args(model, "labels"),
         doc_md=LABELS_DOC.format(
             name=name, labels=labels.table, lookback=labels.lookback_windows, kind=model.prediction.task
         ),
