@@ -4,26 +4,17 @@ The same code with 50 models is the load benchmark (tests/benchmarks/bench_load.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from tests.benchmarks import bench_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bench_load():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "tests" / "benchmarks" / "bench_load.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_five_models_monitored_by_local_executor(postgres_database: dict[str, str], tmp_path: Path) -> None:
     # postgres_database only makes the test skip (or fail in CI) when PostgreSQL is down
-    result = _bench_load().run_local_executor(3, tmp_path, timeout=900)
+    result = bench_load.run_local_executor(3, tmp_path, timeout=900)
     assert result["wrong"] == {}, result
     assert result["runs_succeeded"] == result["result_rows"] == 3
     assert result["rows_per_window"] > 1000

@@ -3,41 +3,30 @@ per failed expectation (real GE validation and Data Docs on SQLite)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from tests.badinput import test_bad_input as matrix  # the tiny model and its table loader
 
 from mlmonitor.cli import run_window
 from mlmonitor.project import GxProject
 from mlmonitor.results import read_metrics
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _matrix():  # type: ignore[no-untyped-def]
-    """The tiny model and its table loader of the bad-input matrix."""
-    spec = importlib.util.spec_from_file_location("bad_input", ROOT / "tests" / "badinput" / "test_bad_input.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("limit", [3, 0])
 def test_raw_values_shown_are_limited(sqlite_database: dict[str, str], gx_root: Path, limit: int) -> None:
-    m = _matrix()
     engine = sa.create_engine(sqlite_database["url"])
-    m.load(engine)
+    matrix.load(engine)
     project = GxProject(gx_root)
-    model = m.derive(engine, project, m.tiny_model(validation={"sample_values": limit}))
+    model = matrix.derive(engine, project, matrix.tiny_model(validation={"sample_values": limit}))
     # 60 distinct values no training row had, each a "customer" string that must not be exposed
-    m.load(engine, serving=[{**r, "city": f"secret-city-{r['id'] % 60:02d}"} for r in m.serving_rows()])
-    summary = run_window(model, engine, m.DAY, None)
+    matrix.load(engine, serving=[{**r, "city": f"secret-city-{r['id'] % 60:02d}"} for r in matrix.serving_rows()])
+    summary = run_window(model, engine, matrix.DAY, None)
     assert summary.status == "alert"
     (failed,) = [x for x in read_metrics(engine, "tiny") if x["metric"] == "expect_column_values_to_be_in_set"]
     details = json.loads(failed["details"])
