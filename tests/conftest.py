@@ -50,6 +50,14 @@ def gx_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+@pytest.fixture
+def project(gx_root: Path) -> object:
+    """The GxProject at gx_root."""
+    from mlmonitor.project import GxProject
+
+    return GxProject(gx_root)
+
+
 def _pg_required() -> bool:
     return bool(os.environ.get("MLMONITOR_REQUIRE_PG") or os.environ.get("CI"))
 

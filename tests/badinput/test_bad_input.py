@@ -100,11 +100,6 @@ def load(
 
 
 @pytest.fixture
-def project(gx_root: Path) -> GxProject:
-    return GxProject(gx_root)
-
-
-@pytest.fixture
 def sqlite(sqlite_database: dict[str, str]) -> Iterator[Engine]:
     engine = sa.create_engine(sqlite_database["url"])
     yield engine

@@ -95,11 +95,6 @@ class TcpProxy:
 
 
 @pytest.fixture
-def project(gx_root: Path) -> GxProject:
-    return GxProject(gx_root)
-
-
-@pytest.fixture
 def pg(postgres_database: dict[str, str]) -> Iterator[Engine]:
     engine = sa.create_engine(postgres_database["url"])
     write_demo(engine, days=[0])

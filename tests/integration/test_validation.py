@@ -92,11 +92,6 @@ def engine(request: pytest.FixtureRequest) -> sa.Engine:
 
 
 @pytest.fixture
-def project(gx_root: Path) -> GxProject:
-    return GxProject(gx_root)
-
-
-@pytest.fixture
 def derived(engine: sa.Engine, project: GxProject) -> dict[str, Any]:
     return pipeline.derive(_model(), engine, project, gx.__version__)
 
