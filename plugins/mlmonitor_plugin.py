@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
-from mlmonitor.links import PLUGIN_PREFIX
+from mlmonitor.ui.links import PLUGIN_PREFIX
 from mlmonitor_airflow.extra_links import DataDocsLink
 from mlmonitor_airflow.ui import create_app
 

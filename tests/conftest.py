@@ -141,9 +141,9 @@ def ge_data_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     import sqlalchemy as sa
 
     from mlmonitor import pipeline
+    from mlmonitor.checks.validation import validate_window
     from mlmonitor.config import ModelConfig
     from mlmonitor.project import GxProject
-    from mlmonitor.validation import validate_window
     from mlmonitor.warehouse import resolve_tables
     from mlmonitor.window import Window
 

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from mlmonitor.docs_site import VENDORED_ASSETS  # noqa: E402
+from mlmonitor.ui.docs_site import VENDORED_ASSETS  # noqa: E402
 
 VENDOR = ROOT / "include" / "mlmonitor_airflow" / "static" / "vendor"
 CSS_URL = re.compile(r"""url\(\s*["']?([^)"'?#]+)[^)]*\)""")

@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import pipeline
-from mlmonitor.alert_state import drift_streaks
-from mlmonitor.alerts import Decision, append_local, failing, severity_of, should_alert
+from mlmonitor.alerting.policy import Decision, append_local, failing, severity_of, should_alert
+from mlmonitor.alerting.slack_blocks import Links, build_message
 from mlmonitor.config import ModelConfig, get_model, load_models, models_dir
 from mlmonitor.errors import BaselineMissing, ConfigError, MlmonitorError, WarehouseError
 from mlmonitor.metrics import RunSummary
 from mlmonitor.project import default_project
-from mlmonitor.slack_message import Links, build_message
+from mlmonitor.storage.alert_state import drift_streaks
 from mlmonitor.window import Window, parse_instant
 
 EXIT = {"ok": 0, "alert": 1, "config": 2, "warehouse": 3, "no_data": 4, "warning": 5, "error": 3}
@@ -73,7 +73,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def run_window(model: ModelConfig, engine: Engine, window: Window, columns: Sequence[str] | None) -> RunSummary:
     """prepare -> analyse -> validate -> persist, exactly as the monitor DAG's tasks."""
-    from mlmonitor.validation import validate_window
+    from mlmonitor.checks.validation import validate_window
 
     project = default_project()
     prepared = pipeline.prepare(model, engine, project, window)

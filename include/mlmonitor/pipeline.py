@@ -9,15 +9,17 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from mlmonitor import health, monitor, quality, skew
-from mlmonitor.baseline import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
+from mlmonitor.checks import drift as monitor
+from mlmonitor.checks import health, skew
+from mlmonitor.checks import performance as quality
+from mlmonitor.checks.schema import schema_metrics
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing, ConfigError
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
-from mlmonitor.results import replace_check, write_results
-from mlmonitor.schema import schema_metrics
-from mlmonitor.suites import (
+from mlmonitor.storage.baselines import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
+from mlmonitor.storage.results import replace_check, write_results
+from mlmonitor.storage.suites import (
     build_schema_suite,
     build_suite,
     read_suite,

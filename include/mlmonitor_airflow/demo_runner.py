@@ -12,7 +12,7 @@ import sys
 from mlmonitor.config import ModelConfig, get_model
 from mlmonitor.demo import DAYS, INCIDENTS, START
 from mlmonitor.project import default_project
-from mlmonitor.results import read_metrics, read_runs
+from mlmonitor.storage.results import read_metrics, read_runs
 from mlmonitor_airflow.connections import warehouse_engine
 
 EXPECTED = {

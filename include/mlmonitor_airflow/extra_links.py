@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperatorLink
 
-from mlmonitor.links import docs_url
+from mlmonitor.ui.links import docs_url
 
 
 def ui_base_url() -> str:

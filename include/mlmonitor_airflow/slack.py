@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from mlmonitor.alerts import append_local
+from mlmonitor.alerting.policy import append_local
+from mlmonitor.alerting.slack_blocks import SlackMessage, failure_message
 from mlmonitor.config import AlertsConfig
 from mlmonitor.errors import ConfigError
 from mlmonitor.project import default_project
-from mlmonitor.slack_message import SlackMessage, failure_message
 
 if TYPE_CHECKING:
     from slack_sdk.http_retry import RetryHandler

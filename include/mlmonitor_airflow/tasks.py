@@ -10,12 +10,12 @@ import logging
 from typing import Any
 
 from mlmonitor import pipeline
-from mlmonitor.alerts import SentAlert, append_local, decide, failing, severity_of
+from mlmonitor.alerting.policy import SentAlert, append_local, decide, failing, severity_of
+from mlmonitor.alerting.slack_blocks import Links, build_message
 from mlmonitor.config import ModelConfig, get_model
-from mlmonitor.links import airflow_run_url, dashboard_url, docs_url
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import default_project
-from mlmonitor.slack_message import Links, build_message
+from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url
 from mlmonitor.window import Window, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
 from mlmonitor_airflow.slack import connection_type, post
@@ -75,7 +75,7 @@ def stats(
 
 def validate(model_name: str, stats_result: dict[str, Any]) -> dict[str, Any]:
     """GE validation of the window (skipped for an empty window, which persists as no_data)."""
-    from mlmonitor.validation import validate_window
+    from mlmonitor.checks.validation import validate_window
     from mlmonitor.warehouse import resolve_tables
 
     if not stats_result["rows"]:
@@ -133,7 +133,7 @@ def notify(
     Slack when the severity's connection exists, else the task log and the local file. The window is
     marked sent in mlmonitor_alerts only after delivery, so a failed post is retried by a later run.
     """
-    from mlmonitor import alert_state
+    from mlmonitor.storage import alert_state
 
     if not enabled:
         return "notify=false for this run: nothing sent, nothing recorded"

@@ -29,13 +29,13 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Red
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.exc import SQLAlchemyError
 
-from mlmonitor import dashboard, prometheus
 from mlmonitor.config import ModelConfig, load_models
-from mlmonitor.docs_site import CONTENT_SECURITY_POLICY, docs_file, offline_css, offline_page
 from mlmonitor.errors import MlmonitorError
-from mlmonitor.links import docs_base_url, docs_url, static_base_url
 from mlmonitor.project import default_project
-from mlmonitor.results import read_metrics, read_runs
+from mlmonitor.storage.results import read_metrics, read_runs
+from mlmonitor.ui import dashboard, prometheus
+from mlmonitor.ui.docs_site import CONTENT_SECURITY_POLICY, docs_file, offline_css, offline_page
+from mlmonitor.ui.links import docs_base_url, docs_url, static_base_url
 
 log = logging.getLogger(__name__)
 WINDOWS_SHOWN = 366

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from mlmonitor.demo import INCIDENTS, START, write_demo
-from mlmonitor.links import docs_url
-from mlmonitor.results import read_metrics, read_runs
+from mlmonitor.storage.results import read_metrics, read_runs
+from mlmonitor.ui.links import docs_url
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mlmonitor import alert_state
 from mlmonitor.demo import INCIDENTS, START, write_demo
+from mlmonitor.storage import alert_state
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mlmonitor import alert_state
-from mlmonitor.alerts import Decision, SentAlert, failing
+from mlmonitor.alerting.policy import Decision, SentAlert, failing
+from mlmonitor.alerting.slack_blocks import Links, build_message
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.results import read_runs, write_results
-from mlmonitor.slack_message import Links, build_message
+from mlmonitor.storage import alert_state
+from mlmonitor.storage.results import read_runs, write_results
 from mlmonitor_airflow.slack import SlackUndelivered
 
 T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
@@ -78,7 +78,7 @@ HEALTHY = [Metric("drift", "income", "psi", 0.01, "ok", 0.1, 0.9, {"method": "ps
 
 def _window(day: int, metrics: list[Metric], engine: sa.Engine) -> tuple[RunSummary, list[Metric]]:
     """Persist a window's results the way the persist task does, and return what notify receives."""
-    from mlmonitor import monitor
+    from mlmonitor.checks import drift as monitor
     from mlmonitor.config import get_model
     from mlmonitor.window import Window
 
@@ -98,8 +98,8 @@ def _notify(summary: RunSummary, metrics: list[Metric]) -> str:
 def _expected(
     kind: str, summary: RunSummary, metrics: list[Metric], since: int, streaks: dict[str, int], prev: SentAlert | None
 ) -> dict[str, Any]:
-    from mlmonitor.alerts import severity_of
-    from mlmonitor.links import airflow_run_url, dashboard_url
+    from mlmonitor.alerting.policy import severity_of
+    from mlmonitor.ui.links import airflow_run_url, dashboard_url
 
     decision = Decision(kind, "", severity_of(summary.status), T0 + since * DAY, prev)  # type: ignore[arg-type]
     links = Links(

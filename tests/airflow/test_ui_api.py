@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.results import write_results
+from mlmonitor.storage.results import write_results
 
 RUN_ID = "scheduled__2024-03-02T00:00:00+00:00"
 DOCS_PAGE = "validations/carloan/20240302/result.html"
@@ -197,7 +197,7 @@ def test_served_data_docs_load_only_local_vendored_files(client: Any, real_site:
     import re
     from urllib.parse import quote
 
-    from mlmonitor.docs_site import VENDORED_ASSETS
+    from mlmonitor.ui.docs_site import VENDORED_ASSETS
 
     fetched: set[str] = set()
     for page in (quote(real_site), "index.html", "expectations/tiny.html"):

@@ -17,14 +17,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import pipeline
-from mlmonitor.alerts import Decision, failing, severity_of
+from mlmonitor.alerting.policy import Decision, failing, severity_of
+from mlmonitor.alerting.slack_blocks import Links, build_message
 from mlmonitor.cli import run_window
 from mlmonitor.config import ModelConfig, load_model, parse_model
 from mlmonitor.errors import ConfigError, WarehouseError
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
-from mlmonitor.results import read_metrics, read_runs
-from mlmonitor.slack_message import Links, build_message
+from mlmonitor.storage.results import read_metrics, read_runs
 from mlmonitor.window import Window, window_from_params
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from mlmonitor.checks.drift_stats import ColumnInput, assess
 from mlmonitor.config import DriftConfig
-from mlmonitor.drift import ColumnInput, assess
 
 N_TRAIN = 20_000
 NULL_RATE = 0.01

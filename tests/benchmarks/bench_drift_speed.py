@@ -122,7 +122,7 @@ def model_config(serving: str) -> Any:
 
 
 def baseline_for(db: str, engine: Engine) -> Path:
-    from mlmonitor.baseline import derive_baseline, save_baseline
+    from mlmonitor.storage.baselines import derive_baseline, save_baseline
     from mlmonitor.warehouse import resolve_tables
 
     path = ROOT / "var" / "bench" / f"speed-baseline-{db}.json"
@@ -149,8 +149,8 @@ def measure(approach: str, db: str, rows: int) -> dict[str, Any]:
     elif approach == "ours":
         import scipy.stats  # noqa: F401  (imported lazily by the decision; load it outside the timed part)
 
-        from mlmonitor.baseline import load_baseline
-        from mlmonitor.monitor import drift_metrics
+        from mlmonitor.checks.drift import drift_metrics
+        from mlmonitor.storage.baselines import load_baseline
         from mlmonitor.warehouse import resolve_tables
         from mlmonitor.window import Window
 
@@ -186,7 +186,7 @@ def measure(approach: str, db: str, rows: int) -> dict[str, Any]:
 
 def binning(db: str, t: sa.Table) -> list[Any]:
     """Per column the sum of its bin index (numeric) or value index (categorical) against the baseline."""
-    from mlmonitor.baseline import load_baseline
+    from mlmonitor.storage.baselines import load_baseline
 
     baseline = load_baseline(ROOT / "var" / "bench" / f"speed-baseline-{db}.json", "speed")
     edges = {c: baseline.numeric[c].edges for c in NUMERIC} | {"pred": baseline.prediction.edges}

@@ -208,7 +208,7 @@ def run_local_executor(n: int, work: Path, timeout: float = 3600) -> dict[str, A
     from mlmonitor.config import load_model
     from mlmonitor.demo import START, write_demo
     from mlmonitor.project import GxProject
-    from mlmonitor.results import read_runs
+    from mlmonitor.storage.results import read_runs
 
     names = make_models(n, work / "models")
     with scratch_database("mlmonitor_load_meta") as metadata_url, scratch_database("mlmonitor_load_wh") as wh_url:

@@ -24,7 +24,7 @@ from mlmonitor.demo import START, write_demo
 from mlmonitor.errors import BaselineMissing, WarehouseUnavailable
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
-from mlmonitor.results import read_metrics, read_runs, write_results
+from mlmonitor.storage.results import read_metrics, read_runs, write_results
 from mlmonitor.window import Window
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from mlmonitor.cli import main
 from mlmonitor.demo import INCIDENTS, write_demo
-from mlmonitor.results import read_runs
+from mlmonitor.storage.results import read_runs
 
 pytestmark = pytest.mark.integration
 

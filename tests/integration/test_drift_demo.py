@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mlmonitor.baseline import derive_baseline
+from mlmonitor.checks.drift import drift_metrics
 from mlmonitor.config import get_model
 from mlmonitor.demo import DAYS, INCIDENTS, START, write_demo
 from mlmonitor.metrics import Metric
-from mlmonitor.monitor import drift_metrics
+from mlmonitor.storage.baselines import derive_baseline
 from mlmonitor.warehouse import resolve_tables
 from mlmonitor.window import Window
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from mlmonitor.demo import INCIDENTS, START, write_demo
-from mlmonitor.results import read_metrics
+from mlmonitor.storage.results import read_metrics
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

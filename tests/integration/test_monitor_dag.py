@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from mlmonitor.demo import INCIDENTS, START, write_demo
-from mlmonitor.results import read_metrics, read_runs
+from mlmonitor.storage.results import read_metrics, read_runs
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from mlmonitor import pipeline
+from mlmonitor.checks.validation import validate_window
 from mlmonitor.config import ModelConfig
 from mlmonitor.metrics import Metric
 from mlmonitor.project import GxProject
-from mlmonitor.validation import validate_window
 from mlmonitor.warehouse import resolve_tables
 from mlmonitor.window import Window
 

@@ -13,7 +13,7 @@ from tests.badinput import test_bad_input as matrix  # the tiny model and its ta
 
 from mlmonitor.cli import run_window
 from mlmonitor.project import GxProject
-from mlmonitor.results import read_metrics
+from mlmonitor.storage.results import read_metrics
 
 pytestmark = pytest.mark.integration
 

@@ -6,11 +6,11 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from mlmonitor import alert_state
-from mlmonitor.alerts import SentAlert
+from mlmonitor.alerting.policy import SentAlert
 from mlmonitor.config import AlertsConfig
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.results import write_results
+from mlmonitor.storage import alert_state
+from mlmonitor.storage.results import write_results
 
 T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from mlmonitor.alerts import SentAlert, append_local, decide, failing, severity_of
+from mlmonitor.alerting.policy import SentAlert, append_local, decide, failing, severity_of
 from mlmonitor.metrics import Metric, RunSummary
 
 DAY = dt.timedelta(days=1)

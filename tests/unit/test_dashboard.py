@@ -6,8 +6,8 @@ import datetime as dt
 import json
 import re
 
-from mlmonitor import dashboard
-from mlmonitor.svgchart import Chart, Point, RefLine, Series, nice_ticks, render
+from mlmonitor.ui import dashboard
+from mlmonitor.ui.svgchart import Chart, Point, RefLine, Series, nice_ticks, render
 
 D0 = dt.datetime(2024, 3, 1)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlmonitor.docs_site import VENDORED_ASSETS, docs_file, is_external, offline_css, offline_page
+from mlmonitor.ui.docs_site import VENDORED_ASSETS, docs_file, is_external, offline_css, offline_page
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "include" / "mlmonitor_airflow" / "static" / "vendor"

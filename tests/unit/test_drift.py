@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from mlmonitor.config import ColumnDriftConfig, DriftConfig
-from mlmonitor.drift import (
+from mlmonitor.checks.drift_stats import (
     ColumnInput,
     Signal,
     assess,
@@ -24,6 +23,7 @@ from mlmonitor.drift import (
     unseen_share,
     wasserstein_binned,
 )
+from mlmonitor.config import ColumnDriftConfig, DriftConfig
 from mlmonitor.errors import ConfigError
 
 
@@ -310,9 +310,9 @@ def _plan(
 ) -> dict[str, tuple[str, float, float]]:
     from pathlib import Path
 
-    from mlmonitor.baseline import Baseline, CategoricalBaseline, Fingerprint, NumericBaseline
+    from mlmonitor.checks.drift import drift_plan
     from mlmonitor.config import parse_model
-    from mlmonitor.monitor import drift_plan
+    from mlmonitor.storage.baselines import Baseline, CategoricalBaseline, Fingerprint, NumericBaseline
 
     data = {
         "name": "m",

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mlmonitor import health, schema, skew
+from mlmonitor.checks import health, schema, skew
 from mlmonitor.config import ModelConfig, parse_model
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.results import write_results
+from mlmonitor.storage.results import write_results
 from mlmonitor.warehouse import ModelTables, reflect_table
 from mlmonitor.window import Window
 

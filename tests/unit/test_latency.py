@@ -7,10 +7,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from mlmonitor.checks.health import latency_metrics
 from mlmonitor.config import parse_model
-from mlmonitor.health import latency_metrics
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.results import trailing_values, write_results
+from mlmonitor.storage.results import trailing_values, write_results
 from mlmonitor.warehouse import ModelTables
 from mlmonitor.window import Window
 

@@ -1,4 +1,4 @@
-from mlmonitor.links import (
+from mlmonitor.ui.links import (
     airflow_run_url,
     dashboard_url,
     docs_base_url,

@@ -6,9 +6,9 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from mlmonitor import prometheus
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.results import write_results
+from mlmonitor.storage.results import write_results
+from mlmonitor.ui import prometheus
 
 
 def _write(engine: sa.Engine, day: int, value: float, status: str = "ok") -> None:

@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mlmonitor import quality
+from mlmonitor.checks import performance as quality
 from mlmonitor.config import ConfigError, ModelConfig, parse_model
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.results import read_metrics, replace_check, write_results
+from mlmonitor.storage.results import read_metrics, replace_check, write_results
 from mlmonitor.warehouse import ModelTables
 from mlmonitor.window import Window
 

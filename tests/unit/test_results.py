@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.results import ensure_tables, metrics, read_metrics, read_runs, runs, write_results
+from mlmonitor.storage.results import ensure_tables, metrics, read_metrics, read_runs, runs, write_results
 
 NOW = dt.datetime(2024, 3, 3, 12, 0, tzinfo=dt.UTC)
 DAY1 = ("2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mlmonitor.alerts import Decision, SentAlert, failing
+from mlmonitor.alerting.policy import Decision, SentAlert, failing
+from mlmonitor.alerting.slack_blocks import MAX_TEXT, Links, build_message, failure_message
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.slack_message import MAX_TEXT, Links, build_message, failure_message
 
 T0 = dt.datetime(2024, 4, 15, tzinfo=dt.UTC)
 SUMMARY = RunSummary(

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mlmonitor.baseline import Baseline, CategoricalBaseline, Fingerprint, NumericBaseline
 from mlmonitor.config import ModelConfig, parse_model
-from mlmonitor.suites import (
+from mlmonitor.storage.baselines import Baseline, CategoricalBaseline, Fingerprint, NumericBaseline
+from mlmonitor.storage.suites import (
     build_suite,
     categorical_rule,
     derive_expectations,

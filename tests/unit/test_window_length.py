@@ -6,8 +6,8 @@ import datetime as dt
 
 import pendulum
 
+from mlmonitor.checks.drift import window_length
 from mlmonitor.config import ModelConfig
-from mlmonitor.monitor import window_length
 from mlmonitor.window import Window
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.config import ModelConfig
 from mlmonitor.metrics import Metric, Status
-from mlmonitor.results import previous_metric
+from mlmonitor.storage.results import previous_metric
 from mlmonitor.window import Window
 
 METRIC = "schema_changes"

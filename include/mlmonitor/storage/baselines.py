@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
+from mlmonitor.checks.schema import fingerprint as table_schema
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
-from mlmonitor.schema import fingerprint as table_schema
 from mlmonitor.warehouse import ModelTables
 
 # 2: per-bin training means (the atoms of the binned Wasserstein distance)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from mlmonitor import monitor
-from mlmonitor.links import airflow_run_url, dashboard_url, docs_index_url, docs_url, metrics_url
-from mlmonitor.svgchart import (
+from mlmonitor.checks import drift as monitor
+from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_index_url, docs_url, metrics_url
+from mlmonitor.ui.svgchart import (
     SERIES_COLOURS,
     STATUS_COLOURS,
     Band,

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mlmonitor.results import ensure_tables, metrics, runs
+from mlmonitor.storage.results import ensure_tables, metrics, runs
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATUSES = ("ok", "warning", "alert", "no_data", "error")

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlmonitor.alerts import Decision
+from mlmonitor.alerting.policy import Decision
 from mlmonitor.metrics import Metric, RunSummary
 
 MAX_BLOCKS = 50

@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mlmonitor.alerts import SentAlert
-from mlmonitor.results import create_missing, utc_naive
-from mlmonitor.results import metrics as metrics_table
+from mlmonitor.alerting.policy import SentAlert
+from mlmonitor.storage.results import create_missing, utc_naive
+from mlmonitor.storage.results import metrics as metrics_table
 
 metadata = sa.MetaData()
 

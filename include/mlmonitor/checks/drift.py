@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
-from mlmonitor.baseline import Baseline, NumericBaseline
+from mlmonitor.checks.drift_stats import ColumnInput, Decision, Kind, assess, null_rates
+from mlmonitor.checks.drift_stats import ColumnResult as DriftResult
 from mlmonitor.config import ModelConfig
-from mlmonitor.drift import ColumnInput, Decision, Kind, assess, null_rates
-from mlmonitor.drift import ColumnResult as DriftResult
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric, RunSummary, Status, worst
+from mlmonitor.storage.baselines import Baseline, NumericBaseline
 from mlmonitor.warehouse import ModelTables, window_filter
 from mlmonitor.window import Window, schedule_interval
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from mlmonitor import profile as prof
 from mlmonitor.config import ModelConfig
 from mlmonitor.metrics import Metric, Status
-from mlmonitor.results import trailing_values
+from mlmonitor.storage.results import trailing_values
 from mlmonitor.warehouse import ModelTables, column, reflect_table, window_filter
 from mlmonitor.window import Window
 

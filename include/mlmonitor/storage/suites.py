@@ -14,9 +14,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mlmonitor.baseline import Baseline, CategoricalBaseline, NumericBaseline
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
+from mlmonitor.storage.baselines import Baseline, CategoricalBaseline, NumericBaseline
 
 Expectation = dict[str, Any]
 _NS = uuid.UUID("6f1c7a52-52a7-4d0e-9c53-0d6b4f1e7d11")

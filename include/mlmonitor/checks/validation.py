@@ -25,7 +25,7 @@ from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
 from mlmonitor.metrics import Metric
 from mlmonitor.project import GxProject
-from mlmonitor.suites import read_suite, schema_suite_name, suite_path
+from mlmonitor.storage.suites import read_suite, schema_suite_name, suite_path
 from mlmonitor.warehouse import ModelTables, window_filter
 from mlmonitor.window import Window
 
