@@ -17,11 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import pipeline
-from mlmonitor.alerting.policy import Decision, append_local, failing, severity_of, should_alert
-from mlmonitor.alerting.slack_blocks import Links, build_message
+from mlmonitor.alerting.destinations import LocalFile, deliver
+from mlmonitor.alerting.message import Links, build_alert
+from mlmonitor.alerting.policy import AlertDecision, failing, severity_of, should_alert
+from mlmonitor.alerting.text import render_text
 from mlmonitor.config import ModelConfig, get_model, load_models, models_dir
 from mlmonitor.errors import BaselineMissing, ConfigError, MlmonitorError, WarehouseError
-from mlmonitor.metrics import RunSummary
+from mlmonitor.metrics import RunSummary, drifted_columns
 from mlmonitor.project import default_project
 from mlmonitor.storage.alert_state import drift_streaks
 from mlmonitor.window import Window, parse_instant
@@ -86,18 +88,15 @@ def run_window(model: ModelConfig, engine: Engine, window: Window, columns: Sequ
     summary = pipeline.persist(
         model, engine, window, prepared.rows, prepared.versions, metrics, docs, None, dt.datetime.now(dt.UTC)
     )
-    decision = Decision("alert", "command line run", severity_of(summary.status), window.start)
+    decision = AlertDecision(
+        kind="alert", reason="command line run", severity=severity_of(summary.status), since=window.start
+    )
     links = Links(docs=str(project.docs_dir / docs) if docs else None)
-    drifted = [m.column for m in metrics if m.check == "drift" and m.column and m.status != "ok"]
-    streaks = drift_streaks(engine, model.name, drifted, window.start)
-    text = build_message(decision, summary, metrics, failing(summary, metrics), streaks, links).text
+    streaks = drift_streaks(engine, model.name, drifted_columns(metrics), window.start)
+    alert = build_alert(decision, summary, metrics, failing(summary, metrics), streaks, links)
     if should_alert(summary):
-        record = {"at": dt.datetime.now(dt.UTC).isoformat(), "kind": "alert", "model": model.name}
-        append_local(
-            project.alerts_file,
-            {**record, "window_start": summary.window_start, "status": summary.status, "text": text},
-        )
-    print(text)
+        deliver(alert, LocalFile(project.alerts_file, model.alerts.top))
+    print(render_text(alert, model.alerts.top))
     return summary
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlmonitor.checks.drift_methods import drift_method
+from mlmonitor.checks.drift_stats import ColumnKind
+from mlmonitor.checks.scores import CLASSIFICATION, REGRESSION
 from mlmonitor.errors import ConfigError
 
 MODELS_DIR_ENV = "MLMONITOR_MODELS_DIR"
@@ -106,7 +109,7 @@ class LabelsConfig(_Strict):
     @field_validator("expected")
     @classmethod
     def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
-        known = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "mape"}
+        known = {*CLASSIFICATION, *REGRESSION}
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; use some of {sorted(known)}")
@@ -219,27 +222,42 @@ class AlertsConfig(_Strict):
         return chosen.slack_conn_id or self.slack_conn_id, chosen.channel or self.channel
 
 
-NumericMethod = Literal["wasserstein", "psi", "js", "ks"]
-CategoricalMethod = Literal["linf", "psi", "js"]
-# Effect-size thresholds that need no tuning: a material change, whatever the window size.
-DEFAULT_THRESHOLDS = {"wasserstein": 0.1, "psi": 0.1, "js": 0.1, "ks": 0.1, "linf": 0.05}
+def _method(name: str, kind: ColumnKind | None = None) -> str:
+    """A registered drift method name (a ValueError, so pydantic reports it with the field)."""
+    try:
+        return drift_method(name, kind).name
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class DriftRule(NamedTuple):
+    """How one column is judged: its effect size, that size's threshold, and the null-share threshold."""
+
+    method: str
+    threshold: float
+    null_threshold: float
 
 
 class ColumnDriftConfig(_Strict):
     """Per-column override of the drift rule; unset fields fall back to the model's drift settings."""
 
-    method: Literal["wasserstein", "psi", "js", "ks", "linf"] | None = None
+    method: str | None = None  # a registered drift method (checks/drift_methods.py)
     threshold: float | None = Field(default=None, gt=0)
     null_rate_threshold: float | None = Field(default=None, gt=0, le=1)
     enabled: bool = True
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        return None if value is None else _method(value)
 
 
 class DriftConfig(_Strict):
     """Drift decision: a signal drifts when its effect size reaches its threshold AND its
     Benjamini-Hochberg adjusted p-value across all signals of the window is below `fdr`."""
 
-    numeric_method: NumericMethod = "wasserstein"
-    categorical_method: CategoricalMethod = "linf"
+    numeric_method: str = "wasserstein"
+    categorical_method: str = "linf"
     numeric_threshold: float | None = Field(default=None, gt=0)
     categorical_threshold: float | None = Field(default=None, gt=0)
     null_rate_threshold: float = Field(default=0.02, gt=0, le=1)
@@ -250,27 +268,34 @@ class DriftConfig(_Strict):
     columns: dict[str, ColumnDriftConfig] = {}
     threshold: float | None = Field(default=None, gt=0)  # one threshold for every signal (trigger-form override)
 
-    def rule(self, column: str, kind: Literal["numeric", "categorical"]) -> tuple[str, float, float] | None:
-        """(method, effect threshold, null-rate threshold) for a column, or None when it is disabled."""
+    @field_validator("numeric_method")
+    @classmethod
+    def _numeric(cls, value: str) -> str:
+        return _method(value, "numeric")
+
+    @field_validator("categorical_method")
+    @classmethod
+    def _categorical(cls, value: str) -> str:
+        return _method(value, "categorical")
+
+    def rule(self, column: str, kind: ColumnKind) -> DriftRule | None:
+        """How `column` is judged, or None when its drift check is disabled."""
         override = self.columns.get(column, ColumnDriftConfig())
         if not override.enabled:
             return None
-        method = override.method or (self.numeric_method if kind == "numeric" else self.categorical_method)
-        if kind == "categorical" and method not in {"linf", "psi", "js"}:
+        name = override.method or (self.numeric_method if kind == "numeric" else self.categorical_method)
+        try:
+            method = drift_method(name, kind)
+        except ConfigError as exc:
             raise ConfigError(
-                f"drift.columns.{column}.method: {method!r} needs a numeric column but {column!r} is categorical; "
-                f"fix: use linf, psi or js"
-            )
-        if kind == "numeric" and method == "linf":
-            raise ConfigError(
-                f"drift.columns.{column}.method: 'linf' is for categorical columns; fix: use wasserstein, psi, js or ks"
-            )
+                f"drift.columns.{column}.method: {exc} ({column!r} is {kind}); fix the model YAML"
+            ) from None
         if self.threshold is not None:
-            return method, self.threshold, self.threshold
+            return DriftRule(method.name, self.threshold, self.threshold)
         model_level = self.numeric_threshold if kind == "numeric" else self.categorical_threshold
         default = model_level if override.method is None else None
-        threshold = override.threshold or default or DEFAULT_THRESHOLDS[method]
-        return method, threshold, override.null_rate_threshold or self.null_rate_threshold
+        threshold = override.threshold or default or method.default_threshold
+        return DriftRule(method.name, threshold, override.null_rate_threshold or self.null_rate_threshold)
 
 
 class ValidationConfig(_Strict):

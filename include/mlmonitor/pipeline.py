@@ -5,37 +5,47 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mlmonitor.checks import drift as monitor
-from mlmonitor.checks import health, skew
-from mlmonitor.checks import performance as quality
-from mlmonitor.checks.schema import schema_metrics
+from mlmonitor import profile as prof
+from mlmonitor.checks import performance
+from mlmonitor.checks.base import WindowContext
+from mlmonitor.checks.registry import window_checks
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing, ConfigError
-from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.metrics import Metric, RunSummary, Status, drifted_columns, worst
+from mlmonitor.names import schema_suite_name
 from mlmonitor.project import GxProject
 from mlmonitor.storage.baselines import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
 from mlmonitor.storage.results import replace_check, write_results
-from mlmonitor.storage.suites import (
-    build_schema_suite,
-    build_suite,
-    read_suite,
-    schema_suite_name,
-    suite_path,
-    write_suite,
-)
-from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables, unavailable_as_error
+from mlmonitor.storage.suites import build_schema_suite, build_suite, read_suite, suite_path, write_suite
+from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables, unavailable_as_error, window_filter
 from mlmonitor.window import Window
 
 
-def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: str) -> dict[str, Any]:
+class Derived(TypedDict):
+    """What a derivation wrote (the baseline DAG's `derive` returns it)."""
+
+    model: str
+    suite: str
+    suite_changed: bool
+    expectations: int
+    schema_suite: str
+    schema_expectations: int
+    baseline: str
+    fingerprint: dict[str, Any]
+    numeric: list[str]
+    categorical: list[str]
+
+
+def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: str) -> Derived:
     """Profile the training table, store the drift baseline and (re-)derive the suite."""
     tables = resolve_tables(model, engine)
     baseline = derive_baseline(model, engine, tables)
-    baseline = baseline.model_copy(update={"performance": quality.training_performance(engine, model, tables)})
+    baseline = baseline.model_copy(update={"performance": performance.training_performance(engine, model, tables)})
     save_baseline(baseline, project.baseline_path(model.name))
     path = suite_path(project.suites_dir, model.name)
     suite = build_suite(model, baseline, read_suite(path), gx_version)
@@ -88,12 +98,27 @@ def training_changed(model: ModelConfig, engine: Engine, project: GxProject) -> 
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Prepared:
     tables: ModelTables
     baseline: Baseline
     rows: int
     versions: dict[str, int]
+
+
+def window_volume(
+    engine: Engine, model: ModelConfig, tables: ModelTables, window: Window
+) -> tuple[int, dict[str, int]]:
+    """Rows in the window and rows per model version (one GROUP BY)."""
+    where = window_filter(tables.ts(model), window)
+    vcol = model.serving.model_version_column
+    if not vcol:
+        return prof.row_count(engine, tables.serving, where), {}
+    version = sa.cast(tables.serving.c[vcol], sa.String)
+    stmt = sa.select(version, sa.func.count()).where(where).group_by(version).order_by(version)
+    with engine.connect() as conn:
+        versions = {str(v): int(n) for v, n in conn.execute(stmt)}
+    return sum(versions.values()), versions
 
 
 def prepare(model: ModelConfig, engine: Engine, project: GxProject, window: Window) -> Prepared:
@@ -104,8 +129,8 @@ def prepare(model: ModelConfig, engine: Engine, project: GxProject, window: Wind
     with unavailable_as_error(engine):
         tables = resolve_tables(model, engine).servable()
         baseline = load_baseline(project.baseline_path(model.name), model.name)
-        rows, versions = monitor.window_volume(engine, model, tables, window)
-    return Prepared(tables, baseline, rows, versions)
+        rows, versions = window_volume(engine, model, tables, window)
+    return Prepared(tables=tables, baseline=baseline, rows=rows, versions=versions)
 
 
 def check_columns(model: ModelConfig, tables: ModelTables, columns: Sequence[str] | None) -> list[str] | None:
@@ -121,6 +146,28 @@ def check_columns(model: ModelConfig, tables: ModelTables, columns: Sequence[str
     return list(columns)
 
 
+def window_context(
+    model: ModelConfig,
+    engine: Engine,
+    results_engine: Engine,
+    p: Prepared,
+    window: Window,
+    columns: Sequence[str] | None = None,
+) -> WindowContext:
+    """What every check reads about a prepared window (the column subset checked against the features)."""
+    return WindowContext(
+        model=model,
+        engine=engine,
+        results_engine=results_engine,
+        tables=p.tables,
+        baseline=p.baseline,
+        window=window,
+        rows=p.rows,
+        versions=p.versions,
+        columns=check_columns(model, p.tables, columns),
+    )
+
+
 def analyse(
     model: ModelConfig,
     engine: Engine,
@@ -129,41 +176,15 @@ def analyse(
     window: Window,
     columns: Sequence[str] | None = None,
 ) -> list[Metric]:
-    """Prediction statistics, drift, health and performance of a non-empty window."""
+    """Every registered window check (checks.registry) on a non-empty window, in order."""
     if p.rows == 0:
         return []
-    wanted = check_columns(model, p.tables, columns)
-    schema = [
-        Metric("health", c, "serving_schema", None, "alert", details={"problem": why, "effect": "left out of drift"})
-        for c, why in p.tables.schema_issues.items()
-    ]
+    context = window_context(model, engine, results_engine, p, window, columns)
+    out: list[Metric] = []
     with unavailable_as_error(engine):
-        return [
-            *schema,
-            *monitor.prediction_stats(engine, model, p.tables, p.baseline, window),
-            *monitor.drift_metrics(engine, model, p.tables, p.baseline, window, wanted),
-            *health_checks(model, engine, results_engine, p, window),
-            *quality.performance_metrics(engine, model, p.tables, window, p.baseline.performance, window.end),
-            monitor.window_length(model, window),
-        ]
-
-
-def health_checks(
-    model: ModelConfig, engine: Engine, results_engine: Engine, p: Prepared, window: Window
-) -> list[Metric]:
-    """Versions, staleness, numerical stability, serving health (against the trailing healthy windows),
-    training/serving skew and upstream schema changes of a non-empty window."""
-    tables = (p.tables.training, p.tables.serving)
-    return [
-        *health.version_metrics(model, p.versions),
-        *health.staleness_metrics(engine, model, window, p.versions, p.baseline.fingerprint.max_timestamp),
-        *health.stability_metrics(engine, model, p.tables, window),
-        *health.operations_metrics(
-            engine, model, p.tables, window, p.rows, health.trailing(results_engine, model, window)
-        ),
-        *skew.skew_metrics(engine, model, p.tables, window),
-        *schema_metrics(results_engine, model, tables, engine.dialect, window, p.baseline.schemas),
-    ]
+        for check in window_checks():
+            out += check.run(context)
+    return out
 
 
 def rescore(
@@ -174,8 +195,8 @@ def rescore(
     tables = resolve_tables(model, engine)
     baseline = load_baseline(project.baseline_path(model.name), model.name)
     out = []
-    for window in quality.recent_windows(model, as_of, lookback):
-        rows = quality.performance_metrics(engine, model, tables, window, baseline.performance, as_of)
+    for window in performance.recent_windows(model, as_of, lookback):
+        rows = performance.performance_metrics(engine, model, tables, window, baseline.performance, as_of)
         if not rows:  # no predictions in the window: nothing to score
             continue
         replace_check(results_engine, model.name, window.start, window.end, "performance", rows)
@@ -195,6 +216,48 @@ def persist(
     now: dt.datetime,
 ) -> RunSummary:
     """Summarise and write the run and its metrics (replacing any earlier rows of the window)."""
-    summary = monitor.summarize(model, window, rows, versions, metrics, docs_path, run_id)
+    summary = summarize(model, window, rows, versions, metrics, docs_path, run_id)
     write_results(results_engine, summary, metrics, now)
     return summary
+
+
+def summarize(
+    model: ModelConfig,
+    window: Window,
+    rows: int,
+    versions: dict[str, int],
+    metrics: Sequence[Metric],
+    docs_path: str | None = None,
+    airflow_run_id: str | None = None,
+) -> RunSummary:
+    """The run row: `no_data` for an empty window (never a silent pass), else the worst metric status."""
+    failed = [m for m in metrics if m.check == "validation" and m.status != "ok"]
+    drifted = drifted_columns(metrics)
+    status: Status = "no_data" if rows == 0 else worst(m.status for m in metrics)
+    parts = [f"{rows} rows"]
+    if failed:
+        parts.append(f"{len(failed)} failed expectation(s): " + ", ".join(sorted({_label(m) for m in failed})))
+    if drifted:
+        parts.append("drift in " + ", ".join(drifted))
+    flagged = [m for m in metrics if m.check not in {"validation", "drift"} and m.status != "ok"]
+    if flagged:
+        parts.append("warnings: " + ", ".join(sorted({_label(m) for m in flagged})))
+    return RunSummary(
+        model=model.name,
+        window_start=window.start.isoformat(),
+        window_end=window.end.isoformat(),
+        rows=rows,
+        model_versions=versions,
+        status=status,
+        failed_expectations=len(failed),
+        drifted_features=len(drifted),
+        docs_path=docs_path,
+        airflow_run_id=airflow_run_id,
+        message="; ".join(parts),
+    )
+
+
+def _label(m: Metric) -> str:
+    """`metric(column)`, with the change a schema row names: `schema_changes(serve: added new_feature)`."""
+    inner = ": ".join(str(x) for x in (m.column, m.details.get("change")) if x)
+    return f"{m.metric}({inner})" if inner else m.metric

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import WarehouseError, WarehouseUnavailable
-from mlmonitor.window import Window
+from mlmonitor.window import Window, utc_naive
 
 _NUMERIC = (sa.Integer, sa.Float, sa.Numeric)
 _CATEGORICAL = (sa.String, sa.Text, sa.Boolean, sa.Enum)
@@ -174,10 +174,15 @@ def _features(model: ModelConfig, training: sa.Table) -> tuple[tuple[str, ...], 
     return numeric, categorical
 
 
+def column_types(table: sa.Table, dialect: sa.Dialect) -> dict[str, str]:
+    """Column name -> type as the warehouse spells it (from the reflected table): the table's schema."""
+    return {c.name: c.type.compile(dialect=dialect) for c in table.columns}
+
+
 def bound(col: sa.Column[object], instant: dt.datetime) -> dt.datetime:
     """A window bound in the form the column stores: naive UTC unless the column is timezone-aware."""
     aware = bool(getattr(col.type, "timezone", False))
-    return instant if aware else instant.astimezone(dt.UTC).replace(tzinfo=None)
+    return instant if aware else utc_naive(instant)
 
 
 def window_filter(ts: sa.Column[object], window: Window) -> sa.ColumnElement[bool]:

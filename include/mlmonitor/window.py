@@ -24,17 +24,23 @@ class Window:
     @classmethod
     def of(cls, start: dt.datetime, end: dt.datetime) -> Window:
         """Build a window, reading naive datetimes as UTC."""
-        return cls(_utc(start), _utc(end))
+        return cls(as_utc(start), as_utc(end))
 
     @property
     def label(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """An instant as an aware UTC datetime; a naive value is read as UTC (the stored form)."""
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
+
+
+def utc_naive(value: dt.datetime) -> dt.datetime:
+    """The stored form of an instant: naive UTC (a naive value is already UTC)."""
+    return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def parse_instant(text: str, field: str) -> dt.datetime:
@@ -45,15 +51,15 @@ def parse_instant(text: str, field: str) -> dt.datetime:
         raise ConfigError(
             f"{field}: {text!r} is not an ISO 8601 datetime; write e.g. 2024-03-01T00:00:00+00:00 or 2024-03-01"
         ) from None
-    return _utc(value)
+    return as_utc(value)
 
 
 def window_from_params(
     start: str | None, end: str | None, default_start: dt.datetime, default_end: dt.datetime
 ) -> Window:
     """The window of a run: explicit `window_start`/`window_end` params win over the data interval."""
-    lo = parse_instant(start, "window_start") if start else _utc(default_start)
-    hi = parse_instant(end, "window_end") if end else _utc(default_end)
+    lo = parse_instant(start, "window_start") if start else as_utc(default_start)
+    hi = parse_instant(end, "window_end") if end else as_utc(default_end)
     if hi <= lo:
         raise ConfigError(f"window_end {hi.isoformat()} must be after window_start {lo.isoformat()}; fix the params")
     return Window(lo, hi)
@@ -74,6 +80,6 @@ def last_complete_interval(schedule: str, at: dt.datetime) -> tuple[dt.datetime,
     triggered without a logical date, as Airflow infers it for a manual run with one."""
     from croniter import croniter
 
-    end: dt.datetime = croniter(schedule, _utc(at) + dt.timedelta(microseconds=1)).get_prev(dt.datetime)
+    end: dt.datetime = croniter(schedule, as_utc(at) + dt.timedelta(microseconds=1)).get_prev(dt.datetime)
     start: dt.datetime = croniter(schedule, end).get_prev(dt.datetime)
-    return _utc(start), _utc(end)
+    return as_utc(start), as_utc(end)

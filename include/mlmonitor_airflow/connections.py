@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 def warehouse_engine(conn_id: str) -> Engine:
     """The provider hook of the connection builds the engine (no hand-built URLs)."""
-    from airflow.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         conn = BaseHook.get_connection(conn_id)
@@ -22,7 +22,7 @@ def warehouse_engine(conn_id: str) -> Engine:
             f"Airflow connection {conn_id!r} is not defined; create it (Admin > Connections, or "
             f"AIRFLOW_CONN_{conn_id.upper()}) or fix warehouse_conn_id in the model YAML"
         ) from None
-    hook = conn.get_hook()
+    hook = conn.get_hook()  # type: ignore[no-untyped-call]
     if not hasattr(hook, "get_sqlalchemy_engine"):
         raise ConfigError(f"connection {conn_id!r} has type {conn.conn_type!r}, which is not a SQL database")
     engine: Engine = hook.get_sqlalchemy_engine()
@@ -30,8 +30,8 @@ def warehouse_engine(conn_id: str) -> Engine:
 
 
 def has_connection(conn_id: str) -> bool:
-    from airflow.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         BaseHook.get_connection(conn_id)

@@ -23,7 +23,10 @@ from airflow.sdk import (
 )
 
 from mlmonitor.config import ModelConfig
+from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id, training_asset_name
+from mlmonitor.pipeline import Derived
 from mlmonitor_airflow.extra_links import DataDocsLink
+from mlmonitor_airflow.payloads import RescorePayload, StatsPayload, SummaryPayload, ValidationPayload
 from mlmonitor_airflow.slack import FailureNotifier
 
 MONITOR_DOC = """\
@@ -35,17 +38,19 @@ Each run checks one window of serving logs from `{serving}`: the data interval
 `[data_interval_start, data_interval_end)` of a scheduled run, or the `window_start` /
 `window_end` given in the trigger form.
 
-1. **stats**: checks the schema, counts rows and model versions, and computes prediction
-   statistics and drift against the training baseline, and the health checks (versions, model
-   age, NaN/inf/out-of-range predictions, latency, volume, error rate, skew, schema changes) and
-   label quality with the labels arrived so far (SQL aggregates in the warehouse).
+1. **stats**: counts rows and model versions, then runs every window check (SQL aggregates in
+   the warehouse; no raw rows leave it):
+{checks}
 2. **validate**: runs the Great Expectations suite `{name}` on the window and updates Data Docs.
 3. **persist**: writes `mlmonitor_runs` / `mlmonitor_metrics` (re-runs replace the window's rows).
 4. **notify**: posts to Slack connection `{slack}` (or the log and a local file) on the first
    alerting window, when what fails changes, and on recovery; never twice for one window.
 5. **gate**: fails, without retries, when the window is alerting, so the run shows red.
 
-Derive the suite and baseline first with the DAG `mlmonitor_{name}_baseline`.
+Derive the suite and baseline first with the DAG `{baseline_dag}`.
+
+#### What a window's status means
+{statuses}
 """
 
 BASELINE_DOC = """\
@@ -69,7 +74,7 @@ LABELS_DOC = """\
 ### Delayed labels of `{name}`
 
 Ground truth arrives late in `{labels}`. Each run re-scores the last `lookback_windows` windows of
-`mlmonitor_{name}` (default {lookback}) that end by the run's data interval end, with the labels
+`{monitor_dag}` (default {lookback}) that end by the run's data interval end, with the labels
 arrived by then: label coverage and {kind} metrics against the training baseline.
 
 1. **rescore**: replaces only the `performance` rows of those windows in `mlmonitor_metrics`
@@ -96,6 +101,23 @@ def fail_fast(fn: Callable[..., T], *args: Any) -> T:
         raise
     except MlmonitorError as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def monitor_doc(model: ModelConfig) -> str:
+    """The monitor DAG's docs; the checks and what each status means come from their declarations."""
+    from mlmonitor.checks.registry import documented_checks, status_meanings, window_checks
+
+    checks = "\n".join(f"   - `{c.name}`: {c.summary}" for c in window_checks())
+    statuses = "\n".join(f"- `{s}`: " + "; ".join(m) for s, m in status_meanings(documented_checks()).items())
+    return MONITOR_DOC.format(
+        name=model.name,
+        description=model.description,
+        serving=model.serving.table,
+        slack=model.alerts.slack_conn_id,
+        checks=checks,
+        statuses=statuses,
+        baseline_dag=baseline_dag_id(model.name),
+    )
 
 
 def _model_dag_args(model: ModelConfig, *kind: str) -> dict[str, Any]:
@@ -173,18 +195,16 @@ def monitor_dag(model: ModelConfig) -> DAG:
     name = model.name
     failure = _on_failure(model)
     with DAG(
-        dag_id=f"mlmonitor_{name}",
+        dag_id=monitor_dag_id(name),
         schedule=CronDataIntervalTimetable(model.schedule, timezone="UTC"),
         **_model_dag_args(model),
-        doc_md=MONITOR_DOC.format(
-            name=name, description=model.description, serving=model.serving.table, slack=model.alerts.slack_conn_id
-        ),
+        doc_md=monitor_doc(model),
         params=monitor_params(),
         render_template_as_native_obj=True,
     ) as dag:
 
         @task(**failure)
-        def stats(**context: Any) -> dict[str, Any]:
+        def stats(**context: Any) -> StatsPayload:
             from mlmonitor_airflow import tasks
 
             # a run triggered without a logical date (the UI's default in Airflow 3) has no data interval
@@ -198,20 +218,20 @@ def monitor_dag(model: ModelConfig) -> DAG:
             )
 
         @task(**failure)
-        def validate(stats_result: dict[str, Any]) -> dict[str, Any]:
+        def validate(stats_result: StatsPayload) -> ValidationPayload:
             from mlmonitor_airflow import tasks
 
             return fail_fast(tasks.validate, name, stats_result)
 
         @task(**failure)
-        def persist(stats_result: dict[str, Any], validation: dict[str, Any], **context: Any) -> dict[str, Any]:
+        def persist(stats_result: StatsPayload, validation: ValidationPayload, **context: Any) -> SummaryPayload:
             from mlmonitor_airflow import tasks
 
             return fail_fast(tasks.persist, name, stats_result, validation, context["run_id"])
 
         @task(**failure)
         def notify(
-            summary: dict[str, Any], stats_result: dict[str, Any], validation: dict[str, Any], **context: Any
+            summary: SummaryPayload, stats_result: StatsPayload, validation: ValidationPayload, **context: Any
         ) -> str:
             from mlmonitor_airflow import tasks
 
@@ -226,7 +246,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
             )
 
         @task(retries=0)
-        def gate(summary: dict[str, Any]) -> str:
+        def gate(summary: SummaryPayload) -> str:
             from airflow.sdk.exceptions import AirflowFailException
 
             from mlmonitor_airflow import tasks
@@ -246,7 +266,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
 
 def training_asset(model: ModelConfig) -> Asset:
     """The Asset a training pipeline updates (outlets=[...]) to have the baseline re-derived at once."""
-    return Asset(name=f"mlmonitor_{model.name}_training", uri=f"mlmonitor://training/{model.name}")
+    return Asset(name=training_asset_name(model.name), uri=f"mlmonitor://training/{model.name}")
 
 
 def baseline_params() -> dict[str, Param]:
@@ -273,7 +293,7 @@ def baseline_dag(model: ModelConfig) -> DAG:
     )
     failure = _on_failure(model)
     with DAG(
-        dag_id=f"mlmonitor_{name}_baseline",
+        dag_id=baseline_dag_id(name),
         schedule=schedule,
         **_model_dag_args(model, "baseline"),
         doc_md=BASELINE_DOC.format(
@@ -295,7 +315,7 @@ def baseline_dag(model: ModelConfig) -> DAG:
             )
 
         @task(**failure)
-        def derive() -> dict[str, Any]:
+        def derive() -> Derived:
             from mlmonitor_airflow import tasks
 
             return fail_fast(tasks.derive, name)
@@ -311,11 +331,15 @@ def labels_dag(model: ModelConfig) -> DAG | None:
     name = model.name
     labels = model.labels
     with DAG(
-        dag_id=f"mlmonitor_{name}_labels",
+        dag_id=labels_dag_id(name),
         schedule=CronDataIntervalTimetable(labels.schedule or model.schedule, timezone="UTC"),
         **_model_dag_args(model, "labels"),
         doc_md=LABELS_DOC.format(
-            name=name, labels=labels.table, lookback=labels.lookback_windows, kind=model.prediction.task
+            name=name,
+            labels=labels.table,
+            lookback=labels.lookback_windows,
+            kind=model.prediction.task,
+            monitor_dag=monitor_dag_id(name),
         ),
         params={
             "lookback_windows": Param(
@@ -331,14 +355,14 @@ def labels_dag(model: ModelConfig) -> DAG | None:
         failure = _on_failure(model)  # on gate too: its failure is the quality alert
 
         @task(**failure)
-        def rescore(**context: Any) -> dict[str, Any]:
+        def rescore(**context: Any) -> RescorePayload:
             from mlmonitor_airflow import tasks
 
             lookback = int(context["params"]["lookback_windows"])
             return fail_fast(tasks.rescore, name, context["data_interval_end"], lookback)
 
         @task(retries=0, **failure)
-        def gate(result: dict[str, Any]) -> str:
+        def gate(result: RescorePayload) -> str:
             from airflow.sdk.exceptions import AirflowFailException
 
             if result["alerts"]:

@@ -1,21 +1,24 @@
-"""Slack delivery through apache-airflow-providers-slack: its hooks and notifiers, with slack_sdk retries.
+"""The Slack destination (apache-airflow-providers-slack's hooks, with slack_sdk retries) and the
+task-failure notifier.
 
 Both connection types: `slackwebhook` (incoming webhook; the channel is the webhook's) and `slack`
 (bot token; chat.postMessage to the configured channel). Without the connection, messages go to the
-task log and the local alerts file. Imported at run time only (never at DAG parse time).
+local alerts file (`mlmonitor.alerting.destinations.LocalFile`). Imported at run time only (never at
+DAG parse time; the DAG factory only builds the notifier object).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from mlmonitor.alerting.policy import append_local
-from mlmonitor.alerting.slack_blocks import SlackMessage, failure_message
-from mlmonitor.config import AlertsConfig
+from mlmonitor.alerting.destinations import Destination, LocalFile, deliver
+from mlmonitor.alerting.message import Alert, failure_alert
+from mlmonitor.alerting.slack_blocks import SlackMessage, render_slack
+from mlmonitor.config import AlertsConfig, Severity
 from mlmonitor.errors import ConfigError
 from mlmonitor.project import default_project
 
@@ -65,8 +68,8 @@ def retry_handlers(alerts: AlertsConfig) -> list[RetryHandler]:
 
 def connection_type(conn_id: str) -> str | None:
     """The type of connection `conn_id`, or None when it does not exist."""
-    from airflow.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         return str(BaseHook.get_connection(conn_id).conn_type)
@@ -87,50 +90,65 @@ def _check(conn_id: str, conn_type: str | None, channel: str | None) -> None:
         )
 
 
-def post(conn_id: str, channel: str | None, message: SlackMessage, alerts: AlertsConfig) -> str:
-    """Post `message` through the provider hook of `conn_id`; raises after the retries run out.
+@dataclass(frozen=True)
+class SlackDestination:
+    """Slack through the provider's hooks: `slackwebhook` posts to the webhook's own channel, `slack`
+    (bot token) calls chat.postMessage on `channel`. Retries per `alerts` (see `retry_handlers`)."""
 
-    Returns where it went (for the task log and the alert state).
-    """
-    conn_type = connection_type(conn_id)
-    _check(conn_id, conn_type, channel)
-    try:
-        return _send(conn_id, conn_type, channel, message, alerts)
-    except Exception as exc:
-        raise SlackUndelivered(
-            f"Slack connection {conn_id!r} did not accept the message after {alerts.retries} retries "
-            f"({type(exc).__name__}: {exc}). The results are saved and the window is not marked sent: "
-            "clear this task (or wait for the next run) to deliver it once Slack is reachable"
-        ) from exc
+    conn_id: str
+    channel: str | None
+    alerts: AlertsConfig
+
+    def send(self, alert: Alert) -> str:
+        conn_type = connection_type(self.conn_id)
+        _check(self.conn_id, conn_type, self.channel)
+        message = render_slack(alert, self.alerts.top)
+        try:
+            return self._send(conn_type, message)
+        except Exception as exc:
+            raise SlackUndelivered(
+                f"Slack connection {self.conn_id!r} did not accept the message after {self.alerts.retries} retries "
+                f"({type(exc).__name__}: {exc}). The results are saved and the window is not marked sent: "
+                "clear this task (or wait for the next run) to deliver it once Slack is reachable"
+            ) from exc
+
+    def _send(self, conn_type: str | None, message: SlackMessage) -> str:
+        handlers = retry_handlers(self.alerts)
+        timeout = self.alerts.timeout_seconds
+        if conn_type == WEBHOOK:
+            from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+            hook = SlackWebhookHook(slack_webhook_conn_id=self.conn_id, timeout=timeout, retry_handlers=handlers)
+            hook.send(text=message.text, blocks=message.blocks, unfurl_links=False, unfurl_media=False)
+            return f"{self.conn_id} (webhook)"
+        from airflow.providers.slack.hooks.slack import SlackHook
+
+        SlackHook(slack_conn_id=self.conn_id, timeout=timeout, retry_handlers=handlers).call(
+            "chat.postMessage",
+            json={
+                "channel": self.channel,
+                "text": message.text,
+                "blocks": message.blocks,
+                "unfurl_links": False,
+                "unfurl_media": False,
+            },
+        )
+        return f"{self.conn_id} {self.channel}"
 
 
-def _send(conn_id: str, conn_type: str | None, channel: str | None, message: SlackMessage, alerts: AlertsConfig) -> str:
-    handlers = retry_handlers(alerts)
-    if conn_type == WEBHOOK:
-        from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
-
-        hook = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=alerts.timeout_seconds, retry_handlers=handlers)
-        hook.send(text=message.text, blocks=message.blocks, unfurl_links=False, unfurl_media=False)
-        return f"{conn_id} (webhook)"
-    from airflow.providers.slack.hooks.slack import SlackHook
-
-    SlackHook(slack_conn_id=conn_id, timeout=alerts.timeout_seconds, retry_handlers=handlers).call(
-        "chat.postMessage",
-        json={
-            "channel": channel,
-            "text": message.text,
-            "blocks": message.blocks,
-            "unfurl_links": False,
-            "unfurl_media": False,
-        },
-    )
-    return f"{conn_id} {channel}"
+def destination_for(alerts: AlertsConfig, severity: Severity) -> Destination:
+    """Slack on the severity's route when its connection exists, else the local alerts file."""
+    conn_id, channel = alerts.route(severity)
+    if connection_type(conn_id) is not None:
+        return SlackDestination(conn_id, channel, alerts)
+    log.warning("no Slack connection %r: %s messages go to the local alerts file", conn_id, severity)
+    return LocalFile(default_project().alerts_file, alerts.top)
 
 
 class FailureNotifier(BaseNotifier):
-    """on_failure_callback of the monitoring tasks: the error and the log link, through the provider's
-    notifier (SlackNotifier or SlackWebhookNotifier by connection type). Without a usable Slack
-    connection, or when Slack fails too, it logs and appends to the local alerts file instead of raising.
+    """on_failure_callback of the monitoring tasks: the error and the log link to the critical route
+    (Slack, or the local alerts file without a Slack connection). When Slack fails too it writes the
+    local file instead of raising: a failure callback must never hide the task's own error.
 
     Holds only plain values, so building it at DAG parse time touches no connection or database.
     """
@@ -143,7 +161,7 @@ class FailureNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         ti = context.get("ti") or context.get("task_instance")
         error = context.get("exception")
-        message = failure_message(
+        alert = failure_alert(
             self.model,
             getattr(ti, "dag_id", "?"),
             getattr(ti, "task_id", "?"),
@@ -151,40 +169,6 @@ class FailureNotifier(BaseNotifier):
             f"{type(error).__name__}: {error}" if error is not None else "unknown error (see the log)",
             getattr(ti, "log_url", None),
         )
-        conn_id, channel = self.alerts.route("critical")
-        try:
-            self._provider_notifier(conn_id, channel, message).notify(context)
-            log.info("task failure sent to Slack connection %s", conn_id)
-        except Exception as exc:  # a failure callback must never hide the task's own error
-            path = default_project().alerts_file
-            log.error("task failure not sent to Slack (%s); written to %s\n%s", exc, path, message.text)
-            append_local(
-                path,
-                {
-                    "at": dt.datetime.now(dt.UTC).isoformat(),
-                    "kind": "task_failure",
-                    "model": self.model,
-                    "text": message.text,
-                },
-            )
-
-    def _provider_notifier(self, conn_id: str, channel: str | None, message: SlackMessage) -> BaseNotifier:
-        conn_type = connection_type(conn_id)
-        if conn_type is None:
-            raise ConfigError(f"no Slack connection {conn_id!r}")
-        _check(conn_id, conn_type, channel)
-        common = {
-            "text": message.text,
-            "blocks": message.blocks,
-            "timeout": self.alerts.timeout_seconds,
-            "retry_handlers": retry_handlers(self.alerts),
-            "unfurl_links": False,
-            "unfurl_media": False,
-        }
-        if conn_type == WEBHOOK:
-            from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
-
-            return SlackWebhookNotifier(slack_webhook_conn_id=conn_id, **common)
-        from airflow.providers.slack.notifications.slack import SlackNotifier
-
-        return SlackNotifier(slack_conn_id=conn_id, channel=channel, **common)
+        local = LocalFile(default_project().alerts_file, self.alerts.top)
+        where = deliver(alert, destination_for(self.alerts, "critical"), fallback=local)
+        log.info("task failure sent to %s", where)

@@ -1,4 +1,4 @@
-"""Task bodies: resolve connections, call the core, return small JSON summaries for XCom.
+"""Task bodies: resolve connections, call the core, return small typed JSON summaries for XCom.
 
 Imported by tasks at run time only; the DAG file never imports this module at parse time.
 """
@@ -7,27 +7,41 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import partial
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from mlmonitor import pipeline
-from mlmonitor.alerting.policy import SentAlert, append_local, decide, failing, severity_of
-from mlmonitor.alerting.slack_blocks import Links, build_message
+from mlmonitor.alerting.message import Links
+from mlmonitor.alerting.notify import notify_window
 from mlmonitor.config import ModelConfig, get_model
-from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.metrics import RunSummary
 from mlmonitor.project import default_project
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url
 from mlmonitor.window import Window, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
-from mlmonitor_airflow.slack import connection_type, post
+from mlmonitor_airflow.payloads import (
+    RescorePayload,
+    StatsPayload,
+    SummaryPayload,
+    ValidationPayload,
+    WindowPayload,
+    metric_payloads,
+    metrics_of,
+    summary_of,
+    summary_payload,
+)
+from mlmonitor_airflow.slack import destination_for
 
 log = logging.getLogger(__name__)
 
 
-def _window(data: dict[str, str]) -> Window:
+def _window(data: WindowPayload) -> Window:
     return Window(dt.datetime.fromisoformat(data["start"]), dt.datetime.fromisoformat(data["end"]))
 
 
-def _results_engine(model: ModelConfig) -> Any:
+def _results_engine(model: ModelConfig) -> Engine:
     return warehouse_engine(model.results_conn_id or model.warehouse_conn_id)
 
 
@@ -45,8 +59,8 @@ def stats(
     interval_start: dt.datetime | None,
     interval_end: dt.datetime | None,
     run_after: dt.datetime,
-) -> dict[str, Any]:
-    """Window from params or data interval, schema check, volume, statistics and drift.
+) -> StatsPayload:
+    """Window from params or data interval, schema check, volume, and every window check.
 
     A run triggered without a logical date has no data interval: it monitors the last complete
     schedule interval before it was triggered, unless the params give the window."""
@@ -69,11 +83,11 @@ def stats(
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
         "rows": prepared.rows,
         "versions": prepared.versions,
-        "metrics": [m.to_dict() for m in metrics],
+        "metrics": metric_payloads(metrics),
     }
 
 
-def validate(model_name: str, stats_result: dict[str, Any]) -> dict[str, Any]:
+def validate(model_name: str, stats_result: StatsPayload) -> ValidationPayload:
     """GE validation of the window (skipped for an empty window, which persists as no_data)."""
     from mlmonitor.checks.validation import validate_window
     from mlmonitor.warehouse import resolve_tables
@@ -94,104 +108,50 @@ def validate(model_name: str, stats_result: dict[str, Any]) -> dict[str, Any]:
         len(failed),
         outcome.docs_path,
     )
-    return {
-        "metrics": [m.to_dict() for m in outcome.metrics],
-        "docs_path": outcome.docs_path,
-        "success": outcome.success,
-    }
+    return {"metrics": metric_payloads(outcome.metrics), "docs_path": outcome.docs_path, "success": outcome.success}
 
 
-def persist(model_name: str, stats_result: dict[str, Any], validation: dict[str, Any], run_id: str) -> dict[str, Any]:
+def persist(model_name: str, stats_result: StatsPayload, validation: ValidationPayload, run_id: str) -> SummaryPayload:
     """Write run and metric rows for the window, replacing earlier ones (idempotent reruns)."""
     model = get_model(model_name)
-    metrics = [Metric.from_dict(m) for m in stats_result["metrics"] + validation["metrics"]]
     summary = pipeline.persist(
         model,
         _results_engine(model),
         _window(stats_result["window"]),
         stats_result["rows"],
         stats_result["versions"],
-        metrics,
+        metrics_of(stats_result["metrics"], validation["metrics"]),
         validation["docs_path"],
         run_id,
         dt.datetime.now(dt.UTC),
     )
     log.info("persisted %s: %s", summary.status, summary.message)
-    return summary.to_dict()
+    return summary_payload(summary)
 
 
 def notify(
     model_name: str,
-    summary_data: dict[str, Any],
-    stats_result: dict[str, Any],
-    validation: dict[str, Any],
+    summary_data: SummaryPayload,
+    stats_result: StatsPayload,
+    validation: ValidationPayload,
     enabled: bool,
     dag_id: str,
 ) -> str:
-    """Post the alert, change, reminder or recovery of a persisted window (see alerts.decide).
-
-    Slack when the severity's connection exists, else the task log and the local file. The window is
-    marked sent in mlmonitor_alerts only after delivery, so a failed post is retried by a later run.
-    """
-    from mlmonitor.storage import alert_state
-
+    """Post the alert, change, reminder or recovery of a persisted window (`alerting.notify`):
+    to Slack when the severity's connection exists, else the local alerts file."""
     if not enabled:
         return "notify=false for this run: nothing sent, nothing recorded"
-    summary = RunSummary(**summary_data)
     model = get_model(model_name)
-    metrics = [Metric.from_dict(m) for m in stats_result["metrics"] + validation["metrics"]]
-    engine = _results_engine(model)
-    window = Window.of(dt.datetime.fromisoformat(summary.window_start), dt.datetime.fromisoformat(summary.window_end))
-    start, end = window.start, window.end
-    severity = severity_of(summary.status)
-    now_failing = failing(summary, metrics)
-    this_window, previous = alert_state.for_window(engine, model.name, start)
-    hours = model.alerts.reminder_hours
-    decision = decide(
-        start, severity, now_failing, this_window, previous, None if hours is None else dt.timedelta(hours=hours)
-    )
-    if decision.kind is None:
-        log.info("%s %s: not posted: %s", model.name, summary.status, decision.reason)
-        return f"not posted: {decision.reason}"
-    drifted = [m.column for m in metrics if m.check == "drift" and m.column and m.status != "ok"]
-    message = build_message(
-        decision,
+    summary = summary_of(summary_data)
+    notified = notify_window(
+        model,
         summary,
-        metrics,
-        now_failing,
-        alert_state.drift_streaks(engine, model.name, drifted, start),
+        metrics_of(stats_result["metrics"], validation["metrics"]),
+        _results_engine(model),
         _links(summary, dag_id),
-        model.alerts.top,
+        partial(destination_for, model.alerts),
     )
-    route = decision.severity or (decision.previous.severity if decision.previous else None) or "warning"
-    conn_id, channel = model.alerts.route(route)
-    if connection_type(conn_id) is not None:
-        destination = post(conn_id, channel, message, model.alerts)
-    else:
-        destination = str(default_project().alerts_file)
-        log.warning("no Slack connection %r: %s written to %s\n%s", conn_id, decision.kind, destination, message.text)
-        record = {"at": dt.datetime.now(dt.UTC).isoformat(), "kind": decision.kind, "model": summary.model}
-        append_local(
-            default_project().alerts_file,
-            {**record, "window_start": summary.window_start, "status": summary.status, "text": message.text},
-        )
-    recovered = decision.kind == "recovery"
-    alert_state.record(
-        engine,
-        SentAlert(
-            model.name,
-            start,
-            end,
-            decision.kind,
-            decision.severity,
-            () if recovered else now_failing,
-            None if recovered else decision.since,
-            destination,
-            dt.datetime.now(dt.UTC),
-        ),
-    )
-    log.info("%s sent to %s (%s)", decision.kind, destination, decision.reason)
-    return f"{decision.kind} sent to {destination}: {decision.reason}"
+    return str(notified)
 
 
 def _links(summary: RunSummary, dag_id: str) -> Links:
@@ -221,7 +181,7 @@ def baseline_needed(model_name: str, run_type: str, only_if_changed: bool) -> bo
     return changed
 
 
-def derive(model_name: str) -> dict[str, Any]:
+def derive(model_name: str) -> pipeline.Derived:
     """Profile the training table; write the drift baseline and the suites."""
     import great_expectations as gx
 
@@ -239,29 +199,32 @@ def derive(model_name: str) -> dict[str, Any]:
     return result
 
 
-def rescore(model_name: str, interval_end: dt.datetime, lookback: int) -> dict[str, Any]:
+def rescore(model_name: str, interval_end: dt.datetime, lookback: int) -> RescorePayload:
     """Re-score the recent windows with the labels arrived by `interval_end` (performance rows only)."""
     model = get_model(model_name)
     engine = warehouse_engine(model.warehouse_conn_id)
     scored = pipeline.rescore(model, engine, _results_engine(model), default_project(), interval_end, lookback)
-    windows = []
-    alerts = []
+    out: RescorePayload = {"windows": [], "alerts": []}
     for window, metrics in scored:
         coverage = next(m.value for m in metrics if m.metric == "label_coverage")
         bad = [m for m in metrics if m.status != "ok"]
-        windows.append({"start": window.start.isoformat(), "coverage": coverage, "alerts": len(bad)})
+        out["windows"].append({"start": window.start.isoformat(), "coverage": coverage, "alerts": len(bad)})
         if bad:
-            alerts.append(
+            out["alerts"].append(
                 f"window {window.start:%Y-%m-%d %H:%M}: "
-                + ", ".join(f"{m.metric} {m.value:.4g} (limit {m.threshold:.4g})" for m in bad if m.value is not None)
+                + ", ".join(
+                    f"{m.metric} {m.value:.4g} (limit {m.threshold:.4g})"
+                    for m in bad
+                    if m.value is not None and m.threshold is not None
+                )
             )
         log.info(
             "%s %s: label coverage %.1f%%, %d finding(s)", model.name, window.label, 100 * (coverage or 0), len(bad)
         )
-    return {"windows": windows, "alerts": alerts}
+    return out
 
 
-def gate_message(summary: dict[str, Any]) -> str | None:
+def gate_message(summary: SummaryPayload) -> str | None:
     """Why the run must show red, or None when it may pass."""
     if summary["status"] in {"alert", "error"}:
         return (

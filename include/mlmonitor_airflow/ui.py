@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mlmonitor.config import ModelConfig, load_models
 from mlmonitor.errors import MlmonitorError
+from mlmonitor.names import model_of_monitor_dag, monitor_dag_id
 from mlmonitor.project import default_project
 from mlmonitor.storage.results import read_metrics, read_runs
 from mlmonitor.ui import dashboard, prometheus
@@ -97,7 +98,7 @@ def can_read_model(user: Any, model: str) -> bool:
     """Results of a model are visible to whoever may read its monitor DAG."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
 
-    details = DagDetails(id=dashboard.monitor_dag_id(model))
+    details = DagDetails(id=monitor_dag_id(model))
     return bool(_auth_manager().is_authorized_dag(method="GET", details=details, user=user))
 
 
@@ -213,8 +214,8 @@ def create_app() -> FastAPI:
     def run_docs(dag_id: str, run_id: str, user: User) -> Response:
         """The Data Docs page of an Airflow run of a monitor DAG (target of the dag_run external view)."""
         base = _base_path()
-        model = dag_id.removeprefix("mlmonitor_")
-        config = _models().get(model) if dag_id.startswith("mlmonitor_") else None
+        model = model_of_monitor_dag(dag_id) or ""
+        config = _models().get(model)
         if config is None:
             text = f"{dag_id} is not an mlmonitor monitor DAG; Data Docs exist for mlmonitor_<model> runs only."
             return _html(dashboard.render_message("No Data Docs for this DAG", text, base), 404)

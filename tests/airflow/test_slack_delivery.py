@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mlmonitor.alerting.policy import Decision, SentAlert, failing
-from mlmonitor.alerting.slack_blocks import Links, build_message
+from mlmonitor.alerting.message import Links, build_alert
+from mlmonitor.alerting.policy import AlertDecision, failing
+from mlmonitor.alerting.slack_blocks import render_slack
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage import alert_state
+from mlmonitor.storage.alert_state import SentAlert
 from mlmonitor.storage.results import read_runs, write_results
 from mlmonitor_airflow.slack import SlackUndelivered
 
@@ -62,28 +64,57 @@ def slack(request: pytest.FixtureRequest, slack_server: Any, monkeypatch: pytest
     return slack_server
 
 
-DRIFT_INCOME = Metric("drift", "income", "psi", 0.3, "warning", 0.1, 1e-6, {"method": "psi+chi2"})
-DRIFT_REGION = Metric("drift", "region", "psi", 0.2, "warning", 0.1, 1e-4, {"method": "psi+chi2"})
+DRIFT_INCOME = Metric(
+    check="drift",
+    column="income",
+    metric="psi",
+    value=0.3,
+    status="warning",
+    threshold=0.1,
+    p_value=1e-6,
+    details={"method": "psi+chi2"},
+)
+DRIFT_REGION = Metric(
+    check="drift",
+    column="region",
+    metric="psi",
+    value=0.2,
+    status="warning",
+    threshold=0.1,
+    p_value=1e-4,
+    details={"method": "psi+chi2"},
+)
 NULLS = Metric(
-    "validation",
-    "credit_score",
-    "expect_column_values_to_not_be_null",
-    35.0,
-    "alert",
-    0.99,
+    check="validation",
+    column="credit_score",
+    metric="expect_column_values_to_not_be_null",
+    value=35.0,
+    status="alert",
+    threshold=0.99,
     details={"kwargs": {"column": "credit_score", "mostly": 0.99}, "unexpected_count": 420, "element_count": 1200},
 )
-HEALTHY = [Metric("drift", "income", "psi", 0.01, "ok", 0.1, 0.9, {"method": "psi+chi2"})]
+HEALTHY = [
+    Metric(
+        check="drift",
+        column="income",
+        metric="psi",
+        value=0.01,
+        status="ok",
+        threshold=0.1,
+        p_value=0.9,
+        details={"method": "psi+chi2"},
+    )
+]
 
 
 def _window(day: int, metrics: list[Metric], engine: sa.Engine) -> tuple[RunSummary, list[Metric]]:
     """Persist a window's results the way the persist task does, and return what notify receives."""
-    from mlmonitor.checks import drift as monitor
     from mlmonitor.config import get_model
+    from mlmonitor.pipeline import summarize
     from mlmonitor.window import Window
 
     window = Window(T0 + day * DAY, T0 + (day + 1) * DAY)
-    summary = monitor.summarize(get_model("carloan"), window, 1200, {"1.0.0": 1200}, metrics, None, f"run_{day}")
+    summary = summarize(get_model("carloan"), window, 1200, {"1.0.0": 1200}, metrics, None, f"run_{day}")
     write_results(engine, summary, metrics, T0)
     return summary, metrics
 
@@ -101,11 +132,14 @@ def _expected(
     from mlmonitor.alerting.policy import severity_of
     from mlmonitor.ui.links import airflow_run_url, dashboard_url
 
-    decision = Decision(kind, "", severity_of(summary.status), T0 + since * DAY, prev)  # type: ignore[arg-type]
+    decision = AlertDecision(
+        kind=kind, reason="", severity=severity_of(summary.status), since=T0 + since * DAY, previous=prev
+    )  # type: ignore[arg-type]
     links = Links(
-        None, dashboard_url(BASE, "carloan"), airflow_run_url(BASE, "mlmonitor_carloan", summary.airflow_run_id)
+        dashboard=dashboard_url(BASE, "carloan"),
+        run=airflow_run_url(BASE, "mlmonitor_carloan", summary.airflow_run_id),
     )
-    msg = build_message(decision, summary, metrics, failing(summary, metrics), streaks, links)
+    msg = render_slack(build_alert(decision, summary, metrics, failing(summary, metrics), streaks, links))
     return {"text": msg.text, "blocks": msg.blocks, "unfurl_links": False, "unfurl_media": False}
 
 

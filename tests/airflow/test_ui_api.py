@@ -25,19 +25,21 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gx_root: Path) -> s
     for day, psi, status in ((1, 0.02, "ok"), (2, 0.4, "warning")):
         start = dt.datetime(2024, 3, day, tzinfo=dt.UTC)
         summary = RunSummary(
-            "carloan",
-            start.isoformat(),
-            (start + dt.timedelta(days=1)).isoformat(),
-            1200,
-            {"1.0.0": 1200},
-            status,  # type: ignore[arg-type]
-            0,
-            int(status != "ok"),
-            DOCS_PAGE if day == 2 else None,
-            RUN_ID if day == 2 else None,
-            "1200 rows",
+            model="carloan",
+            window_start=start.isoformat(),
+            window_end=(start + dt.timedelta(days=1)).isoformat(),
+            rows=1200,
+            model_versions={"1.0.0": 1200},
+            status=status,
+            failed_expectations=0,
+            drifted_features=int(status != "ok"),
+            docs_path=DOCS_PAGE if day == 2 else None,
+            airflow_run_id=RUN_ID if day == 2 else None,
+            message="1200 rows",
         )
-        metrics = [Metric("drift", "income", "psi", psi, status, 0.1, 0.001)]  # type: ignore[arg-type]
+        metrics = [
+            Metric(check="drift", column="income", metric="psi", value=psi, status=status, threshold=0.1, p_value=0.001)
+        ]  # type: ignore[arg-type]
         write_results(engine, summary, metrics, start)
     site = gx_root / "gx" / "uncommitted" / "data_docs" / "local_site"
     (site / Path(DOCS_PAGE).parent).mkdir(parents=True)

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import pipeline
-from mlmonitor.alerting.policy import Decision, failing, severity_of
-from mlmonitor.alerting.slack_blocks import Links, build_message
+from mlmonitor.alerting.message import Links, build_alert
+from mlmonitor.alerting.policy import AlertDecision, failing, severity_of
+from mlmonitor.alerting.slack_blocks import render_slack
 from mlmonitor.cli import run_window
 from mlmonitor.config import ModelConfig, load_model, parse_model
 from mlmonitor.errors import ConfigError, WarehouseError
@@ -126,8 +127,8 @@ def monitor(engine: Engine, model: ModelConfig, window: Window = DAY) -> RunSumm
 
 def alert_text(summary: RunSummary, metrics: list[Metric]) -> str:
     """The alert text a run would post (Slack message fallback text, also the local alert file)."""
-    decision = Decision("alert", "test", severity_of(summary.status), DAY.start)
-    return build_message(decision, summary, metrics, failing(summary, metrics), {}, Links()).text
+    decision = AlertDecision(kind="alert", reason="test", severity=severity_of(summary.status), since=DAY.start)
+    return render_slack(build_alert(decision, summary, metrics, failing(summary, metrics), {}, Links())).text
 
 
 def statuses(engine: Engine, check: str) -> dict[tuple[str, str], str]:

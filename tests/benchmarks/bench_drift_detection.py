@@ -6,7 +6,7 @@ exactly one column; every other column of every window is a no-change control. T
 `mlmonitor.baseline` does (decile edges as percentile_disc, bin means, top-K counts); window counts
 are multinomial draws from the exact bin / category probabilities of the window's true
 distribution (statistically identical to drawing rows and counting them in SQL, and affordable at
-100,000 rows x thousands of windows). The decision is `mlmonitor.drift.assess` with the default rules.
+100,000 rows x thousands of windows). The decision is `mlmonitor.checks.drift.assess` with the default rules.
 
 Recall: share of windows whose changed column is flagged. False-alarm rate: share of unchanged
 column-windows flagged (any of their two signals). Goals (issue 4): FAR <= 1 % at every size;
@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from mlmonitor.checks.drift_stats import ColumnInput, assess
+from mlmonitor.checks.drift import assess
+from mlmonitor.checks.drift_stats import ColumnInput
 from mlmonitor.config import DriftConfig
 
 N_TRAIN = 20_000
@@ -122,17 +123,17 @@ def one_window(rng: np.random.Generator, scenario: Scenario, n: int, cfg: DriftC
             method, threshold, null_t = cfg.rule(name, "numeric") or ("", 0.0, 0.0)
             inputs.append(
                 ColumnInput(
-                    name,
-                    "numeric",
-                    method,
-                    threshold,
-                    null_t,
-                    b["counts"],
-                    b["nulls"],
-                    cur,
-                    cur_nulls,
-                    b["atoms"],
-                    b["std"],
+                    column=name,
+                    kind="numeric",
+                    method=method,
+                    threshold=threshold,
+                    null_threshold=null_t,
+                    reference=b["counts"],
+                    reference_nulls=b["nulls"],
+                    current=cur,
+                    current_nulls=cur_nulls,
+                    atoms=b["atoms"],
+                    scale=b["std"],
                 )
             )
         else:
@@ -141,7 +142,17 @@ def one_window(rng: np.random.Generator, scenario: Scenario, n: int, cfg: DriftC
             cur, cur_nulls = _categorical_window(rng, now, n)
             method, threshold, null_t = cfg.rule(name, "categorical") or ("", 0.0, 0.0)
             inputs.append(
-                ColumnInput(name, "categorical", method, threshold, null_t, b["counts"], b["nulls"], cur, cur_nulls)
+                ColumnInput(
+                    column=name,
+                    kind="categorical",
+                    method=method,
+                    threshold=threshold,
+                    null_threshold=null_t,
+                    reference=b["counts"],
+                    reference_nulls=b["nulls"],
+                    current=cur,
+                    current_nulls=cur_nulls,
+                )
             )
     return {r.input.column for r in assess(inputs, cfg.fdr) if r.drifted}
 

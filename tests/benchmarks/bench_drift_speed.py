@@ -3,7 +3,7 @@
 Windows of 1M and 10M rows x 20 monitored columns (13 numeric, 6 categorical, the prediction).
 Three ways, each in its own process so its peak RSS is its own (the database server's memory is not
 counted, for any of them):
-- ours:  `mlmonitor.monitor.drift_metrics` (one aggregate query over the window, then the decision;
+- ours:  `mlmonitor.checks.drift.drift_metrics` (one aggregate query over the window, then the decision;
   on PostgreSQL one packed exact sum per column, elsewhere one FILTER count per edge);
 - floor: `SELECT count(c1), ..., count(c20) FROM t WHERE <window>`, one pass reading every column;
 - binning: `SELECT sum(<bin index of c1>), ...`: only the per-row work of putting each value in its

@@ -171,7 +171,7 @@ def test_results_connection_lost_during_the_write_rolls_back(pg: Engine) -> None
         conn.exec_driver_sql(
             "CREATE TRIGGER cut BEFORE INSERT ON mlmonitor_metrics FOR EACH ROW EXECUTE FUNCTION cut()"
         )
-    rows = [*_metrics(2.0, 25), Metric("drift", "x", "cut", 0.0), *_metrics(2.0, 50)[25:]]
+    rows = [*_metrics(2.0, 25), Metric(check="drift", column="x", metric="cut", value=0.0), *_metrics(2.0, 50)[25:]]
     with pytest.raises(WarehouseUnavailable, match=r"cannot reach the results database .* the task is retried"):
         write_results(pg, _summary("second"), rows, dt.datetime(2024, 1, 2))
     assert [r["message"] for r in read_runs(pg, "m")] == ["first"]
@@ -186,11 +186,21 @@ def results_db(engine: Engine) -> Engine:
 
 
 def _summary(message: str) -> RunSummary:
-    return RunSummary("m", DAY.start.isoformat(), DAY.end.isoformat(), 10, {}, "ok", 0, 0, message=message)
+    return RunSummary(
+        model="m",
+        window_start=DAY.start.isoformat(),
+        window_end=DAY.end.isoformat(),
+        rows=10,
+        model_versions={},
+        status="ok",
+        failed_expectations=0,
+        drifted_features=0,
+        message=message,
+    )
 
 
 def _metrics(value: float, n: int = 50) -> list[Metric]:
-    return [Metric("drift", f"c{i}", "psi", value) for i in range(n)]
+    return [Metric(check="drift", column=f"c{i}", metric="psi", value=value) for i in range(n)]
 
 
 def test_a_results_write_failing_halfway_rolls_back(results_db: Engine) -> None:
@@ -212,7 +222,7 @@ def test_a_results_write_failing_halfway_rolls_back(results_db: Engine) -> None:
     with results_db.begin() as conn:
         for statement in ddl:
             conn.exec_driver_sql(statement)
-    rows = [*_metrics(2.0, 25), Metric("drift", "x", "poison", 0.0), *_metrics(2.0, 50)[25:]]
+    rows = [*_metrics(2.0, 25), Metric(check="drift", column="x", metric="poison", value=0.0), *_metrics(2.0, 50)[25:]]
     with pytest.raises(sa.exc.DBAPIError, match="poison row rejected"):
         write_results(results_db, _summary("second"), rows, dt.datetime(2024, 1, 2))
     runs = read_runs(results_db, "m")
@@ -247,7 +257,7 @@ def test_the_same_window_written_concurrently_ends_with_one_set_of_rows(results_
 
 
 def test_duplicate_metric_keys_in_one_run_are_a_clear_error(results_db: Engine) -> None:
-    rows = [*_metrics(1.0, 2), Metric("drift", "c1", "psi", 3.0)]
+    rows = [*_metrics(1.0, 2), Metric(check="drift", column="c1", metric="psi", value=3.0)]
     with pytest.raises(ValueError, match=r"metric \('drift', 'c1', 'psi'\) appears twice"):
         write_results(results_db, _summary("dup"), rows, dt.datetime(2024, 1, 1))
     assert read_runs(results_db, "m") == []

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from mlmonitor import pipeline
+from mlmonitor.checks.registry import window_checks
 from mlmonitor.config import get_model
 from mlmonitor.demo import INCIDENTS, START, write_demo
 from mlmonitor.metrics import Metric
@@ -20,6 +21,8 @@ from mlmonitor.window import Window
 pytestmark = pytest.mark.integration
 SWITCH, SLOW = INCIDENTS.version_switch, INCIDENTS.latency_regression_from
 DAYS = [SWITCH - 1, SWITCH, SWITCH + 1, SLOW - 3, SLOW - 2, SLOW - 1, SLOW]
+# the model and operations health checks
+HEALTH = ("versions", "staleness", "stability", "operations", "skew", "schema_changes")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -39,7 +42,8 @@ def test_version_switch_and_latency_regression_are_caught(engine: sa.Engine) -> 
     for day in DAYS:
         window = Window.of(START + dt.timedelta(days=day), START + dt.timedelta(days=day + 1))
         p = pipeline.prepare(model, engine, project, window)
-        metrics: list[Metric] = pipeline.health_checks(model, engine, engine, p, window)
+        context = pipeline.window_context(model, engine, engine, p, window)
+        metrics: list[Metric] = [m for check in window_checks() if check.name in HEALTH for m in check.run(context)]
         pipeline.persist(model, engine, window, p.rows, p.versions, metrics, None, None, window.end)
         flagged[day] = {f"{m.column}:{m.metric}" for m in metrics if m.status != "ok"}
     assert flagged[SWITCH] == {"model_version:share:1.0.0", "model_version:share:1.1.0"}

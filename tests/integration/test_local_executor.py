@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.benchmarks import bench_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

@@ -23,6 +23,7 @@ from mlmonitor.metrics import Metric
 from mlmonitor.project import GxProject
 from mlmonitor.warehouse import resolve_tables
 from mlmonitor.window import Window
+from tests.factories import model_config
 
 pytestmark = pytest.mark.integration
 DAY = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
@@ -67,17 +68,14 @@ def _table(engine: sa.Engine, name: str, rows: list[dict[str, Any]], columns: li
 
 
 def _model(serving: str = "serving") -> ModelConfig:
-    return ModelConfig.model_validate(
-        {
-            "name": "loans",
-            "training": {"table": "training"},
-            "serving": {"table": serving, "timestamp_column": "ts", "id_column": "id"},
-            "prediction": {"column": "score", "task": "classification"},
-            "features": {"numeric": ["income", "age"], "categorical": ["city"]},
-            "exclude": [],
-            "schedule": "@daily",
-            "start_date": "2024-01-01",
-        }
+    return model_config(
+        "loans",
+        training={"table": "training"},
+        serving={"table": serving},
+        prediction={"column": "score"},
+        features={"numeric": ["income", "age"], "categorical": ["city"]},
+        exclude=[],
+        start_date="2024-01-01",
     )
 
 

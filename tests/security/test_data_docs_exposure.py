@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.badinput import test_bad_input as matrix  # the tiny model and its table loader
 
 from mlmonitor.cli import run_window
 from mlmonitor.project import GxProject
 from mlmonitor.storage.results import read_metrics
+from tests.badinput import test_bad_input as matrix  # the tiny model and its table loader
 
 pytestmark = pytest.mark.integration
 

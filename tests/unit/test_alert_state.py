@@ -6,10 +6,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from mlmonitor.alerting.policy import SentAlert
 from mlmonitor.config import AlertsConfig
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage import alert_state
+from mlmonitor.storage.alert_state import SentAlert
 from mlmonitor.storage.results import write_results
 
 T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
@@ -18,7 +18,15 @@ DAY = dt.timedelta(days=1)
 
 def _sent(day: int, kind: str = "alert") -> SentAlert:
     return SentAlert(
-        "carloan", T0 + day * DAY, T0 + (day + 1) * DAY, kind, "warning", ("drift:psi(a)",), T0, "c #x", T0
+        model="carloan",
+        window_start=T0 + day * DAY,
+        window_end=T0 + (day + 1) * DAY,
+        kind=kind,
+        severity="warning",
+        failing=("drift:psi(a)",),
+        since=T0,
+        destination="c #x",
+        sent_at=T0,
     )
 
 
@@ -35,12 +43,21 @@ def test_drift_streaks_count_consecutive_drifting_windows(engine: sa.Engine) -> 
     # a drifts on days 0, 2, 3, 4; b only on day 4; c never
     for day in range(5):
         rows = [
-            Metric("drift", "a", "psi", 0.3, "ok" if day == 1 else "warning"),
-            Metric("drift", "b", "psi", 0.3, "warning" if day == 4 else "ok"),
-            Metric("drift", "c", "psi", 0.0),
+            Metric(check="drift", column="a", metric="psi", value=0.3, status="ok" if day == 1 else "warning"),
+            Metric(check="drift", column="b", metric="psi", value=0.3, status="warning" if day == 4 else "ok"),
+            Metric(check="drift", column="c", metric="psi", value=0.0),
         ]
         start = (T0 + day * DAY).isoformat()
-        summary = RunSummary("carloan", start, (T0 + (day + 1) * DAY).isoformat(), 10, {}, "warning", 0, 1)
+        summary = RunSummary(
+            model="carloan",
+            window_start=start,
+            window_end=(T0 + (day + 1) * DAY).isoformat(),
+            rows=10,
+            model_versions={},
+            status="warning",
+            failed_expectations=0,
+            drifted_features=1,
+        )
         write_results(engine, summary, rows, T0)
     assert alert_state.drift_streaks(engine, "carloan", ["a", "b", "c"], T0 + 4 * DAY) == {"a": 3, "b": 1, "c": 0}
     assert alert_state.drift_streaks(engine, "carloan", ["a"], T0 + 2 * DAY) == {"a": 1}

@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from mlmonitor.alerting.policy import SentAlert, append_local, decide, failing, severity_of
+from mlmonitor.alerting.destinations import LocalFile
+from mlmonitor.alerting.message import failure_alert
+from mlmonitor.alerting.policy import decide_post as decide
+from mlmonitor.alerting.policy import failing, severity_of
 from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.storage.alert_state import SentAlert
 
 DAY = dt.timedelta(days=1)
 T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
@@ -14,7 +18,15 @@ T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
 
 def _sent(day: int, kind: str = "alert", fails: tuple[str, ...] = ("drift:psi(income)",), sev: str = "warning"):
     return SentAlert(
-        "carloan", T0 + day * DAY, T0 + (day + 1) * DAY, kind, sev, fails, T0, "mlmonitor_slack #a", T0 + day * DAY
+        model="carloan",
+        window_start=T0 + day * DAY,
+        window_end=T0 + (day + 1) * DAY,
+        kind=kind,
+        severity=sev,
+        failing=fails,
+        since=T0,
+        destination="mlmonitor_slack #a",
+        sent_at=T0 + day * DAY,
     )
 
 
@@ -26,11 +38,20 @@ def test_severity_and_failing_labels():
         "critical",
         "critical",
     ]
-    summary = RunSummary("carloan", "2024-04-01T00:00:00+00:00", "2024-04-02T00:00:00+00:00", 0, {}, "no_data", 0, 0)
+    summary = RunSummary(
+        model="carloan",
+        window_start="2024-04-01T00:00:00+00:00",
+        window_end="2024-04-02T00:00:00+00:00",
+        rows=0,
+        model_versions={},
+        status="no_data",
+        failed_expectations=0,
+        drifted_features=0,
+    )
     metrics = [
-        Metric("drift", "income", "psi", 0.3, "warning"),
-        Metric("validation", "", "expect_table_row_count_to_be_between", 0, "alert"),
-        Metric("stats", "y", "mean", 0.1),
+        Metric(check="drift", column="income", metric="psi", value=0.3, status="warning"),
+        Metric(check="validation", column="", metric="expect_table_row_count_to_be_between", value=0, status="alert"),
+        Metric(check="stats", column="y", metric="mean", value=0.1),
     ]
     assert failing(summary, metrics) == (
         "drift:psi(income)",
@@ -70,11 +91,12 @@ def test_a_window_already_notified_is_never_posted_again():
         assert decision.kind is None and not decision.post and "already sent" in decision.reason
 
 
-def test_append_local_writes_one_json_line_per_message(tmp_path):
+def test_local_file_writes_one_json_line_per_message(tmp_path):
     path = tmp_path / "sub" / "alerts.jsonl"
-    append_local(path, {"kind": "alert", "text": "é"})
-    append_local(path, {"kind": "recovery", "at": T0})
-    assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == [
-        {"kind": "alert", "text": "é"},
-        {"kind": "recovery", "at": "2024-04-01 00:00:00+00:00"},
-    ]
+    first = LocalFile(path).send(failure_alert("carloan", "d", "t", "r", "é", None))
+    LocalFile(path).send(failure_alert("carloan", "d", "t", "r2", "down", "http://log"))
+    assert first == str(path)
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(r["kind"], r["model"]) for r in records] == [("task_failure", "carloan")] * 2
+    assert "é" in records[0]["text"] and records[1]["text"].endswith("Task log: http://log")
+    assert dt.datetime.fromisoformat(records[0]["at"]).tzinfo is not None

@@ -6,14 +6,14 @@ import math
 
 import pytest
 
+from mlmonitor.checks.drift import assess
 from mlmonitor.checks.drift_stats import (
     ColumnInput,
     Signal,
-    assess,
     benjamini_hochberg,
     chi2_pvalue,
     chi2_statistic,
-    decide,
+    decide_signals,
     jensen_shannon,
     ks_binned,
     linf,
@@ -114,35 +114,35 @@ def test_chi2_degenerate_inputs_return_one() -> None:
 
 
 def col(name: str, effect: float, p: float) -> Signal:
-    return Signal(name, "wasserstein", effect, 0.1, p)
+    return Signal(column=name, metric="wasserstein", effect=effect, threshold=0.1, p_value=p)
 
 
 def test_effect_without_evidence_is_not_drift() -> None:
     # one signal: q = p = 0.05 >= fdr 0.01, although the effect 0.5 >= 0.1
-    (d,) = decide([col("a", 0.5, 0.05)], fdr=0.01)
+    (d,) = decide_signals([col("a", 0.5, 0.05)], fdr=0.01)
     assert d.q_value == pytest.approx(0.05)
     assert d.drifted is False
 
 
 def test_effect_and_evidence_is_drift() -> None:
-    (d,) = decide([col("a", 0.5, 1e-6)], fdr=0.01)
+    (d,) = decide_signals([col("a", 0.5, 1e-6)], fdr=0.01)
     assert d.drifted is True
     assert d.signal.column == "a"
 
 
 def test_evidence_without_effect_is_not_drift() -> None:
-    (d,) = decide([col("a", 0.05, 1e-12)], fdr=0.01)
+    (d,) = decide_signals([col("a", 0.05, 1e-12)], fdr=0.01)
     assert d.drifted is False
 
 
 def test_threshold_is_inclusive() -> None:
-    (d,) = decide([col("a", 0.1, 0.0)], fdr=0.01)
+    (d,) = decide_signals([col("a", 0.1, 0.0)], fdr=0.01)
     assert d.drifted is True
 
 
 def test_bh_adjustment_can_turn_a_raw_pass_into_no_drift() -> None:
     # raw p 0.006 < fdr 0.01, but with 2 signals: q = 0.006 * 2 / 1 = 0.012 >= 0.01
-    a, b = decide([col("a", 0.5, 0.006), col("b", 0.5, 0.5)], fdr=0.01)
+    a, b = decide_signals([col("a", 0.5, 0.006), col("b", 0.5, 0.5)], fdr=0.01)
     assert a.q_value == pytest.approx(0.012)
     assert a.drifted is False
     assert b.drifted is False
@@ -151,7 +151,7 @@ def test_bh_adjustment_can_turn_a_raw_pass_into_no_drift() -> None:
 def test_decide_over_several_signals_keeps_input_order() -> None:
     # p: a 0.004, b 1e-9, c 0.2; m = 3; sorted b(1), a(2), c(3)
     # p*m/rank: b 3e-9, a 0.006, c 0.2 (already monotone)
-    out = decide([col("a", 0.5, 0.004), col("b", 0.05, 1e-9), col("c", 0.3, 0.2)], fdr=0.01)
+    out = decide_signals([col("a", 0.5, 0.004), col("b", 0.05, 1e-9), col("c", 0.3, 0.2)], fdr=0.01)
     assert [d.signal.column for d in out] == ["a", "b", "c"]
     assert [d.q_value for d in out] == pytest.approx([0.006, 3e-9, 0.2])
     assert [d.drifted for d in out] == [True, False, False]
@@ -226,17 +226,17 @@ def test_proportion_pvalue_is_fishers_exact_test() -> None:
 
 def numeric_input(current: list[int], current_nulls: int = 0) -> ColumnInput:
     return ColumnInput(
-        "x",
-        "numeric",
-        "wasserstein",
-        0.1,
-        0.02,
-        [250, 250, 250, 250],
-        0,
-        current,
-        current_nulls,
-        [-1.3, -0.3, 0.3, 1.3],
-        1.0,
+        column="x",
+        kind="numeric",
+        method="wasserstein",
+        threshold=0.1,
+        null_threshold=0.02,
+        reference=[250, 250, 250, 250],
+        reference_nulls=0,
+        current=current,
+        current_nulls=current_nulls,
+        atoms=[-1.3, -0.3, 0.3, 1.3],
+        scale=1.0,
     )
 
 
@@ -267,7 +267,17 @@ def test_assess_identical_counts_raise_nothing() -> None:
 
 
 def test_assess_categorical_distances() -> None:
-    c = ColumnInput("cat", "categorical", "linf", 0.05, 0.02, [60, 40, 0], 0, [40, 40, 20], 0)
+    c = ColumnInput(
+        column="cat",
+        kind="categorical",
+        method="linf",
+        threshold=0.05,
+        null_threshold=0.02,
+        reference=[60, 40, 0],
+        reference_nulls=0,
+        current=[40, 40, 20],
+        current_nulls=0,
+    )
     (r,) = assess([c], fdr=0.01)
     assert r.distances["linf"] == pytest.approx(0.2)  # a 0.6 -> 0.4 and other 0 -> 0.2
     assert r.distances["unseen_share"] == pytest.approx(0.2)

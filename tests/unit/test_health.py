@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,35 +12,26 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.checks import health, schema, skew
-from mlmonitor.config import ModelConfig, parse_model
+from mlmonitor.checks.base import History
+from mlmonitor.config import ModelConfig
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage.results import write_results
-from mlmonitor.warehouse import ModelTables, reflect_table
+from mlmonitor.warehouse import ModelTables, column_types, reflect_table
 from mlmonitor.window import Window
+from tests.factories import model_config
 
 DAY = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
 WINDOW = Window(DAY, DAY + dt.timedelta(days=1))
 
 
 def model(**extra: Any) -> ModelConfig:
-    data: dict[str, Any] = {
-        "name": "m",
-        "start_date": "2024-03-01",
-        "training": {"table": "t"},
-        "serving": {
-            "table": "s",
-            "timestamp_column": "ts",
-            "id_column": "id",
-            "model_version_column": "v",
-            "latency_column": "lat",
-            "status_column": "st",
-            "allowed_model_versions": ["1.0", "1.1"],
-        },
-        "prediction": {"column": "p", "task": "classification"},
+    serving = {
+        "model_version_column": "v",
+        "latency_column": "lat",
+        "status_column": "st",
+        "allowed_model_versions": ["1.0", "1.1"],
     }
-    for key, value in extra.items():
-        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
-    return parse_model(data, Path("m.yaml"))
+    return model_config(serving=serving, **extra)
 
 
 def serving(engine: Engine, rows: list[dict[str, Any]], name: str = "s") -> ModelTables:
@@ -212,18 +202,27 @@ def test_latency_regression_volume_change_and_error_rate(engine: Engine) -> None
 def test_trailing_history_is_read_from_the_metrics_table(engine: Engine) -> None:
     for day, p95 in [(1, 50.0), (2, 60.0), (3, 70.0)]:
         start = dt.datetime(2024, 3, day, tzinfo=dt.UTC)
-        run = RunSummary("m", start.isoformat(), (start + dt.timedelta(days=1)).isoformat(), 100, {}, "ok", 0, 0)
+        run = RunSummary(
+            model="m",
+            window_start=start.isoformat(),
+            window_end=(start + dt.timedelta(days=1)).isoformat(),
+            rows=100,
+            model_versions={},
+            status="ok",
+            failed_expectations=0,
+            drifted_features=0,
+        )
         write_results(
             engine,
             run,
             [
-                Metric("health", "lat", "p95", p95),
-                Metric("health", "", "rows", 100.0),
-                Metric("health", "st", "error_rate", 0.01),
+                Metric(check="health", column="lat", metric="p95", value=p95),
+                Metric(check="health", column="", metric="rows", value=100.0),
+                Metric(check="health", column="st", metric="error_rate", value=0.01),
             ],
             start,
         )
-    hist = health.trailing(engine, model(), WINDOW)
+    hist = health.trailing(History(engine, "m", WINDOW.start), model())
     assert (list(hist.p95), list(hist.rows), list(hist.error_rate)) == ([70.0, 60.0, 50.0], [100.0] * 3, [0.01] * 3)
 
 
@@ -270,12 +269,25 @@ def test_skew_reports_mismatch_rate_and_mean_abs_difference(engine: Engine) -> N
 def test_schema_change_names_added_removed_and_retyped_columns(engine: Engine) -> None:
     cfg = model()
     serving(engine, [{}])
-    first = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, WINDOW, {})
+    first = schema.schema_metrics(
+        History(engine, "m", WINDOW.start), cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, {}
+    )
     assert (first[0].value, first[0].status, first[0].details["compared_with"]) == (0.0, "ok", None)
-    summary = RunSummary("m", WINDOW.start.isoformat(), WINDOW.end.isoformat(), 1, {}, "ok", 0, 0)
+    summary = RunSummary(
+        model="m",
+        window_start=WINDOW.start.isoformat(),
+        window_end=WINDOW.end.isoformat(),
+        rows=1,
+        model_versions={},
+        status="ok",
+        failed_expectations=0,
+        drifted_features=0,
+    )
     write_results(engine, summary, first, DAY)
     later = Window(WINDOW.end, WINDOW.end + dt.timedelta(days=1))
-    same = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, later, {})
+    same = schema.schema_metrics(
+        History(engine, "m", later.start), cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, {}
+    )
     assert (same[0].value, same[0].status) == (0.0, "ok")
 
     with engine.begin() as conn:  # upstream: drop x, retype c, add y
@@ -283,7 +295,9 @@ def test_schema_change_names_added_removed_and_retyped_columns(engine: Engine) -
         conn.exec_driver_sql("ALTER TABLE s ADD COLUMN y INTEGER")
         conn.exec_driver_sql("ALTER TABLE s DROP COLUMN c")
         conn.exec_driver_sql("ALTER TABLE s ADD COLUMN c INTEGER")
-    (changed,) = schema.schema_metrics(engine, cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, later, {})
+    (changed,) = schema.schema_metrics(
+        History(engine, "m", later.start), cfg, (reflect_table(engine, "s", "serving"),), engine.dialect, {}
+    )
     assert (changed.value, changed.status) == (3.0, "alert")
     assert changed.details["added"] == ["y"] and changed.details["removed"] == ["x"]
     assert [r["column"] for r in changed.details["retyped"]] == ["c"]
@@ -295,15 +309,19 @@ def test_schema_change_names_added_removed_and_retyped_columns(engine: Engine) -
 def test_first_window_compares_with_the_tables_at_baseline_derivation(engine: Engine) -> None:
     serving(engine, [{}])
     table = reflect_table(engine, "s", "serving")
-    derived = schema.fingerprint(table, engine.dialect)
+    derived = column_types(table, engine.dialect)
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE s ADD COLUMN new_feature REAL")
     table = reflect_table(engine, "s", "serving")
-    (row,) = schema.schema_metrics(engine, model(), (table,), engine.dialect, WINDOW, {table.fullname: derived})
+    (row,) = schema.schema_metrics(
+        History(engine, "m", WINDOW.start), model(), (table,), engine.dialect, {table.fullname: derived}
+    )
     assert (row.value, row.status, row.details["added"]) == (1.0, "alert", ["new_feature"])
     assert row.details["compared_with"] == "baseline derivation"
     # another table's snapshot is not this table's reference
-    (other,) = schema.schema_metrics(engine, model(), (table,), engine.dialect, WINDOW, {"t": derived})
+    (other,) = schema.schema_metrics(
+        History(engine, "m", WINDOW.start), model(), (table,), engine.dialect, {"t": derived}
+    )
     assert (other.value, other.details["compared_with"]) == (0.0, None)
 
 

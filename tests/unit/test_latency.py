@@ -8,26 +8,18 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from mlmonitor.checks.health import latency_metrics
-from mlmonitor.config import parse_model
+from mlmonitor.config import ModelConfig
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage.results import trailing_values, write_results
 from mlmonitor.warehouse import ModelTables
 from mlmonitor.window import Window
+from tests.factories import model_config
 
 DAY = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
 
 
-def _model():  # type: ignore[no-untyped-def]
-    return parse_model(
-        {
-            "name": "m",
-            "start_date": "2024-03-01",
-            "training": {"table": "t"},
-            "serving": {"table": "s", "timestamp_column": "ts", "id_column": "id", "latency_column": "lat"},
-            "prediction": {"column": "p", "task": "regression"},
-        },
-        Path("m.yaml"),
-    )
+def _model() -> ModelConfig:
+    return model_config(serving={"latency_column": "lat"}, prediction={"task": "regression"})
 
 
 def _serving(tmp_path: Path, latencies: list[float]) -> tuple[sa.Engine, ModelTables]:
@@ -77,8 +69,19 @@ def test_trailing_values_take_recent_healthy_windows_only(tmp_path: Path) -> Non
         (5, 50.0, "ok"),
     ]:
         start = dt.datetime(2024, 3, day, tzinfo=dt.UTC)
-        run = RunSummary("m", start.isoformat(), (start + dt.timedelta(days=1)).isoformat(), 1, {}, "ok", 0, 0)
-        write_results(engine, run, [Metric("health", "lat", "p95", value, status)], start)  # type: ignore[arg-type]
+        run = RunSummary(
+            model="m",
+            window_start=start.isoformat(),
+            window_end=(start + dt.timedelta(days=1)).isoformat(),
+            rows=1,
+            model_versions={},
+            status="ok",
+            failed_expectations=0,
+            drifted_features=0,
+        )
+        write_results(
+            engine, run, [Metric(check="health", column="lat", metric="p95", value=value, status=status)], start
+        )  # type: ignore[arg-type]
     # before day 5, newest first, the warning window (day 3) skipped, at most 2
     assert trailing_values(engine, "m", "health", "lat", "p95", dt.datetime(2024, 3, 5, tzinfo=dt.UTC), 2) == [
         40.0,

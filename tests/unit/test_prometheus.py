@@ -13,10 +13,21 @@ from mlmonitor.ui import prometheus
 
 def _write(engine: sa.Engine, day: int, value: float, status: str = "ok") -> None:
     start = dt.datetime(2024, 3, 1 + day, tzinfo=dt.UTC)
-    summary = RunSummary("carloan", start.isoformat(), (start + dt.timedelta(days=1)).isoformat(), 10, {}, status, 0, 0)
-    rows = [Metric("drift", "income", "psi", value, status, 0.1, 0.01)]
+    summary = RunSummary(
+        model="carloan",
+        window_start=start.isoformat(),
+        window_end=(start + dt.timedelta(days=1)).isoformat(),
+        rows=10,
+        model_versions={},
+        status=status,
+        failed_expectations=0,
+        drifted_features=0,
+    )
+    rows = [
+        Metric(check="drift", column="income", metric="psi", value=value, status=status, threshold=0.1, p_value=0.01)
+    ]
     if day == 0:
-        rows.append(Metric("drift", 'we"ird\\col\n', "psi", 0.5))
+        rows.append(Metric(check="drift", column='we"ird\\col\n', metric="psi", value=0.5))
     write_results(engine, summary, rows, start)
 
 

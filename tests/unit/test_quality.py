@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.checks import performance as quality
-from mlmonitor.config import ConfigError, ModelConfig, parse_model
+from mlmonitor.config import ConfigError, ModelConfig
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage.results import read_metrics, replace_check, write_results
 from mlmonitor.warehouse import ModelTables
 from mlmonitor.window import Window
+from tests.factories import model_config
 
 DAY = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
 WINDOW = Window(DAY, DAY + dt.timedelta(days=1))
@@ -26,16 +27,9 @@ NAIVE = DAY.replace(tzinfo=None)
 
 
 def model(task: str = "classification", **labels: Any) -> ModelConfig:
-    return parse_model(
-        {
-            "name": "m",
-            "start_date": "2024-03-01",
-            "training": {"table": "t"},
-            "serving": {"table": "s", "timestamp_column": "ts", "id_column": "id"},
-            "prediction": {"column": "p", "task": task},
-            "labels": {"table": "l", "id_column": "id", "label_column": "y", "arrived_at_column": "at", **labels},
-        },
-        Path("m.yaml"),
+    return model_config(
+        prediction={"task": task},
+        labels={"table": "l", "id_column": "id", "label_column": "y", "arrived_at_column": "at", **labels},
     )
 
 
@@ -163,20 +157,42 @@ def test_unknown_expected_metric_is_a_config_error() -> None:
 
 def test_replace_check_keeps_other_checks_and_never_duplicates(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path}/r.db")
-    run = RunSummary("m", WINDOW.start.isoformat(), WINDOW.end.isoformat(), 10, {}, "ok", 0, 0)
+    run = RunSummary(
+        model="m",
+        window_start=WINDOW.start.isoformat(),
+        window_end=WINDOW.end.isoformat(),
+        rows=10,
+        model_versions={},
+        status="ok",
+        failed_expectations=0,
+        drifted_features=0,
+    )
     write_results(
         engine,
         run,
-        [Metric("drift", "x", "psi", 0.01), Metric("performance", "", "label_coverage", 0.0)],
+        [
+            Metric(check="drift", column="x", metric="psi", value=0.01),
+            Metric(check="performance", column="", metric="label_coverage", value=0.0),
+        ],
         DAY,
     )
     for coverage in (0.5, 1.0):
-        rows = [Metric("performance", "", "label_coverage", coverage), Metric("performance", "", "accuracy", 0.8)]
+        rows = [
+            Metric(check="performance", column="", metric="label_coverage", value=coverage),
+            Metric(check="performance", column="", metric="accuracy", value=0.8),
+        ]
         replace_check(engine, "m", WINDOW.start, WINDOW.end, "performance", rows)
     got = sorted((m["check_name"], m["metric"], m["value"]) for m in read_metrics(engine, "m"))
     assert got == [("drift", "psi", 0.01), ("performance", "accuracy", 0.8), ("performance", "label_coverage", 1.0)]
     with pytest.raises(ValueError, match="other checks"):
-        replace_check(engine, "m", WINDOW.start, WINDOW.end, "performance", [Metric("drift", "x", "psi", 1.0)])
+        replace_check(
+            engine,
+            "m",
+            WINDOW.start,
+            WINDOW.end,
+            "performance",
+            [Metric(check="drift", column="x", metric="psi", value=1.0)],
+        )
 
 
 def test_recent_windows_follow_the_schedule_and_start_date() -> None:

@@ -61,8 +61,17 @@ def test_ensure_tables_is_idempotent(engine: Engine) -> None:
 
 def test_write_results_stores_run_and_metrics(engine: Engine) -> None:
     ms = [
-        Metric("stats", "score", "mean", 0.25, details={"n_window": 100}),
-        Metric("drift", "age", "psi", 0.3, "warning", 0.1, 0.001, {"decision": "drift"}),
+        Metric(check="stats", column="score", metric="mean", value=0.25, details={"n_window": 100}),
+        Metric(
+            check="drift",
+            column="age",
+            metric="psi",
+            value=0.3,
+            status="warning",
+            threshold=0.1,
+            p_value=0.001,
+            details={"decision": "drift"},
+        ),
     ]
     write_results(engine, summary(message="100 rows"), ms, NOW)
     (run,) = read_runs(engine, "m")
@@ -84,13 +93,16 @@ def test_rewriting_a_window_replaces_its_rows(engine: Engine) -> None:
     write_results(
         engine,
         summary(status="ok", rows=100),
-        [Metric("stats", "score", "mean", 0.25), Metric("stats", "score", "std", 0.1)],
+        [
+            Metric(check="stats", column="score", metric="mean", value=0.25),
+            Metric(check="stats", column="score", metric="std", value=0.1),
+        ],
         NOW,
     )
     write_results(
         engine,
         summary(status="warning", rows=120),
-        [Metric("drift", "age", "psi", 0.4, "warning")],
+        [Metric(check="drift", column="age", metric="psi", value=0.4, status="warning")],
         NOW + dt.timedelta(hours=1),
     )
     (run,) = read_runs(engine, "m")
@@ -102,11 +114,11 @@ def test_rewriting_a_window_replaces_its_rows(engine: Engine) -> None:
 
 def test_same_window_written_with_other_offsets_is_the_same_key(engine: Engine) -> None:
     # 2024-03-01T02:00+02:00 is 2024-03-01T00:00Z
-    write_results(engine, summary(), [Metric("stats", "score", "mean", 1.0)], NOW)
+    write_results(engine, summary(), [Metric(check="stats", column="score", metric="mean", value=1.0)], NOW)
     write_results(
         engine,
         summary(("2024-03-01T02:00:00+02:00", "2024-03-02T02:00:00+02:00")),
-        [Metric("stats", "score", "mean", 2.0)],
+        [Metric(check="stats", column="score", metric="mean", value=2.0)],
         NOW,
     )
     assert count(engine, runs) == 1
@@ -114,10 +126,14 @@ def test_same_window_written_with_other_offsets_is_the_same_key(engine: Engine) 
 
 
 def test_other_windows_and_models_are_untouched(engine: Engine) -> None:
-    write_results(engine, summary(DAY1), [Metric("stats", "score", "mean", 1.0)], NOW)
-    write_results(engine, summary(DAY2), [Metric("stats", "score", "mean", 2.0)], NOW)
-    write_results(engine, summary(DAY1, model="other"), [Metric("stats", "score", "mean", 9.0)], NOW)
-    write_results(engine, summary(DAY1), [Metric("stats", "score", "mean", 3.0)], NOW)  # re-run of day 1
+    write_results(engine, summary(DAY1), [Metric(check="stats", column="score", metric="mean", value=1.0)], NOW)
+    write_results(engine, summary(DAY2), [Metric(check="stats", column="score", metric="mean", value=2.0)], NOW)
+    write_results(
+        engine, summary(DAY1, model="other"), [Metric(check="stats", column="score", metric="mean", value=9.0)], NOW
+    )
+    write_results(
+        engine, summary(DAY1), [Metric(check="stats", column="score", metric="mean", value=3.0)], NOW
+    )  # re-run of day 1
     assert [(r["window_start"], r["value"]) for r in read_metrics(engine, "m")] == [
         (dt.datetime(2024, 3, 1), 3.0),
         (dt.datetime(2024, 3, 2), 2.0),
@@ -129,9 +145,11 @@ def test_other_windows_and_models_are_untouched(engine: Engine) -> None:
 
 
 def test_failed_write_rolls_back_and_keeps_previous_rows(engine: Engine) -> None:
-    write_results(engine, summary(status="ok", rows=100), [Metric("stats", "score", "mean", 0.25)], NOW)
-    write_results(engine, summary(DAY2), [Metric("stats", "score", "mean", 0.5)], NOW)
-    dup = Metric("drift", "age", "psi", 0.4, "warning")
+    write_results(
+        engine, summary(status="ok", rows=100), [Metric(check="stats", column="score", metric="mean", value=0.25)], NOW
+    )
+    write_results(engine, summary(DAY2), [Metric(check="stats", column="score", metric="mean", value=0.5)], NOW)
+    dup = Metric(check="drift", column="age", metric="psi", value=0.4, status="warning")
     # the same primary key twice is refused before the write (a database-level failure halfway
     # through the write is tests/faults/test_faults.py::test_a_results_write_failing_halfway_rolls_back)
     with pytest.raises(ValueError, match="appears twice"):
@@ -153,9 +171,9 @@ def test_non_finite_values_are_stored_as_null(engine: Engine, bad: float) -> Non
         engine,
         summary(),
         [
-            Metric("stats", "score", "std", bad),
-            Metric("stats", "score", "mean", 0.0),
-            Metric("stats", "score", "max", None),
+            Metric(check="stats", column="score", metric="std", value=bad),
+            Metric(check="stats", column="score", metric="mean", value=0.0),
+            Metric(check="stats", column="score", metric="max", value=None),
         ],
         NOW,
     )

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mlmonitor.alerting.policy import Decision, SentAlert, failing
-from mlmonitor.alerting.slack_blocks import MAX_TEXT, Links, build_message, failure_message
+from mlmonitor.alerting.message import Links, build_alert, failure_alert
+from mlmonitor.alerting.policy import AlertDecision, failing
+from mlmonitor.alerting.slack_blocks import MAX_TEXT, SlackMessage, render_slack
 from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.storage.alert_state import SentAlert
 
 T0 = dt.datetime(2024, 4, 15, tzinfo=dt.UTC)
+
+
+def build_message(decision, summary, metrics, now_failing, streaks, links, top=5) -> SlackMessage:  # type: ignore[no-untyped-def]
+    """The alert of a window, rendered as Slack Block Kit (what the notify task posts)."""
+    return render_slack(build_alert(decision, summary, metrics, now_failing, streaks, links), top)
+
+
 SUMMARY = RunSummary(
-    "carloan",
-    "2024-04-15T00:00:00+00:00",
-    "2024-04-16T00:00:00+00:00",
-    1287,
-    {"1.0.0": 1200, "1.1.0": 87},
-    "alert",
-    2,
-    2,
-    "validations/carloan/x.html",
-    "manual__1",
+    model="carloan",
+    window_start="2024-04-15T00:00:00+00:00",
+    window_end="2024-04-16T00:00:00+00:00",
+    rows=1287,
+    model_versions={"1.0.0": 1200, "1.1.0": 87},
+    status="alert",
+    failed_expectations=2,
+    drifted_features=2,
+    docs_path="validations/carloan/x.html",
+    airflow_run_id="manual__1",
 )
 IN_SET = {
     "kwargs": {"column": "employment_type", "value_set": ["a", "b", "c", "d", "e", "f", "g"], "mostly": 0.99},
@@ -29,32 +38,62 @@ IN_SET = {
     "partial_unexpected_counts": [{"value": "gig_worker", "count": 161}],
 }
 METRICS = [
-    Metric("validation", "employment_type", "expect_column_values_to_be_in_set", 12.5, "alert", 0.99, details=IN_SET),
-    # a details shape from another check version: `observed` instead of the GE result keys
     Metric(
-        "validation",
-        "credit_score",
-        "expect_column_values_to_not_be_null",
-        8.0,
-        "alert",
-        0.99,
-        details={"kwargs": {"column": "credit_score", "mostly": 0.99}, "observed": "8.00% null"},
+        check="validation",
+        column="employment_type",
+        metric="expect_column_values_to_be_in_set",
+        value=12.5,
+        status="alert",
+        threshold=0.99,
+        details=IN_SET,
     ),
-    Metric("validation", "income", "expect_column_mean_to_be_between", 5.0, "ok"),
-    Metric("drift", "income", "psi", 0.21, "warning", 0.1, 1e-9, {"method": "psi+chi2"}),
-    Metric("drift", "credit_score", "psi", 0.35, "warning", 0.1, 2e-30, {"method": "psi+chi2", "effect_size": 0.35}),
-    Metric("drift", "region", "psi", 0.02, "ok", 0.1, 0.5),
+    # a non-numeric observed value (GE's `observed_value`) is shown as it is
     Metric(
-        "stats",
-        "y_pred_proba",
-        "mean",
-        0.412,
-        "warning",
-        4.0,
+        check="validation",
+        column="credit_score",
+        metric="expect_column_values_to_not_be_null",
+        value=8.0,
+        status="alert",
+        threshold=0.99,
+        details={"kwargs": {"column": "credit_score", "mostly": 0.99}, "observed_value": "8.00% null"},
+    ),
+    Metric(check="validation", column="income", metric="expect_column_mean_to_be_between", value=5.0, status="ok"),
+    Metric(
+        check="drift",
+        column="income",
+        metric="psi",
+        value=0.21,
+        status="warning",
+        threshold=0.1,
+        p_value=1e-9,
+        details={"method": "psi+chi2"},
+    ),
+    Metric(
+        check="drift",
+        column="credit_score",
+        metric="psi",
+        value=0.35,
+        status="warning",
+        threshold=0.1,
+        p_value=2e-30,
+        details={"method": "psi+chi2", "effect_size": 0.35},
+    ),
+    Metric(check="drift", column="region", metric="psi", value=0.02, status="ok", threshold=0.1, p_value=0.5),
+    Metric(
+        check="stats",
+        column="y_pred_proba",
+        metric="mean",
+        value=0.412,
+        status="warning",
+        threshold=4.0,
         details={"training_mean": 0.318, "z_standard_errors": 7.25},
     ),
 ]
-LINKS = Links("http://af/mlmonitor/docs/x.html", "http://af/mlmonitor/models/carloan", "http://af/dags/d/runs/r")
+LINKS = Links(
+    docs="http://af/mlmonitor/docs/x.html",
+    dashboard="http://af/mlmonitor/models/carloan",
+    run="http://af/dags/d/runs/r",
+)
 LINKS_BLOCK = {
     "type": "section",
     "text": {
@@ -84,7 +123,9 @@ def _section(text: str) -> dict:
 
 
 def test_alert_message_exact_blocks_and_text():
-    decision = Decision("alert", "first alerting window", "critical", T0 - dt.timedelta(days=1))
+    decision = AlertDecision(
+        kind="alert", reason="first alerting window", severity="critical", since=T0 - dt.timedelta(days=1)
+    )
     streaks = {"credit_score": 2, "income": 1}
     message = build_message(decision, SUMMARY, METRICS, failing(SUMMARY, METRICS), streaks, LINKS, top=5)
     assert message.blocks == [
@@ -121,7 +162,7 @@ def test_alert_message_exact_blocks_and_text():
 
 
 def test_long_lists_are_cut_with_and_n_more():
-    decision = Decision("alert", "first", "critical", T0)
+    decision = AlertDecision(kind="alert", reason="first", severity="critical", since=T0)
     message = build_message(decision, SUMMARY, METRICS, failing(SUMMARY, METRICS), {}, Links(), top=1)
     texts = [b["text"]["text"] for b in message.blocks if "text" in b and b["type"] == "section"]
     assert texts[0].endswith("expected mostly=0.99, value_set=[a, b, c, d, e, +2]\n… and 1 more")
@@ -133,18 +174,20 @@ def test_long_lists_are_cut_with_and_n_more():
 
 def test_change_message_lists_new_and_resolved():
     previous = SentAlert(
-        "carloan",
-        T0 - dt.timedelta(days=1),
-        T0,
-        "alert",
-        "warning",
-        ("drift:psi(income)", "drift:psi(region)"),
-        T0 - dt.timedelta(days=3),
-        "x",
-        T0,
+        model="carloan",
+        window_start=T0 - dt.timedelta(days=1),
+        window_end=T0,
+        kind="alert",
+        severity="warning",
+        failing=("drift:psi(income)", "drift:psi(region)"),
+        since=T0 - dt.timedelta(days=3),
+        destination="x",
+        sent_at=T0,
     )
     metrics = [m for m in METRICS if m.check == "drift"]
-    decision = Decision("change", "changed", "warning", previous.since, previous)
+    decision = AlertDecision(
+        kind="change", reason="changed", severity="warning", since=previous.since, previous=previous
+    )
     summary = RunSummary(**{**SUMMARY.to_dict(), "status": "warning", "failed_expectations": 0})
     message = build_message(decision, summary, metrics, failing(summary, metrics), {"credit_score": 1}, LINKS)
     assert message.blocks[:4] == [
@@ -157,10 +200,25 @@ def test_change_message_lists_new_and_resolved():
 
 def test_recovery_message_names_what_was_failing():
     previous = SentAlert(
-        "carloan", T0 - dt.timedelta(days=1), T0, "alert", "critical", ("drift:psi(income)",), T0, "x", T0
+        model="carloan",
+        window_start=T0 - dt.timedelta(days=1),
+        window_end=T0,
+        kind="alert",
+        severity="critical",
+        failing=("drift:psi(income)",),
+        since=T0,
+        destination="x",
+        sent_at=T0,
     )
     summary = RunSummary(**{**SUMMARY.to_dict(), "status": "ok", "failed_expectations": 0, "drifted_features": 0})
-    message = build_message(Decision("recovery", "healthy", None, T0, previous), summary, [], (), {}, LINKS)
+    message = build_message(
+        AlertDecision(kind="recovery", reason="healthy", severity=None, since=T0, previous=previous),
+        summary,
+        [],
+        (),
+        {},
+        LINKS,
+    )
     assert message.blocks == [
         {"type": "header", "text": {"type": "plain_text", "text": "✅ RESOLVED · carloan: healthy again"}},
         _fields("ok (resolved)", "2024-04-15 00:00"),
@@ -171,11 +229,22 @@ def test_recovery_message_names_what_was_failing():
 
 def test_blocks_stay_within_slack_limits():
     many = [
-        Metric("drift", f"feature_{i:03d}_" + "x" * 300, "psi", 1.0 + i, "warning", 0.1, 0.001, {"method": "psi"})
+        Metric(
+            check="drift",
+            column=f"feature_{i:03d}_" + "x" * 300,
+            metric="psi",
+            value=1.0 + i,
+            status="warning",
+            threshold=0.1,
+            p_value=0.001,
+            details={"method": "psi"},
+        )
         for i in range(300)
     ]
     summary = RunSummary(**{**SUMMARY.to_dict(), "model_versions": {f"v{i}": i for i in range(40)}})
-    message = build_message(Decision("alert", "first", "warning", T0), summary, many, (), {}, LINKS, top=50)
+    message = build_message(
+        AlertDecision(kind="alert", reason="first", severity="warning", since=T0), summary, many, (), {}, LINKS, top=50
+    )
     assert len(message.blocks) <= 50
     for block in message.blocks:
         texts = [block["text"]["text"]] if "text" in block else [f["text"] for f in block.get("fields", [])]
@@ -188,7 +257,9 @@ def test_blocks_stay_within_slack_limits():
 
 def test_no_data_message_says_what_to_check():
     summary = RunSummary(**{**SUMMARY.to_dict(), "rows": 0, "model_versions": {}, "status": "no_data"})
-    message = build_message(Decision("alert", "first", "warning", T0), summary, [], (), {}, Links())
+    message = build_message(
+        AlertDecision(kind="alert", reason="first", severity="warning", since=T0), summary, [], (), {}, Links()
+    )
     assert message.blocks[1]["fields"][1]["text"] == "*Version(s)*\nn/a"
     assert message.blocks[2] == _section(
         "*No serving rows in this window.* Is the model serving, and is prediction logging working?"
@@ -196,8 +267,10 @@ def test_no_data_message_says_what_to_check():
 
 
 def test_failure_message_has_error_and_log_link():
-    message = failure_message(
-        "carloan", "mlmonitor_carloan", "stats", "scheduled__1", "WarehouseUnavailable: down", "http://af/log"
+    message = render_slack(
+        failure_alert(
+            "carloan", "mlmonitor_carloan", "stats", "scheduled__1", "WarehouseUnavailable: down", "http://af/log"
+        )
     )
     assert message.blocks == [
         {"type": "header", "text": {"type": "plain_text", "text": "💥 TASK FAILED · carloan: mlmonitor_carloan.stats"}},
@@ -212,14 +285,16 @@ def test_failure_message_has_error_and_log_link():
 
 def test_null_examples_are_not_shown_as_none():
     nulls = Metric(
-        "validation",
-        "credit_score",
-        "expect_column_values_to_not_be_null",
-        33.6,
-        "alert",
+        check="validation",
+        column="credit_score",
+        metric="expect_column_values_to_not_be_null",
+        value=33.6,
+        status="alert",
         details={"unexpected_percent": 33.6, "partial_unexpected_counts": [{"value": None, "count": 20}]},
     )
-    message = build_message(Decision("alert", "", "critical", T0), SUMMARY, [nulls], (), {}, Links())
+    message = build_message(
+        AlertDecision(kind="alert", reason="", severity="critical", since=T0), SUMMARY, [nulls], (), {}, Links()
+    )
     assert message.blocks[2] == _section(
         "*Failed expectations (1)*\n"
         "• `expect_column_values_to_not_be_null` on `credit_score`: observed 33.60% unexpected"

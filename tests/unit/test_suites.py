@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mlmonitor.config import ModelConfig, parse_model
+from mlmonitor.config import ModelConfig
 from mlmonitor.storage.baselines import Baseline, CategoricalBaseline, Fingerprint, NumericBaseline
 from mlmonitor.storage.suites import (
     build_suite,
@@ -22,6 +22,7 @@ from mlmonitor.storage.suites import (
     suite_path,
     write_suite,
 )
+from tests.factories import model_config
 
 GX = "1.24.1"
 
@@ -51,15 +52,12 @@ def baseline() -> Baseline:
 
 
 def model(**overrides: Any) -> ModelConfig:
-    data: dict[str, Any] = {
-        "name": "m",
+    defaults: dict[str, Any] = {
         "training": {"table": "train"},
         "serving": {"table": "serve", "timestamp_column": "ts", "id_column": "id"},
         "prediction": {"column": "score", "task": "classification"},
-        "start_date": "2024-03-01",
     }
-    data.update(overrides)
-    return parse_model(data, Path(f"{data['name']}.yaml"))
+    return model_config(**{**defaults, **overrides})
 
 
 def test_numeric_rule_widens_quantiles_by_margin() -> None:

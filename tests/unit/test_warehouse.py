@@ -11,17 +11,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
-from mlmonitor.config import ModelConfig, parse_model
+from mlmonitor.config import ModelConfig
 from mlmonitor.errors import WarehouseError
 from mlmonitor.warehouse import column, is_numeric, reflect_table, resolve_tables, window_filter
 from mlmonitor.window import Window
+from tests.factories import model_config
 
 T0 = dt.datetime(2024, 3, 1)
 
 
 def model(**overrides: Any) -> ModelConfig:
-    data: dict[str, Any] = {
-        "name": "m",
+    defaults: dict[str, Any] = {
         "training": {"table": "train", "timestamp_column": "created_at"},
         "serving": {
             "table": "serve",
@@ -33,10 +33,8 @@ def model(**overrides: Any) -> ModelConfig:
         "prediction": {"column": "score", "task": "classification", "class_column": "y_pred"},
         "exclude": ["secret"],
         "labels": {"table": "labels", "id_column": "id", "label_column": "label"},
-        "start_date": "2024-03-01",
     }
-    data.update(overrides)
-    return parse_model(data, Path("m.yaml"))
+    return model_config(**{**defaults, **overrides})
 
 
 @pytest.fixture

@@ -6,22 +6,14 @@ import datetime as dt
 
 import pendulum
 
-from mlmonitor.checks.drift import window_length
+from mlmonitor.checks.health import window_length
 from mlmonitor.config import ModelConfig
 from mlmonitor.window import Window
+from tests.factories import model_config
 
 
 def _model(schedule: str = "@daily") -> ModelConfig:
-    return ModelConfig.model_validate(
-        {
-            "name": "m",
-            "training": {"table": "t"},
-            "serving": {"table": "s", "timestamp_column": "ts", "id_column": "id"},
-            "prediction": {"column": "p", "task": "regression"},
-            "schedule": schedule,
-            "start_date": "2024-01-01",
-        }
-    )
+    return model_config(prediction={"task": "regression"}, schedule=schedule, start_date="2024-01-01")
 
 
 def test_window_length_with_pendulum_bounds_from_airflow() -> None:

@@ -1,22 +1,20 @@
 """When to alert, decided by pure functions: severity, what is failing, and the post decision.
 
-Delivery lives elsewhere (the Slack hooks in the Airflow layer, or a local file); the state the
-decision needs (what was last posted) lives in the `mlmonitor_alerts` table (alert_state.py).
+Building the message is `alerting.message`, rendering `alerting.slack_blocks` / `alerting.text`,
+delivery `alerting.destinations`; the state the decision needs (what was last posted) lives in the
+`mlmonitor_alerts` table (storage.alert_state).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
 
 from mlmonitor.config import Severity
 from mlmonitor.metrics import Metric, RunSummary, Status
+from mlmonitor.storage.alert_state import AlertKind, SentAlert
 
-Kind = Literal["alert", "change", "reminder", "recovery"]
 ALERTING = frozenset({"warning", "alert", "no_data", "error"})
 _SEVERITY: dict[Status, Severity] = {
     "warning": "warning",
@@ -46,26 +44,11 @@ def failing(summary: RunSummary, metrics: Sequence[Metric]) -> tuple[str, ...]:
     return tuple(sorted(labels))
 
 
-@dataclass(frozen=True)
-class SentAlert:
-    """One delivered message: a row of `mlmonitor_alerts`."""
-
-    model: str
-    window_start: dt.datetime
-    window_end: dt.datetime
-    kind: Kind
-    severity: Severity | None
-    failing: tuple[str, ...]
-    since: dt.datetime | None
-    destination: str
-    sent_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Decision:
+@dataclass(frozen=True, kw_only=True)
+class AlertDecision:
     """Whether to post for this window, which kind of message, and why (logged by the task)."""
 
-    kind: Kind | None
+    kind: AlertKind | None
     reason: str
     severity: Severity | None = None
     since: dt.datetime | None = None
@@ -76,14 +59,14 @@ class Decision:
         return self.kind is not None
 
 
-def decide(
+def decide_post(
     window_start: dt.datetime,
     severity: Severity | None,
     now_failing: tuple[str, ...],
     this_window: SentAlert | None,
     previous: SentAlert | None,
     reminder: dt.timedelta | None,
-) -> Decision:
+) -> AlertDecision:
     """The post decision for one window.
 
     Args:
@@ -95,29 +78,42 @@ def decide(
         reminder: repeat an unchanged alert after this much window time; None never repeats.
     """
     if this_window is not None:
-        return Decision(None, f"a {this_window.kind} was already sent for this window at {this_window.sent_at}")
+        return AlertDecision(
+            kind=None, reason=f"a {this_window.kind} was already sent for this window at {this_window.sent_at}"
+        )
     streak = previous is not None and previous.kind != "recovery"
     if severity is None:
         if streak and previous is not None:
-            return Decision("recovery", "healthy again after an alert", None, previous.since, previous)
-        return Decision(None, "healthy, and the last message was not an alert")
+            return AlertDecision(
+                kind="recovery",
+                reason="healthy again after an alert",
+                severity=None,
+                since=previous.since,
+                previous=previous,
+            )
+        return AlertDecision(kind=None, reason="healthy, and the last message was not an alert")
     if not streak or previous is None:
-        return Decision("alert", "first alerting window", severity, window_start, previous)
-    if previous.failing != now_failing or previous.severity != severity:
-        return Decision("change", "what is failing changed since the last alert", severity, previous.since, previous)
-    if reminder is not None and window_start - previous.window_start >= reminder:
-        return Decision(
-            "reminder", f"unchanged for {window_start - previous.window_start}", severity, previous.since, previous
+        return AlertDecision(
+            kind="alert", reason="first alerting window", severity=severity, since=window_start, previous=previous
         )
-    return Decision(
-        None,
-        f"unchanged since the {previous.kind} for window {previous.window_start:%Y-%m-%d %H:%M}"
+    if previous.failing != now_failing or previous.severity != severity:
+        return AlertDecision(
+            kind="change",
+            reason="what is failing changed since the last alert",
+            severity=severity,
+            since=previous.since,
+            previous=previous,
+        )
+    if reminder is not None and window_start - previous.window_start >= reminder:
+        return AlertDecision(
+            kind="reminder",
+            reason=f"unchanged for {window_start - previous.window_start}",
+            severity=severity,
+            since=previous.since,
+            previous=previous,
+        )
+    return AlertDecision(
+        kind=None,
+        reason=f"unchanged since the {previous.kind} for window {previous.window_start:%Y-%m-%d %H:%M}"
         + ("" if reminder is None else f"; next reminder {reminder} after it"),
     )
-
-
-def append_local(path: Path, record: dict[str, Any]) -> None:
-    """Where messages go without a Slack connection: one JSON line each, appended."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")

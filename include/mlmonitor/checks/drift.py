@@ -1,92 +1,161 @@
-"""Window statistics and drift: a fixed number of aggregate queries per column, no raw rows pulled.
+"""The drift check: feature and prediction drift of a window against the training baseline.
 
-These are the steps both the Airflow tasks and the CLI call, in the same order.
+One aggregate query over the window counts every monitored column in its frozen bins (no raw rows
+leave the warehouse); each column then gives two signals, decided together across the window.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TypedDict
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
-from mlmonitor.checks.drift_stats import ColumnInput, Decision, Kind, assess, null_rates
-from mlmonitor.checks.drift_stats import ColumnResult as DriftResult
-from mlmonitor.config import ModelConfig
+from mlmonitor.checks.base import WindowCheck, WindowContext
+from mlmonitor.checks.drift_methods import distances, drift_method
+from mlmonitor.checks.drift_stats import (
+    ColumnInput,
+    ColumnKind,
+    Signal,
+    SignalDecision,
+    chi2_pvalue,
+    decide_signals,
+    null_rates,
+    proportion_pvalue,
+)
+from mlmonitor.config import DriftRule, ModelConfig
 from mlmonitor.errors import ConfigError
-from mlmonitor.metrics import Metric, RunSummary, Status, worst
+from mlmonitor.metrics import Metric, Status
 from mlmonitor.storage.baselines import Baseline, NumericBaseline
 from mlmonitor.warehouse import ModelTables, window_filter
-from mlmonitor.window import Window, schedule_interval
+from mlmonitor.window import Window
 
-# A prediction mean moves "materially" when it leaves training by this many training stds
-# AND by more than 5 standard errors of the window mean.
-_MEAN_SHIFT_STD = 0.1
-_MEAN_SHIFT_SE = 5.0
-# an ad-hoc window longer than this many schedule intervals is worth a warning: its statistics mix
-# many periods, so a short incident inside it is diluted
-LARGE_WINDOW_INTERVALS = 31
-
-
-def window_volume(
-    engine: Engine, model: ModelConfig, tables: ModelTables, window: Window
-) -> tuple[int, dict[str, int]]:
-    """Rows in the window and rows per model version (one GROUP BY)."""
-    where = window_filter(tables.ts(model), window)
-    vcol = model.serving.model_version_column
-    if not vcol:
-        return prof.row_count(engine, tables.serving, where), {}
-    version = sa.cast(tables.serving.c[vcol], sa.String)
-    stmt = sa.select(version, sa.func.count()).where(where).group_by(version).order_by(version)
-    with engine.connect() as conn:
-        versions = {str(v): int(n) for v, n in conn.execute(stmt)}
-    return sum(versions.values()), versions
-
-
-WHY = {
-    "wasserstein": "how far the values moved, in training standard deviations (0.1 = a tenth of a std): "
-    "readable, and sensitive to shifts of location and spread alike; binned over the frozen training bins "
-    "with the training bin means as atoms",
-    "psi": "population stability index over the frozen bins: the industry's classic stability measure",
-    "js": "Jensen-Shannon distance over the frozen bins: bounded in [0, 1] and symmetric",
-    "ks": "Kolmogorov-Smirnov distance of the binned CDFs (max CDF gap at the frozen bin edges); the exact KS "
-    "would need every value sorted, i.e. raw rows out of the warehouse",
-    "linf": "largest change of one category's share, 'other' (unseen values) included: a surging or new "
-    "category is not diluted across the others as in PSI or JS",
-    "null_rate": "absolute change of the NULL share; NULLs are kept out of the distribution buckets, so a null "
-    "surge is its own signal; evidence from Fisher's exact test, valid even when training had no NULLs",
-}
+NULL_RATE_METRIC = "null_rate_shift"
+NULL_RATE_WHY = (
+    "absolute change of the NULL share; NULLs are kept out of the distribution buckets, so a null "
+    "surge is its own signal; evidence from Fisher's exact test, valid even when training had no NULLs"
+)
 EVIDENCE = (
     "chi-squared homogeneity test of training vs window counts (accounts for both sample sizes), "
     "Benjamini-Hochberg across all signals of the window"
 )
+NULL_EVIDENCE = "Fisher's exact test, Benjamini-Hochberg across all signals"
+DRIFTED_SHARE = "drifted_share"
+
+
+class UnseenValue(TypedDict):
+    value: str
+    count: int
+
+
+class DriftDetails(TypedDict, total=False):
+    """Audit trail of one drift signal (a column's distribution row or its null-rate row)."""
+
+    method: str
+    why: str
+    evidence: str
+    kind: ColumnKind
+    n_train: int
+    n_window: int
+    bins_version: int
+    fdr: float
+    threshold: float
+    effect_size: float
+    p_value: float
+    q_value: float
+    decision: str  # "drift" | "no drift"
+    distances: dict[str, float]  # distribution rows: every distance of the column's kind
+    unseen_values: list[UnseenValue]  # categorical distribution rows with values unseen in training
+    training_null_rate: float  # null-rate rows
+    window_null_rate: float
+
+
+class DriftedShareDetails(TypedDict):
+    drifted_columns: list[str]
+    columns: int
+    rule: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnResult:
+    """A column's two decided signals: the distribution of its non-NULL values and its NULL share."""
+
+    input: ColumnInput
+    distances: dict[str, float]
+    distribution: SignalDecision
+    null_rate: SignalDecision
+
+    @property
+    def drifted(self) -> bool:
+        return self.distribution.drifted or self.null_rate.drifted
+
+
+def assess(columns: Sequence[ColumnInput], fdr: float) -> list[ColumnResult]:
+    """Two signals per column, decided together: the distribution of the non-NULL values (the
+    rule's effect size + chi-squared homogeneity test of the counts) and the NULL share (absolute
+    change + Fisher's exact test). Benjamini-Hochberg runs across all 2 x columns signals."""
+    signals: list[Signal] = []
+    found: list[dict[str, float]] = []
+    for c in columns:
+        d = distances(c)
+        if c.method not in d:  # a method of another kind than the column's: refused by the config first
+            d[c.method] = drift_method(c.method, c.kind).measure(c)
+        found.append(d)
+        p_value = chi2_pvalue(c.reference, c.current)
+        signals.append(
+            Signal(column=c.column, metric=c.method, effect=d[c.method], threshold=c.threshold, p_value=p_value)
+        )
+        ref_rate, cur_rate = null_rates(c)
+        p = proportion_pvalue(
+            c.reference_nulls, sum(c.reference) + c.reference_nulls, c.current_nulls, sum(c.current) + c.current_nulls
+        )
+        signals.append(
+            Signal(
+                column=c.column,
+                metric=NULL_RATE_METRIC,
+                effect=abs(cur_rate - ref_rate),
+                threshold=c.null_threshold,
+                p_value=p,
+            )
+        )
+    decisions = decide_signals(signals, fdr)
+    return [
+        ColumnResult(input=c, distances=d, distribution=decisions[2 * i], null_rate=decisions[2 * i + 1])
+        for i, (c, d) in enumerate(zip(columns, found, strict=True))
+    ]
 
 
 def _inputs(
-    model: ModelConfig,
-    baseline: Baseline,
-    counts: dict[str, prof.ColumnCounts],
-    plan: dict[str, tuple[str, float, float]],
+    model: ModelConfig, baseline: Baseline, counts: dict[str, prof.ColumnCounts], plan: dict[str, DriftRule]
 ) -> list[ColumnInput]:
     out = []
     numeric: dict[str, NumericBaseline] = {**baseline.numeric, model.prediction.column: baseline.prediction}
-    for name, (method, threshold, null_threshold) in plan.items():
+    for name, rule in plan.items():
         cur = counts[name]
         if name in numeric:
             nb = numeric[name]
             ref, ref_nulls, scale = nb.counts, nb.nulls, nb.std or 0.0
             atoms = nb.bin_means or ([nb.edges[0], *nb.edges] if nb.edges else [0.0])
-            kind: Kind = "numeric"
+            kind: ColumnKind = "numeric"
         else:
             cb = baseline.categorical[name]
             ref = [cb.top[v] for v in sorted(cb.top)] + [cb.other]
             ref_nulls, atoms, scale, kind = cb.nulls, [], 0.0, "categorical"
         out.append(
             ColumnInput(
-                name, kind, method, threshold, null_threshold, ref, ref_nulls, cur.counts, cur.nulls, atoms, scale
+                column=name,
+                kind=kind,
+                method=rule.method,
+                threshold=rule.threshold,
+                null_threshold=rule.null_threshold,
+                reference=ref,
+                reference_nulls=ref_nulls,
+                current=cur.counts,
+                current_nulls=cur.nulls,
+                atoms=atoms,
+                scale=scale,
             )
         )
     return out
@@ -97,10 +166,9 @@ def drift_plan(
     baseline: Baseline,
     columns: Sequence[str] | None = None,
     servable: Sequence[str] | None = None,
-) -> dict[str, tuple[str, float, float]]:
-    """(method, threshold, null-rate threshold) per monitored column: the baseline's features (of the
-    `columns` subset, and among the `servable` ones: a feature missing or retyped in serving is left
-    out), then the prediction."""
+) -> dict[str, DriftRule]:
+    """The rule of every monitored column: the baseline's features (of the `columns` subset, and among
+    the `servable` ones: a feature missing or retyped in serving is left out), then the prediction."""
     known = {*baseline.numeric, *baseline.categorical, model.prediction.column}
     unknown = sorted(set(model.drift.columns) - known)
     if unknown:
@@ -109,13 +177,14 @@ def drift_plan(
             f"({', '.join(sorted(known))}); fix the column names in the model YAML"
         )
     wanted = set(columns) if columns else None
-    plan: dict[str, tuple[str, float, float]] = {}
-    kinds = [(n, "numeric") for n in baseline.numeric] + [(n, "categorical") for n in baseline.categorical]
+    plan: dict[str, DriftRule] = {}
+    kinds: list[tuple[str, ColumnKind]] = [(n, "numeric") for n in baseline.numeric]
+    kinds += [(n, "categorical") for n in baseline.categorical]
     for name, kind in [*kinds, (model.prediction.column, "numeric")]:
         feature = name != model.prediction.column
         if feature and ((wanted is not None and name not in wanted) or (servable is not None and name not in servable)):
             continue
-        rule = model.drift.rule(name, kind)  # type: ignore[arg-type]
+        rule = model.drift.rule(name, kind)
         if rule is not None:
             plan[name] = rule
     return plan
@@ -154,44 +223,42 @@ def drift_metrics(
     drifted = [r.input.column for r in results if r.drifted]
     share = len(drifted) / len(results) if results else 0.0
     dataset_status: Status = "alert" if share >= model.drift.dataset_drift_share else "ok"
+    details: DriftedShareDetails = {
+        "drifted_columns": drifted,
+        "columns": len(results),
+        "rule": "alert when the share of columns with a drifted signal reaches dataset_drift_share",
+    }
     out.append(
         Metric(
-            "drift",
-            "",
-            "drifted_share",
-            share,
-            dataset_status,
-            model.drift.dataset_drift_share,
-            details={
-                "drifted_columns": drifted,
-                "columns": len(results),
-                "rule": "alert when the share of columns with a drifted signal reaches dataset_drift_share",
-            },
+            check="drift",
+            column="",
+            metric=DRIFTED_SHARE,
+            value=share,
+            status=dataset_status,
+            threshold=model.drift.dataset_drift_share,
+            details=details,
         )
     )
     return out
 
 
 def _column_rows(
-    model: ModelConfig, baseline: Baseline, r: DriftResult, unseen: list[tuple[str, int]] | None
+    model: ModelConfig, baseline: Baseline, r: ColumnResult, unseen: list[tuple[str, int]] | None
 ) -> list[Metric]:
     """The decision row of the distribution (every other distance in its details) and the null-rate row."""
     c = r.input
     ref_rate, cur_rate = null_rates(c)
-    common = {
-        "kind": c.kind,
-        "n_train": sum(c.reference) + c.reference_nulls,
-        "n_window": sum(c.current) + c.current_nulls,
-        "bins_version": baseline.bins_version,
-        "fdr": model.drift.fdr,
-    }
 
-    def audit(d: Decision, why: str, evidence: str) -> dict[str, Any]:
+    def audit(d: SignalDecision, why: str, evidence: str) -> DriftDetails:
         return {
             "method": d.signal.metric,
             "why": why,
             "evidence": evidence,
-            **common,
+            "kind": c.kind,
+            "n_train": sum(c.reference) + c.reference_nulls,
+            "n_window": sum(c.current) + c.current_nulls,
+            "bins_version": baseline.bins_version,
+            "fdr": model.drift.fdr,
             "threshold": d.signal.threshold,
             "effect_size": d.signal.effect,
             "p_value": d.signal.p_value,
@@ -200,128 +267,52 @@ def _column_rows(
         }
 
     dist, nulls = r.distribution, r.null_rate
-    main = audit(dist, WHY[c.method], EVIDENCE) | {"distances": r.distances}
+    main = audit(dist, drift_method(c.method).why, EVIDENCE)
+    main["distances"] = r.distances
     if unseen:
         main["unseen_values"] = [{"value": v, "count": n} for v, n in unseen]
+    null_details = audit(nulls, NULL_RATE_WHY, NULL_EVIDENCE)
+    null_details["training_null_rate"], null_details["window_null_rate"] = ref_rate, cur_rate
     return [
-        Metric("drift", c.column, c.method, dist.signal.effect, _status(dist), c.threshold, dist.q_value, main),
         Metric(
-            "drift",
-            c.column,
-            "null_rate_shift",
-            cur_rate - ref_rate,
-            _status(nulls),
-            c.null_threshold,
-            nulls.q_value,
-            audit(nulls, WHY["null_rate"], "Fisher's exact test, Benjamini-Hochberg across all signals")
-            | {"training_null_rate": ref_rate, "window_null_rate": cur_rate},
+            check="drift",
+            column=c.column,
+            metric=c.method,
+            value=dist.signal.effect,
+            status=_status(dist),
+            threshold=c.threshold,
+            p_value=dist.q_value,
+            details=main,
+        ),
+        Metric(
+            check="drift",
+            column=c.column,
+            metric=NULL_RATE_METRIC,
+            value=cur_rate - ref_rate,
+            status=_status(nulls),
+            threshold=c.null_threshold,
+            p_value=nulls.q_value,
+            details=null_details,
         ),
     ]
 
 
-def _status(d: Decision) -> Status:
+def _status(d: SignalDecision) -> Status:
     return "warning" if d.drifted else "ok"
 
 
-def prediction_stats(
-    engine: Engine, model: ModelConfig, tables: ModelTables, baseline: Baseline, window: Window
-) -> list[Metric]:
-    """Mean, std, min, max, median of the prediction; the mean checked against training by its standard error."""
-    where = window_filter(tables.ts(model), window)
-    col = tables.serving.c[model.prediction.column]
-    p = prof.numeric_profile(engine, col, where, points=(0.5,))  # a window needs only its median
-    ref = baseline.prediction
-    out = [
-        Metric("stats", model.prediction.column, name, value, details={"training": train})
-        for name, value, train in (
-            ("std", p.std, ref.std),
-            ("min", p.min, ref.min),
-            ("max", p.max, ref.max),
-            ("median", p.quantiles.get("0.5"), ref.quantiles.get("0.5")),
-        )
-    ]
-    n = p.count - p.nulls
-    status: Status = "ok"
-    z = None
-    if p.mean is not None and ref.mean is not None and ref.std and n:
-        z = (p.mean - ref.mean) / (ref.std / math.sqrt(n))
-        material = abs(p.mean - ref.mean) > _MEAN_SHIFT_STD * ref.std
-        status = "warning" if material and abs(z) > _MEAN_SHIFT_SE else "ok"
-    out.insert(
-        0,
-        Metric(
-            "stats",
-            model.prediction.column,
-            "mean",
-            p.mean,
-            status,
-            _MEAN_SHIFT_SE,
-            details={
-                "training_mean": ref.mean,
-                "training_std": ref.std,
-                "n_window": n,
-                "z_standard_errors": z,
-                "rule": f"warning when |z| > {_MEAN_SHIFT_SE} and the shift exceeds {_MEAN_SHIFT_STD} training std",
-            },
-        ),
-    )
-    return out
+def _run(ctx: WindowContext) -> list[Metric]:
+    return drift_metrics(ctx.engine, ctx.model, ctx.tables, ctx.baseline, ctx.window, ctx.columns)
 
 
-def window_length(model: ModelConfig, window: Window) -> Metric:
-    """How many schedule intervals the window spans; far more than one is an explicit warning."""
-    interval = schedule_interval(model.schedule, window.start)
-    # total_seconds(): the bounds may be pendulum datetimes (Airflow's data interval), whose
-    # difference does not divide by a stdlib timedelta
-    ratio = (window.end - window.start).total_seconds() / interval.total_seconds()
-    status: Status = "warning" if ratio > LARGE_WINDOW_INTERVALS else "ok"
-    details = {
-        "window_hours": (window.end - window.start).total_seconds() / 3600,
-        "schedule": model.schedule,
-        "interval_hours": interval.total_seconds() / 3600,
-        "rule": f"warning above {LARGE_WINDOW_INTERVALS} schedule intervals: a short incident is diluted; "
-        "monitor long periods as several windows (a backfill)",
-    }
-    return Metric("health", "", "window_intervals", ratio, status, LARGE_WINDOW_INTERVALS, details=details)
-
-
-def summarize(
-    model: ModelConfig,
-    window: Window,
-    rows: int,
-    versions: dict[str, int],
-    metrics: Sequence[Metric],
-    docs_path: str | None = None,
-    airflow_run_id: str | None = None,
-) -> RunSummary:
-    """The run row: `no_data` for an empty window (never a silent pass), else the worst metric status."""
-    failed = [m for m in metrics if m.check == "validation" and m.status != "ok"]
-    drifted = sorted({m.column for m in metrics if m.check == "drift" and m.column and m.status != "ok"})
-    status: Status = "no_data" if rows == 0 else worst([m.status for m in metrics])
-    parts = [f"{rows} rows"]
-    if failed:
-        parts.append(f"{len(failed)} failed expectation(s): " + ", ".join(sorted({_label(m) for m in failed})))
-    if drifted:
-        parts.append("drift in " + ", ".join(drifted))
-    flagged = [m for m in metrics if m.check in {"stats", "health", "performance"} and m.status != "ok"]
-    if flagged:
-        parts.append("warnings: " + ", ".join(sorted({_label(m) for m in flagged})))
-    return RunSummary(
-        model=model.name,
-        window_start=window.start.isoformat(),
-        window_end=window.end.isoformat(),
-        rows=rows,
-        model_versions=versions,
-        status=status,
-        failed_expectations=len(failed),
-        drifted_features=len(drifted),
-        docs_path=docs_path,
-        airflow_run_id=airflow_run_id,
-        message="; ".join(parts),
-    )
-
-
-def _label(m: Metric) -> str:
-    """`metric(column)`, with the change a schema row names: `schema_changes(serve: added new_feature)`."""
-    inner = ": ".join(str(x) for x in (m.column, m.details.get("change")) if x)
-    return f"{m.metric}({inner})" if inner else m.metric
+DRIFT = WindowCheck(
+    name="drift",
+    family="drift",
+    summary="feature and prediction drift against training: per column its distribution (the configured "
+    "effect size and a chi-squared test) and its NULL share, Benjamini-Hochberg across the window",
+    statuses={
+        "warning": "a column's distribution or NULL share drifted",
+        "alert": "the share of drifted columns reached drift.dataset_drift_share",
+    },
+    run=_run,
+)

@@ -1,4 +1,4 @@
-"""Drift statistics as small pure functions over binned counts, and the per-signal decision.
+"""Drift statistics as small pure functions over binned counts, and the per-signal decision rule.
 
 Counts come from the warehouse: per numeric column the counts in the frozen training bins, per
 categorical column the counts of the top-K training values plus one "other" bucket; NULLs are
@@ -137,43 +137,19 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
     return adjusted
 
 
-@dataclass(frozen=True)
-class Signal:
-    """One drift signal of one column: its effect size against its threshold, and its raw p-value."""
-
-    column: str
-    metric: str
-    effect: float
-    threshold: float
-    p_value: float
+ColumnKind = Literal["numeric", "categorical"]
 
 
-@dataclass(frozen=True)
-class Decision:
-    signal: Signal
-    q_value: float
-    drifted: bool
-
-
-def decide(signals: Sequence[Signal], fdr: float) -> list[Decision]:
-    """Drifted when effect >= threshold and the BH-adjusted p-value (across all signals) < fdr."""
-    qs = benjamini_hochberg([s.p_value for s in signals])
-    return [Decision(s, q, s.effect >= s.threshold and q < fdr) for s, q in zip(signals, qs, strict=True)]
-
-
-Kind = Literal["numeric", "categorical"]
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ColumnInput:
-    """What the decision needs about one column: its rule, and training vs window counts.
+    """What a drift measure needs about one column: its rule, and training vs window counts.
 
     `reference` / `current` count the non-NULL values per frozen bin (numeric) or per tracked
     category with "other" last (categorical); NULLs are counted apart. `atoms` (training bin
     means) and `scale` (training std) serve the Wasserstein distance of numeric columns."""
 
     column: str
-    kind: Kind
+    kind: ColumnKind
     method: str
     threshold: float
     null_threshold: float
@@ -185,57 +161,34 @@ class ColumnInput:
     scale: float = 0.0
 
 
-def distances(c: ColumnInput) -> dict[str, float]:
-    """Every distance of the column's kind between its training and window counts."""
-    out = {
-        "psi": psi(c.reference, c.current),
-        "js": jensen_shannon(c.reference, c.current),
-        "chi2": chi2_statistic(c.reference, c.current)[0],
-    }
-    if c.kind == "numeric":
-        out["ks"] = ks_binned(c.reference, c.current)
-        out["wasserstein"] = wasserstein_binned(c.reference, c.current, c.atoms, c.scale)
-    else:
-        out["linf"] = linf(c.reference, c.current)
-        out["unseen_share"] = unseen_share(c.reference[-1], sum(c.reference), c.current[-1], sum(c.current))
-    return out
-
-
 def null_rates(c: ColumnInput) -> tuple[float, float]:
     """(training, window) NULL share of the column."""
     n_ref, n_cur = sum(c.reference) + c.reference_nulls, sum(c.current) + c.current_nulls
     return (c.reference_nulls / n_ref if n_ref else 0.0), (c.current_nulls / n_cur if n_cur else 0.0)
 
 
-@dataclass(frozen=True)
-class ColumnResult:
-    input: ColumnInput
-    distances: dict[str, float]
-    distribution: Decision
-    null_rate: Decision
+@dataclass(frozen=True, kw_only=True)
+class Signal:
+    """One drift signal of one column: its effect size against its threshold, and its raw p-value."""
 
-    @property
-    def drifted(self) -> bool:
-        return self.distribution.drifted or self.null_rate.drifted
+    column: str
+    metric: str
+    effect: float
+    threshold: float
+    p_value: float
 
 
-def assess(columns: Sequence[ColumnInput], fdr: float) -> list[ColumnResult]:
-    """Two signals per column, decided together: the distribution of the non-NULL values (the
-    rule's effect size + chi-squared homogeneity test of the counts) and the NULL share (absolute
-    change + Fisher's exact test). Benjamini-Hochberg runs across all 2 x columns signals."""
-    signals: list[Signal] = []
-    found: list[dict[str, float]] = []
-    for c in columns:
-        d = distances(c)
-        found.append(d)
-        signals.append(Signal(c.column, c.method, d[c.method], c.threshold, chi2_pvalue(c.reference, c.current)))
-        ref_rate, cur_rate = null_rates(c)
-        p = proportion_pvalue(
-            c.reference_nulls, sum(c.reference) + c.reference_nulls, c.current_nulls, sum(c.current) + c.current_nulls
-        )
-        signals.append(Signal(c.column, "null_rate_shift", abs(cur_rate - ref_rate), c.null_threshold, p))
-    decisions = decide(signals, fdr)
+@dataclass(frozen=True, kw_only=True)
+class SignalDecision:
+    signal: Signal
+    q_value: float
+    drifted: bool
+
+
+def decide_signals(signals: Sequence[Signal], fdr: float) -> list[SignalDecision]:
+    """Drifted when effect >= threshold and the BH-adjusted p-value (across all signals) < fdr."""
+    qs = benjamini_hochberg([s.p_value for s in signals])
     return [
-        ColumnResult(c, d, decisions[2 * i], decisions[2 * i + 1])
-        for i, (c, d) in enumerate(zip(columns, found, strict=True))
+        SignalDecision(signal=s, q_value=q, drifted=s.effect >= s.threshold and q < fdr)
+        for s, q in zip(signals, qs, strict=True)
     ]

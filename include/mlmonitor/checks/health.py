@@ -1,6 +1,6 @@
-"""Model and operations health of a window (ML Test Score M4-M6 and model versions).
+"""Model and operations health of a window (ML Test Score M4-M6, model versions, window length).
 
-Each check is a small function returning Metric rows of check `health`; all counting happens in
+Each check is a small function returning Metric rows of family `health`; all counting happens in
 the warehouse (one aggregate query per check), and history comes from `mlmonitor_metrics`.
 """
 
@@ -11,19 +11,66 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
+from mlmonitor.checks.base import History, WindowCheck, WindowContext
 from mlmonitor.config import ModelConfig
 from mlmonitor.metrics import Metric, Status
-from mlmonitor.storage.results import trailing_values
 from mlmonitor.warehouse import ModelTables, column, reflect_table, window_filter
-from mlmonitor.window import Window
+from mlmonitor.window import Window, schedule_interval, utc_naive
 
 _ERROR_RATE_FLOOR = 0.001  # a trailing error rate of 0 compares as 0.1 %, so one failed request is no regression
 _DAY = 86_400.0
+# an ad-hoc window longer than this many schedule intervals is worth a warning: its statistics mix
+# many periods, so a short incident inside it is diluted
+LARGE_WINDOW_INTERVALS = 31
+
+
+class VersionDetails(TypedDict):
+    rows: int
+    versions: list[str]
+    allowed: list[str]
+    unknown: bool
+
+
+class AgeDetails(TypedDict, total=False):
+    trained_at: str
+    source: str
+    warn_days: float
+    alert_days: float
+    rule: str
+    problem: str  # a served version missing from the registry
+
+
+class StabilityDetails(TypedDict):
+    rows: int
+    range: list[float | None]
+    rule: str
+    count: int
+
+
+class OperationsDetails(TypedDict, total=False):
+    """Latency p95, volume and error rate against the trailing healthy windows."""
+
+    trailing_windows: int
+    rule: str
+    trailing_median_p95: float
+    trailing_median_rows: float
+    trailing_median_error_rate: float
+    errors: int
+    rows: int
+    error_values: list[str]
+
+
+class WindowLengthDetails(TypedDict):
+    window_hours: float
+    schedule: str
+    interval_hours: float
+    rule: str
 
 
 def version_metrics(model: ModelConfig, versions: dict[str, int]) -> list[Metric]:
@@ -37,8 +84,12 @@ def version_metrics(model: ModelConfig, versions: dict[str, int]) -> list[Metric
     out = []
     for v, n in sorted(versions.items()):
         status: Status = model.health.unknown_version if v in unknown else mixed
-        details = {"rows": n, "versions": sorted(versions), "allowed": sorted(allowed), "unknown": v in unknown}
-        out.append(Metric("health", column_name, f"share:{v}", n / total, status, details=details))
+        details = VersionDetails(rows=n, versions=sorted(versions), allowed=sorted(allowed), unknown=v in unknown)
+        out.append(
+            Metric(
+                check="health", column=column_name, metric=f"share:{v}", value=n / total, status=status, details=details
+            )
+        )
     return out
 
 
@@ -47,7 +98,7 @@ def _as_datetime(value: object) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+        return utc_naive(value)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time())
     return _as_datetime(dt.datetime.fromisoformat(str(value)))
@@ -55,16 +106,25 @@ def _as_datetime(value: object) -> dt.datetime | None:
 
 def _age_metric(model: ModelConfig, metric: str, trained: dt.datetime, window: Window, source: str) -> Metric:
     cfg = model.health.staleness
-    age = (window.end.astimezone(dt.UTC).replace(tzinfo=None) - trained).total_seconds() / _DAY
+    age = (utc_naive(window.end) - trained).total_seconds() / _DAY
     status: Status = "alert" if age >= cfg.alert_days else "warning" if age >= cfg.warn_days else "ok"
-    details = {
-        "trained_at": trained.isoformat(),
-        "source": source,
-        "warn_days": cfg.warn_days,
-        "alert_days": cfg.alert_days,
-        "rule": "age at the window end; warning from warn_days, alert from alert_days",
-    }
-    return Metric("health", model.serving.model_version_column or "", metric, age, status, cfg.warn_days, None, details)
+    details = AgeDetails(
+        trained_at=trained.isoformat(),
+        source=source,
+        warn_days=cfg.warn_days,
+        alert_days=cfg.alert_days,
+        rule="age at the window end; warning from warn_days, alert from alert_days",
+    )
+    return Metric(
+        check="health",
+        column=model.serving.model_version_column or "",
+        metric=metric,
+        value=age,
+        status=status,
+        threshold=cfg.warn_days,
+        p_value=None,
+        details=details,
+    )
 
 
 def staleness_metrics(
@@ -98,12 +158,12 @@ def staleness_metrics(
         if trained is None:
             out.append(
                 Metric(
-                    "health",
-                    model.serving.model_version_column or "",
-                    f"model_age_days:{v}",
-                    None,
-                    "warning",
-                    details={"source": source, "problem": f"version {v} has no row in {reg.table}; register it"},
+                    check="health",
+                    column=model.serving.model_version_column or "",
+                    metric=f"model_age_days:{v}",
+                    value=None,
+                    status="warning",
+                    details=AgeDetails(source=source, problem=f"version {v} has no row in {reg.table}; register it"),
                 )
             )
         else:
@@ -143,14 +203,20 @@ def stability_metrics(engine: Engine, model: ModelConfig, tables: ModelTables, w
         counts = {str(b): int(n) for b, n in conn.execute(stmt)}
     total = sum(counts.values())
     limit = model.health.stability.max_invalid_share
-    details = {"rows": total, "range": [lo, hi], "rule": f"alert when a share exceeds {limit}"}
+    rule = f"alert when a share exceeds {limit}"
     out = []
     for kind in ("null", "nan", "inf", "out_of_range"):
         share = counts.get(kind, 0) / total if total else 0.0
         status: Status = "alert" if share > limit else "ok"
         out.append(
             Metric(
-                "health", name, f"{kind}_share", share, status, limit, details={**details, "count": counts.get(kind, 0)}
+                check="health",
+                column=name,
+                metric=f"{kind}_share",
+                value=share,
+                status=status,
+                threshold=limit,
+                details=StabilityDetails(rows=total, range=[lo, hi], rule=rule, count=counts.get(kind, 0)),
             )
         )
     return out
@@ -165,13 +231,13 @@ class Trailing:
     error_rate: Sequence[float] = ()
 
 
-def trailing(results_engine: Engine, model: ModelConfig, window: Window) -> Trailing:
-    """Read the operations history of the model before `window` from mlmonitor_metrics."""
+def trailing(history: History, model: ModelConfig) -> Trailing:
+    """Read the operations history of the model before the window from mlmonitor_metrics."""
     n = model.health.operations.history_windows
     s = model.serving
 
     def values(column_name: str, metric: str) -> list[float]:
-        return trailing_values(results_engine, model.name, "health", column_name, metric, window.start, n)
+        return history.trailing("health", column_name, metric, n)
 
     return Trailing(
         p95=values(s.latency_column, "p95") if s.latency_column else [],
@@ -185,16 +251,29 @@ def _vs_history(
 ) -> Metric:
     """`value` against the median of its history: warning outside [low, high] x median."""
     if len(history) < min_history:
-        details = {"trailing_windows": len(history), "rule": f"judged once {min_history} healthy windows exist"}
-        return Metric("health", column_name, metric, value, details=details)
+        details = OperationsDetails(
+            trailing_windows=len(history), rule=f"judged once {min_history} healthy windows exist"
+        )
+        return Metric(check="health", column=column_name, metric=metric, value=value, details=details)
     median = statistics.median(history)
     bad = value > high * median or value < low * median
-    details = {
-        f"trailing_median_{metric}": median,
-        "trailing_windows": len(history),
-        "rule": f"warning outside [{low:g}, {high:g}] x the median of the trailing healthy windows",
-    }
-    return Metric("health", column_name, metric, value, "warning" if bad else "ok", high * median, details=details)
+    details = cast(
+        OperationsDetails,
+        {
+            f"trailing_median_{metric}": median,
+            "trailing_windows": len(history),
+            "rule": f"warning outside [{low:g}, {high:g}] x the median of the trailing healthy windows",
+        },
+    )
+    return Metric(
+        check="health",
+        column=column_name,
+        metric=metric,
+        value=value,
+        status="warning" if bad else "ok",
+        threshold=high * median,
+        details=details,
+    )
 
 
 def latency_metrics(
@@ -212,7 +291,7 @@ def latency_metrics(
         if metric == "p95":
             out.append(_vs_history(name, metric, value, trailing_p95, ops.min_history, 0.0, ops.latency_regression))
         else:
-            out.append(Metric("health", name, metric, value))
+            out.append(Metric(check="health", column=name, metric=metric, value=value))
     return out
 
 
@@ -237,12 +316,12 @@ def error_rate_metric(
     with engine.connect() as conn:
         total, errors = conn.execute(stmt).one()
     rate = int(errors or 0) / int(total) if total else 0.0
-    details: dict[str, object] = {
-        "errors": int(errors or 0),
-        "rows": int(total),
-        "error_values": list(model.serving.error_values),
-        "trailing_windows": len(trailing_rate),
-    }
+    details = OperationsDetails(
+        errors=int(errors or 0),
+        rows=int(total),
+        error_values=list(model.serving.error_values),
+        trailing_windows=len(trailing_rate),
+    )
     status: Status = "ok"
     threshold = ops.max_error_rate
     if rate > ops.max_error_rate:
@@ -256,7 +335,17 @@ def error_rate_metric(
         f"alert above {ops.max_error_rate}; warning above {ops.error_rate_regression} x the trailing median "
         f"(at least {_ERROR_RATE_FLOOR})"
     )
-    return [Metric("health", name, "error_rate", rate, status, threshold, details=details)]
+    return [
+        Metric(
+            check="health",
+            column=name,
+            metric="error_rate",
+            value=rate,
+            status=status,
+            threshold=threshold,
+            details=details,
+        )
+    ]
 
 
 def operations_metrics(
@@ -268,3 +357,80 @@ def operations_metrics(
         volume_metric(model, rows, history.rows),
         *error_rate_metric(engine, model, tables, window, history.error_rate),
     ]
+
+
+def window_length(model: ModelConfig, window: Window) -> Metric:
+    """How many schedule intervals the window spans; far more than one is an explicit warning."""
+    interval = schedule_interval(model.schedule, window.start)
+    # total_seconds(): the bounds may be pendulum datetimes (Airflow's data interval), whose
+    # difference does not divide by a stdlib timedelta
+    ratio = (window.end - window.start).total_seconds() / interval.total_seconds()
+    status: Status = "warning" if ratio > LARGE_WINDOW_INTERVALS else "ok"
+    details = WindowLengthDetails(
+        window_hours=(window.end - window.start).total_seconds() / 3600,
+        schedule=model.schedule,
+        interval_hours=interval.total_seconds() / 3600,
+        rule=f"warning above {LARGE_WINDOW_INTERVALS} schedule intervals: a short incident is diluted; "
+        "monitor long periods as several windows (a backfill)",
+    )
+    return Metric(
+        check="health",
+        column="",
+        metric="window_intervals",
+        value=ratio,
+        status=status,
+        threshold=LARGE_WINDOW_INTERVALS,
+        details=details,
+    )
+
+
+def _operations(ctx: WindowContext) -> list[Metric]:
+    return operations_metrics(ctx.engine, ctx.model, ctx.tables, ctx.window, ctx.rows, trailing(ctx.history, ctx.model))
+
+
+VERSIONS = WindowCheck(
+    name="versions",
+    family="health",
+    summary="share of requests per model version (`share:<version>`)",
+    statuses={
+        "warning": "several model versions served one window (health.mixed_versions; ok for A/B tests)",
+        "alert": "a version outside serving.allowed_model_versions (health.unknown_version)",
+    },
+    run=lambda ctx: version_metrics(ctx.model, dict(ctx.versions)),
+)
+STALENESS = WindowCheck(
+    name="staleness",
+    family="health",
+    summary="model age in days at the window end (M4): trained_at, the registry table or the newest training row",
+    statuses={
+        "warning": "the model is older than health.staleness.warn_days, or a served version is not in the registry",
+        "alert": "the model is older than health.staleness.alert_days",
+    },
+    run=lambda ctx: staleness_metrics(
+        ctx.engine, ctx.model, ctx.window, dict(ctx.versions), ctx.baseline.fingerprint.max_timestamp
+    ),
+)
+STABILITY = WindowCheck(
+    name="stability",
+    family="health",
+    summary="shares of NULL, NaN, infinite and out-of-range predictions (M5)",
+    statuses={"alert": "a share of invalid predictions above health.stability.max_invalid_share"},
+    run=lambda ctx: stability_metrics(ctx.engine, ctx.model, ctx.tables, ctx.window),
+)
+OPERATIONS = WindowCheck(
+    name="operations",
+    family="health",
+    summary="latency p50/p95/p99, request volume and error rate against the trailing healthy windows (M6)",
+    statuses={
+        "warning": "latency p95, request volume or error rate regressed against the trailing healthy windows",
+        "alert": "an error rate above health.operations.max_error_rate",
+    },
+    run=_operations,
+)
+WINDOW_LENGTH = WindowCheck(
+    name="window_length",
+    family="health",
+    summary="how many schedule intervals the window spans",
+    statuses={"warning": f"the window spans more than {LARGE_WINDOW_INTERVALS} schedule intervals (an ad-hoc run)"},
+    run=lambda ctx: [window_length(ctx.model, ctx.window)],
+)

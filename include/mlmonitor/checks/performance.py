@@ -1,5 +1,6 @@
-"""Delayed-label quality (ML Test Score M7): predictions of a window joined by id to the labels that
-have arrived, scored with SQL aggregates and compared with the training (or configured) baseline.
+"""The performance check: delayed-label quality (ML Test Score M7). Predictions of a window joined
+by id to the labels that have arrived, scored with SQL aggregates and compared with the training
+(or configured) baseline.
 
 Classification scores threshold the probability (`labels.threshold`) against the `positive_label`;
 ROC AUC comes from a GROUP BY over the probability rounded to 1e-4 (at most 20 002 groups, so
@@ -10,24 +11,37 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlmonitor.checks.base import WindowCheck
+from mlmonitor.checks.scores import CLASSIFICATION, LOWER_IS_BETTER, REGRESSION, Z_SE, auc_se, mean_se, roc_auc, share
 from mlmonitor.config import LabelsConfig, ModelConfig
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric
 from mlmonitor.warehouse import ModelTables, bound, column, is_numeric, reflect_table, window_filter
 from mlmonitor.window import Window
 
-CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-REGRESSION = ("mae", "rmse", "mape")
-LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
 _EPS = 1e-15
 _AUC_BINS = 10_000
-Z_SE = 4.0  # one-sided 4-sigma: about 3 in 100 000 per metric and window under no change
+
+
+class CoverageDetails(TypedDict):
+    labeled: int
+    rows: int
+    as_of: str | None
+
+
+class QualityDetails(TypedDict, total=False):
+    labeled: int
+    baseline: float | None
+    baseline_source: str | None  # "labels.expected" or "training table"
+    tolerance: float
+    standard_error: float | None
+    note: str  # why it was not judged
+    rule: str
 
 
 def _labels(model: ModelConfig) -> LabelsConfig:
@@ -56,18 +70,6 @@ def _outcome(model: ModelConfig, label: sa.Column[Any]) -> sa.ColumnElement[Any]
 Scores = dict[str, tuple[float | None, float | None]]  # metric -> (value, standard error)
 
 
-def _share(k: int, n: int) -> tuple[float | None, float | None]:
-    """A proportion and its binomial standard error."""
-    if not n:
-        return None, None
-    v = k / n
-    return v, math.sqrt(v * (1 - v) / n)
-
-
-def _mean_se(mean: float, mean_sq: float, n: int) -> float:
-    return math.sqrt(max(mean_sq - mean * mean, 0.0) / n)
-
-
 def _classification(
     engine: Engine, model: ModelConfig, source: sa.FromClause, p: sa.ColumnElement[Any], y: Any, where: Any
 ) -> Scores:
@@ -92,36 +94,13 @@ def _classification(
     auc = roc_auc([(float(s), int(k or 0), int(c)) for s, k, c in hist])
     f1_n = tp + (fp + fn) / 2  # F1 = tp / f1_n, treated as a proportion for its standard error
     return {
-        "accuracy": _share(n - fp - fn, n),
-        "precision": _share(tp, pred_pos),
-        "recall": _share(tp, pos),
+        "accuracy": share(n - fp - fn, n),
+        "precision": share(tp, pred_pos),
+        "recall": share(tp, pos),
         "f1": (tp / f1_n, math.sqrt((tp / f1_n) * (1 - tp / f1_n) / f1_n)) if tp else (0.0 if f1_n else None, None),
         "roc_auc": (auc, auc_se(auc, pos, n - pos) if auc is not None else None),
-        "log_loss": (float(losses[0]), _mean_se(float(losses[0]), float(losses[1]), n)),
+        "log_loss": (float(losses[0]), mean_se(float(losses[0]), float(losses[1]), n)),
     }
-
-
-def auc_se(auc: float, positives: int, negatives: int) -> float:
-    """Hanley & McNeil (1982) standard error of a ROC AUC."""
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    var = auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
-    return math.sqrt(max(var, 0.0) / (positives * negatives))
-
-
-def roc_auc(histogram: Sequence[tuple[float, int, int]]) -> float | None:
-    """ROC AUC from (score, positives, count) groups: the probability that a random positive
-    outranks a random negative, ties counting one half (Mann-Whitney U)."""
-    pos_total = sum(k for _, k, _ in histogram)
-    neg_total = sum(c - k for _, k, c in histogram)
-    if not pos_total or not neg_total:
-        return None
-    below = 0
-    u = 0.0
-    for _, k, c in sorted(histogram):
-        neg = c - k
-        u += k * (below + neg / 2)
-        below += neg
-    return u / (pos_total * neg_total)
 
 
 def _regression(engine: Engine, source: sa.FromClause, p: sa.ColumnElement[Any], y: Any, where: Any) -> Scores:
@@ -143,11 +122,11 @@ def _regression(engine: Engine, source: sa.FromClause, p: sa.ColumnElement[Any],
         return {}
     mae, mse, rmse = float(mae), float(mse), math.sqrt(float(mse))
     # delta method: se(sqrt(m)) = se(m) / (2 sqrt(m))
-    rmse_se = _mean_se(mse, float(m4), n) / (2 * rmse) if rmse else 0.0
+    rmse_se = mean_se(mse, float(m4), n) / (2 * rmse) if rmse else 0.0
     return {
-        "mae": (mae, _mean_se(mae, mse, n)),
+        "mae": (mae, mean_se(mae, mse, n)),
         "rmse": (rmse, rmse_se),
-        "mape": (float(mape), _mean_se(float(mape), float(ape2), n_ape)) if n_ape else (None, None),
+        "mape": (float(mape), mean_se(float(mape), float(ape2), n_ape)) if n_ape else (None, None),
     }
 
 
@@ -206,8 +185,16 @@ def performance_metrics(
     if not rows:
         return []
     expected = {**baseline, **cfg.expected}
-    coverage_details = {"labeled": int(labeled), "rows": int(rows), "as_of": as_of.isoformat() if as_of else None}
-    out = [Metric("performance", "", "label_coverage", labeled / rows if rows else 0.0, details=coverage_details)]
+    coverage_details = CoverageDetails(labeled=int(labeled), rows=int(rows), as_of=as_of.isoformat() if as_of else None)
+    out = [
+        Metric(
+            check="performance",
+            column="",
+            metric="label_coverage",
+            value=labeled / rows if rows else 0.0,
+            details=coverage_details,
+        )
+    ]
     if not labeled:
         return out
     p = sa.cast(tables.serving.c[model.prediction.column], sa.Float)
@@ -224,12 +211,17 @@ def judge(
     """Alert when `value` is worse than `base` by more than `labels.tolerance` (relative) AND by more
     than Z_SE standard errors, so the noise of a small window never alerts; judged from `min_labels`."""
     cfg = _labels(model)
-    details: dict[str, Any] = {"labeled": labeled, "baseline": base, "tolerance": cfg.tolerance, "standard_error": se}
-    details["baseline_source"] = "labels.expected" if metric in cfg.expected else "training table" if base else None
+    details = QualityDetails(
+        labeled=labeled,
+        baseline=base,
+        tolerance=cfg.tolerance,
+        standard_error=se,
+        baseline_source="labels.expected" if metric in cfg.expected else "training table" if base else None,
+    )
     if labeled < cfg.min_labels or base is None or value is None:
         why = f"fewer than labels.min_labels={cfg.min_labels} labels" if labeled < cfg.min_labels else "no baseline"
         details["note"] = f"not judged: {why}" if value is not None else "undefined for this window"
-        return Metric("performance", "", metric, value, details=details)
+        return Metric(check="performance", column="", metric=metric, value=value, details=details)
     limit = _limit(metric, base, cfg.tolerance)
     margin = Z_SE * (se or 0.0)
     if metric in LOWER_IS_BETTER:
@@ -237,7 +229,15 @@ def judge(
     else:
         bad = value < limit and value < base - margin
     details["rule"] = f"alert when worse than the baseline by {cfg.tolerance:.0%} and by {Z_SE} standard errors"
-    return Metric("performance", "", metric, value, "alert" if bad else "ok", limit, details=details)
+    return Metric(
+        check="performance",
+        column="",
+        metric=metric,
+        value=value,
+        status="alert" if bad else "ok",
+        threshold=limit,
+        details=details,
+    )
 
 
 def recent_windows(model: ModelConfig, end: dt.datetime, count: int) -> list[Window]:
@@ -262,3 +262,17 @@ def recent_windows(model: ModelConfig, end: dt.datetime, count: int) -> list[Win
         out.append(Window.of(lo, hi))
         hi = lo
     return out
+
+
+PERFORMANCE = WindowCheck(
+    name="performance",
+    family="performance",
+    summary="label coverage and quality (accuracy ... ROC AUC, or MAE, RMSE, MAPE) with the labels arrived so "
+    "far (M7); the labels DAG re-scores recent windows as more arrive",
+    statuses={
+        "alert": "a quality metric worse than its baseline by labels.tolerance and by 4 standard errors",
+    },
+    run=lambda ctx: performance_metrics(
+        ctx.engine, ctx.model, ctx.tables, ctx.window, ctx.baseline.performance, ctx.window.end
+    ),
+)

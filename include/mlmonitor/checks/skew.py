@@ -3,15 +3,24 @@ feature table (the values the training pipeline computes), compared feature by f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlmonitor.checks.base import WindowCheck
 from mlmonitor.config import ModelConfig
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.warehouse import ModelTables, column, is_numeric, reflect_table, window_filter
 from mlmonitor.window import Window
+
+
+class SkewDetails(TypedDict, total=False):
+    joined: int
+    rows: int
+    mismatches: int
+    tolerance: float
+    offline_table: str
 
 
 def _mismatch(s: sa.ColumnElement[Any], o: sa.ColumnElement[Any], numeric: bool, tol: float) -> sa.Case[Any]:
@@ -52,19 +61,47 @@ def skew_metrics(engine: Engine, model: ModelConfig, tables: ModelTables, window
     n = int(row[0])
     out = [
         Metric(
-            "health",
-            "",
-            "skew_join_coverage",
-            n / total if total else 0.0,
-            details={"joined": n, "rows": total, "offline_table": cfg.table},
+            check="health",
+            column="",
+            metric="skew_join_coverage",
+            value=n / total if total else 0.0,
+            details=SkewDetails(joined=n, rows=total, offline_table=cfg.table),
         )
     ]
     for i, name in enumerate(features):
         mismatches, mad = int(row[1 + 2 * i] or 0), row[2 + 2 * i]
         rate = mismatches / n if n else 0.0
         status: Status = "warning" if rate > cfg.max_mismatch_rate else "ok"
-        details = {"mismatches": mismatches, "joined": n, "tolerance": cfg.tolerance, "offline_table": cfg.table}
-        out.append(Metric("health", name, "skew_mismatch_rate", rate, status, cfg.max_mismatch_rate, details=details))
+        details = SkewDetails(mismatches=mismatches, joined=n, tolerance=cfg.tolerance, offline_table=cfg.table)
+        out.append(
+            Metric(
+                check="health",
+                column=name,
+                metric="skew_mismatch_rate",
+                value=rate,
+                status=status,
+                threshold=cfg.max_mismatch_rate,
+                details=details,
+            )
+        )
         if mad is not None:
-            out.append(Metric("health", name, "skew_mean_abs_diff", float(mad), details={"joined": n}))
+            out.append(
+                Metric(
+                    check="health",
+                    column=name,
+                    metric="skew_mean_abs_diff",
+                    value=float(mad),
+                    details=SkewDetails(joined=n),
+                )
+            )
     return out
+
+
+SKEW = WindowCheck(
+    name="skew",
+    family="health",
+    summary="training/serving skew (M3): serving rows joined by id to an offline feature table (skew:), "
+    "compared feature by feature",
+    statuses={"warning": "a feature's serving values differ from the offline ones on more than skew.max_mismatch_rate"},
+    run=lambda ctx: skew_metrics(ctx.engine, ctx.model, ctx.tables, ctx.window),
+)

@@ -15,17 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlmonitor.checks.base import CheckInfo
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
 from mlmonitor.metrics import Metric
+from mlmonitor.names import derive_hint, schema_suite_name
 from mlmonitor.project import GxProject
-from mlmonitor.storage.suites import read_suite, schema_suite_name, suite_path
+from mlmonitor.storage.suites import read_suite, suite_path
 from mlmonitor.warehouse import ModelTables, window_filter
 from mlmonitor.window import Window
 
@@ -40,6 +42,35 @@ def result_format(model: ModelConfig) -> dict[str, Any]:
         "include_unexpected_rows": False,
         "return_unexpected_index_query": False,
     }
+
+
+class UnexpectedCount(TypedDict):
+    value: Any
+    count: int
+
+
+class ValidationDetails(TypedDict, total=False):
+    """One expectation's result (GE's result keys where GE gave them)."""
+
+    kwargs: dict[str, Any]  # the expectation's arguments (column, value_set, mostly ...)
+    rule: str  # the derivation rule of meta.mlmonitor, or "manual"
+    element_count: int
+    unexpected_count: int
+    unexpected_percent: float
+    missing_count: int
+    partial_unexpected_counts: list[UnexpectedCount]  # at most validation.sample_values raw values
+    observed_value: Any  # a non-numeric observed value (numeric ones are the row's value)
+    error: str  # the exception GE raised evaluating it
+
+
+_RESULT_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count", "partial_unexpected_counts")
+
+VALIDATION = CheckInfo(
+    name="validation",
+    family="validation",
+    summary="the Great Expectations suites derived from training (the validate task; one row per expectation)",
+    statuses={"alert": "an expectation failed (a value out of range or set, NULLs, duplicate ids, row count, types)"},
+)
 
 
 @dataclass(frozen=True)
@@ -81,10 +112,7 @@ def validate_window(
 
     path = suite_path(project.suites_dir, model.name)
     if read_suite(path) is None:
-        raise BaselineMissing(
-            f"{model.name}: no expectation suite at {path}; derive it with "
-            f"`mlmonitor baseline {model.name}` or trigger mlmonitor_{model.name}_baseline"
-        )
+        raise BaselineMissing(f"{model.name}: no expectation suite at {path}; {derive_hint(model.name)}")
     schema_suite = schema_suite_name(model.name)
     has_schema = read_suite(suite_path(project.suites_dir, schema_suite)) is not None
     env = f"MLMONITOR_GX_URL_{model.name.upper()}"
@@ -202,27 +230,21 @@ def _docs_path(urls: list[dict[str, Any]], project: GxProject) -> str | None:
 def _metric(config: Any, success: bool | None, result: dict[str, Any], exception: dict[str, Any]) -> Metric:
     kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id"}}
     observed = result.get("observed_value", result.get("unexpected_percent"))
-    details: dict[str, Any] = {"kwargs": kwargs, "rule": (config.meta or {}).get("mlmonitor", {}).get("rule", "manual")}
-    for key in (
-        "element_count",
-        "unexpected_count",
-        "unexpected_percent",
-        "missing_count",
-        "partial_unexpected_counts",
-    ):
-        if key in result:
-            details[key] = result[key]
+    rule = (config.meta or {}).get("mlmonitor", {}).get("rule", "manual")
+    details = cast(
+        ValidationDetails, {"kwargs": kwargs, "rule": rule} | {k: result[k] for k in _RESULT_KEYS if k in result}
+    )
     if exception and exception.get("raised_exception"):
-        details["error"] = exception.get("exception_message")
+        details["error"] = str(exception.get("exception_message"))
     value = float(observed) if isinstance(observed, (int, float)) else None
     if value is None and observed is not None:
         details["observed_value"] = json.loads(json.dumps(observed, default=str))
     return Metric(
-        "validation",
-        kwargs.get("column", ""),
-        config.type,
-        value,
-        "ok" if success else "alert",
-        kwargs.get("mostly"),
+        check="validation",
+        column=kwargs.get("column", ""),
+        metric=config.type,
+        value=value,
+        status="ok" if success else "alert",
+        threshold=kwargs.get("mostly"),
         details=details,
     )

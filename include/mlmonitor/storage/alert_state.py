@@ -10,14 +10,34 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mlmonitor.alerting.policy import SentAlert
-from mlmonitor.storage.results import create_missing, utc_naive
+from mlmonitor.config import Severity
+from mlmonitor.storage.results import create_missing
 from mlmonitor.storage.results import metrics as metrics_table
+from mlmonitor.window import as_utc, utc_naive
+
+AlertKind = Literal["alert", "change", "reminder", "recovery"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentAlert:
+    """One delivered message: a row of `mlmonitor_alerts`."""
+
+    model: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    kind: AlertKind
+    severity: Severity | None
+    failing: tuple[str, ...]
+    since: dt.datetime | None
+    destination: str
+    sent_at: dt.datetime
+
 
 metadata = sa.MetaData()
 
@@ -36,10 +56,6 @@ alerts = sa.Table(
 )
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC)
-
-
 def ensure_table(engine: Engine) -> None:
     """Create `mlmonitor_alerts` if it does not exist (safe to call from every run)."""
     create_missing(metadata, engine)
@@ -47,15 +63,15 @@ def ensure_table(engine: Engine) -> None:
 
 def _sent(row: Any) -> SentAlert:
     return SentAlert(
-        row.model,
-        _utc(row.window_start),
-        _utc(row.window_end),
-        row.kind,
-        row.severity,
-        tuple(json.loads(row.failing)),
-        None if row.since is None else _utc(row.since),
-        row.destination,
-        _utc(row.sent_at),
+        model=row.model,
+        window_start=as_utc(row.window_start),
+        window_end=as_utc(row.window_end),
+        kind=row.kind,
+        severity=row.severity,
+        failing=tuple(json.loads(row.failing)),
+        since=None if row.since is None else as_utc(row.since),
+        destination=row.destination,
+        sent_at=as_utc(row.sent_at),
     )
 
 

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
-from mlmonitor.checks.schema import fingerprint as table_schema
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
-from mlmonitor.warehouse import ModelTables
+from mlmonitor.names import derive_hint
+from mlmonitor.warehouse import ModelTables, column_types
 
 # 2: per-bin training means (the atoms of the binned Wasserstein distance)
 BINS_VERSION = 2
@@ -97,7 +97,7 @@ def derive_baseline(model: ModelConfig, engine: Engine, tables: ModelTables) -> 
         numeric=numeric,
         categorical=categorical,
         prediction=prediction,
-        schemas={t.fullname: table_schema(t, engine.dialect) for t in (tables.training, tables.serving)},
+        schemas={t.fullname: column_types(t, engine.dialect) for t in (tables.training, tables.serving)},
     )
 
 
@@ -141,7 +141,7 @@ def save_baseline(baseline: Baseline, path: Path) -> None:
 
 def load_baseline(path: Path, model: str) -> Baseline:
     """Read a stored baseline; a missing or corrupt file says how to re-derive it."""
-    fix = f"derive it with `mlmonitor baseline {model}` or trigger the DAG mlmonitor_{model}_baseline"
+    fix = derive_hint(model)
     try:
         text = path.read_text(encoding="utf-8")
         version = json.loads(text).get("bins_version")

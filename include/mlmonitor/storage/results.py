@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.warehouse import unavailable_as_error
+from mlmonitor.window import utc_naive
 
 metadata = sa.MetaData()
 
@@ -62,11 +63,6 @@ def create_missing(tables: sa.MetaData, engine: Engine) -> None:
 def ensure_tables(engine: Engine) -> None:
     """Create the results tables if they do not exist (safe to call from every run)."""
     create_missing(metadata, engine)
-
-
-def utc_naive(value: dt.datetime) -> dt.datetime:
-    """Stored form of an instant: naive UTC (a naive input is already UTC)."""
-    return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _naive(iso: str) -> dt.datetime:

@@ -16,6 +16,7 @@ from typing import Any
 
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
+from mlmonitor.names import baseline_dag_id, schema_suite_name
 from mlmonitor.storage.baselines import Baseline, CategoricalBaseline, NumericBaseline
 
 Expectation = dict[str, Any]
@@ -192,10 +193,6 @@ def is_manual(expectation: Expectation) -> bool:
     return bool(meta.get("manual")) or "mlmonitor" not in meta
 
 
-def schema_suite_name(model: str) -> str:
-    return f"{model}_schema"
-
-
 def build_suite(
     model: ModelConfig, baseline: Baseline, existing: dict[str, Any] | None, gx_version: str
 ) -> dict[str, Any]:
@@ -271,7 +268,7 @@ def read_suite(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
         raise BaselineMissing(
             f"{path.stem}: expectation suite {path} is {problem}; restore it from version control, or delete "
-            f"it and re-derive with `mlmonitor baseline {path.stem}` (or trigger mlmonitor_{path.stem}_baseline; "
+            f"it and re-derive with `mlmonitor baseline {path.stem}` (or trigger {baseline_dag_id(path.stem)}; "
             f"manual expectations in the deleted file are lost)"
         )
     return data

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from mlmonitor.checks import drift as monitor
+from mlmonitor.checks.prediction import MEAN_SHIFT_STD
+from mlmonitor.checks.registry import status_meanings
+from mlmonitor.names import baseline_dag_id, monitor_dag_id
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_index_url, docs_url, metrics_url
 from mlmonitor.ui.svgchart import (
     SERIES_COLOURS,
@@ -32,21 +34,12 @@ from mlmonitor.ui.svgchart import (
 )
 
 Row = Mapping[str, Any]
-# the prediction mean warns when it leaves training by this many training stds (and significantly)
-MEAN_SHIFT_STD: float = getattr(monitor, "_MEAN_SHIFT_STD", 0.1)
 STATUS_TEXT = {
     "ok": "ok",
     "warning": "warning",
     "alert": "alert",
     "no_data": "no data",
     "error": "error",
-}
-STATUS_MEANING = {
-    "ok": "all checks passed",
-    "warning": "drift, mixed model versions, a moved prediction mean or slower latency",
-    "alert": "failed expectations or drift in many columns",
-    "no_data": "no serving rows in the window",
-    "error": "the check itself failed",
 }
 
 
@@ -74,10 +67,6 @@ class ModelView:
     description: str
     windows: tuple[WindowView, ...]
     sections: tuple[tuple[str, str, tuple[Chart, ...]], ...]  # (title, explanation, charts)
-
-
-def monitor_dag_id(model: str) -> str:
-    return f"mlmonitor_{model}"
 
 
 def _details(row: Row) -> dict[str, Any]:
@@ -342,14 +331,16 @@ svg .tick{font-size:10px;fill:#555}svg .axis{font-size:11px;fill:#333}
 def _badge(status: str) -> str:
     colour = STATUS_COLOURS.get(status, "#555")
     text = STATUS_TEXT.get(status, status)
-    meaning = escape(STATUS_MEANING.get(status, ""))
+    meaning = escape("; ".join(status_meanings().get(status, [])))  # type: ignore[call-overload]
     return f'<span class="badge" style="background:{colour}" title="{meaning}">{escape(text)}</span>'
 
 
 def _status_legend() -> str:
     return (
         '<div class="legend-status">'
-        + "".join(f"<span>{_badge(s)} {escape(meaning)}</span>" for s, meaning in STATUS_MEANING.items())
+        + "".join(
+            f"<span>{_badge(s)} {escape('; '.join(meanings))}</span>" for s, meanings in status_meanings().items()
+        )
         + "</div>"
     )
 
@@ -412,8 +403,8 @@ def render_index(models: Sequence[ModelSummary], base: str = "") -> str:
         if w is None:
             rows.append(
                 f'<tr><td>{name}{desc}</td><td colspan="6" class="muted">No window monitored yet: trigger '
-                f"<code>mlmonitor_{escape(s.model)}_baseline</code>, then unpause "
-                f"<code>mlmonitor_{escape(s.model)}</code>.</td></tr>"
+                f"<code>{escape(baseline_dag_id(s.model))}</code>, then unpause "
+                f"<code>{escape(monitor_dag_id(s.model))}</code>.</td></tr>"
             )
             continue
         rows.append(

@@ -1,0 +1,65 @@
+"""Where alerts go: the `Destination` interface, the local alerts file, and `deliver`.
+
+A destination takes a rendered-on-demand `Alert` and says where it went. The core has the local
+file; the Airflow layer adds Slack (the provider's hooks) and any Airflow notifier. `deliver` is
+the one delivery path of the monitor DAG's `notify` task, the task-failure callback and the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from mlmonitor.alerting.message import Alert
+from mlmonitor.alerting.text import render_text
+
+log = logging.getLogger(__name__)
+
+
+class Destination(Protocol):
+    """Something that delivers an alert; `send` raises when it could not, and returns where it went."""
+
+    def send(self, alert: Alert) -> str: ...
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """The alerts file (one JSON object per line, appended): where alerts go without Slack."""
+
+    path: Path
+    top: int = 5
+
+    def send(self, alert: Alert) -> str:
+        record: dict[str, object] = {
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+            "kind": alert.kind,
+            "model": alert.model,
+        }
+        if alert.window_start is not None:
+            record.update(window_start=alert.window_start, status=alert.status)
+        record["text"] = text = render_text(alert, self.top)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        log.warning("%s of %s written to %s\n%s", alert.kind, alert.model, self.path, text)
+        return str(self.path)
+
+
+def deliver(alert: Alert, destination: Destination, fallback: Destination | None = None) -> str:
+    """Send `alert` to `destination` and say where it went.
+
+    With a `fallback`, a destination that fails hands the alert to it (logged) instead of raising:
+    for messages that must never hide another error, such as a task-failure report.
+    """
+    try:
+        return destination.send(alert)
+    except Exception as exc:
+        if fallback is None:
+            raise
+        where = fallback.send(alert)
+        log.error("%s not delivered (%s: %s); written to %s instead", alert.kind, type(exc).__name__, exc, where)
+        return where
