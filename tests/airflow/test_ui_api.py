@@ -49,29 +49,6 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gx_root: Path) -> s
     return engine
 
 
-@pytest.fixture(scope="module")
-def client(airflow_db: Path) -> Any:
-    import os
-    import secrets
-
-    # the API server signs and checks JWTs with this secret (generated per test session)
-    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
-    from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
-
-    with TestClient(create_app(), base_url="http://127.0.0.1:8080") as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def token(client: Any) -> str:
-    """A JWT issued by the API server's own auth manager (simple auth manager, admin role)."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
-
-
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

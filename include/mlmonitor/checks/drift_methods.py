@@ -8,7 +8,6 @@ built-in, or in your own package: see README "Extending mlmonitor").
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from mlmonitor.checks.drift_stats import (
     unseen_share,
     wasserstein_binned,
 )
+from mlmonitor.entry_points import load_once
 from mlmonitor.errors import ConfigError
 
 ENTRY_POINT_GROUP = "mlmonitor.drift_methods"
@@ -69,26 +69,13 @@ def unregister_drift_method(name: str) -> None:
     _METHODS.pop(name, None)
 
 
-_loaded_entry_points = False
-
-
-def _load_entry_points() -> None:
-    """Methods that installed packages declare under the entry-point group `mlmonitor.drift_methods`
-    (each entry point names a DriftMethod), loaded once."""
-    global _loaded_entry_points
-    if _loaded_entry_points:
-        return
-    _loaded_entry_points = True
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        method = entry.load()
-        if not isinstance(method, DriftMethod):
-            raise ConfigError(f"entry point {entry.name} = {entry.value} ({ENTRY_POINT_GROUP}) is not a DriftMethod")
-        register_drift_method(method, replace=True)
+def _register_from_entry_point(method: DriftMethod) -> None:
+    register_drift_method(method, replace=True)
 
 
 def drift_methods(kind: ColumnKind | None = None) -> tuple[DriftMethod, ...]:
     """The registered methods (of one column kind), in registration order (each kind's default first)."""
-    _load_entry_points()
+    load_once(ENTRY_POINT_GROUP, DriftMethod, _register_from_entry_point)
     return tuple(m for m in _METHODS.values() if kind is None or kind in m.kinds)
 
 
@@ -98,7 +85,7 @@ def _choice(names: list[str]) -> str:
 
 def drift_method(name: str, kind: ColumnKind | None = None) -> DriftMethod:
     """The method called `name` (usable on `kind` columns); the error lists what is known."""
-    _load_entry_points()
+    load_once(ENTRY_POINT_GROUP, DriftMethod, _register_from_entry_point)
     method = _METHODS.get(name)
     if method is None:
         raise ConfigError(f"unknown drift method {name!r}; known: {', '.join(m.name for m in drift_methods())}")

@@ -88,7 +88,7 @@ PREDICTION_STATS = WindowCheck(
     family="stats",
     summary="mean, median, std, min and max of the prediction per window, beside training",
     statuses={
-        "warning": f"the prediction mean moved by more than {MEAN_SHIFT_STD} training std and {MEAN_SHIFT_SE} "
+        "warning": f"the prediction mean moved by more than {MEAN_SHIFT_STD:g} training std and {MEAN_SHIFT_SE:g} "
         "standard errors",
     },
     run=lambda ctx: prediction_stats(ctx.engine, ctx.model, ctx.tables, ctx.baseline, ctx.window),

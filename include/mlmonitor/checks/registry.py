@@ -10,7 +10,6 @@ from these declarations by `status_meanings` and `checks_table`.
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Sequence
 
 from mlmonitor.checks.base import CheckInfo, WindowCheck
@@ -21,7 +20,7 @@ from mlmonitor.checks.prediction import PREDICTION_STATS
 from mlmonitor.checks.schema import SCHEMA_CHANGES, SERVING_SCHEMA
 from mlmonitor.checks.skew import SKEW
 from mlmonitor.checks.validation import VALIDATION
-from mlmonitor.errors import ConfigError
+from mlmonitor.entry_points import load_once
 from mlmonitor.metrics import STATUSES, Status
 
 ENTRY_POINT_GROUP = "mlmonitor.checks"
@@ -46,7 +45,6 @@ RUN_STATUSES: dict[Status, str] = {
 }
 
 _registered: list[WindowCheck] = []
-_loaded_entry_points = False
 
 
 def register_check(check: WindowCheck) -> WindowCheck:
@@ -63,22 +61,14 @@ def unregister_check(name: str) -> None:
     _registered[:] = [c for c in _registered if c.name != name]
 
 
-def _load_entry_points() -> None:
-    global _loaded_entry_points
-    if _loaded_entry_points:
-        return
-    _loaded_entry_points = True
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        check = entry.load()
-        if not isinstance(check, WindowCheck):
-            raise ConfigError(f"entry point {entry.name} = {entry.value} ({ENTRY_POINT_GROUP}) is not a WindowCheck")
-        if check.name not in {c.name for c in _registered}:
-            register_check(check)
+def _register_from_entry_point(check: WindowCheck) -> None:
+    if check.name not in {c.name for c in _registered}:
+        register_check(check)
 
 
 def window_checks() -> tuple[WindowCheck, ...]:
     """Every check the pipeline runs on a non-empty window, in order."""
-    _load_entry_points()
+    load_once(ENTRY_POINT_GROUP, WindowCheck, _register_from_entry_point)
     return (*BUILTIN, *_registered)
 
 
@@ -105,3 +95,7 @@ def checks_table(checks: Sequence[CheckInfo] | None = None) -> str:
         when = "<br>".join(f"`{s}`: {m}" for s, m in c.statuses.items())
         lines.append(f"| `{c.name}` | `{c.family}` | {c.summary} | {when} |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # `python -m mlmonitor.checks.registry` prints the README's table
+    print(checks_table())
