@@ -117,13 +117,15 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     lookback = args.lookback or model.labels.lookback_windows
     scored = pipeline.rescore(model, engine, engine, default_project(), parse_instant(args.as_of, "--as-of"), lookback)
     worst_status = "ok"
-    for window, metrics in scored:
-        found = {m.metric: m for m in metrics}
-        bad = sorted(m.metric for m in metrics if m.status != "ok")
+    for r in scored:
+        found = {m.metric: m for m in r.metrics}
+        bad = sorted(m.metric for m in r.regressed)
         worst_status = "alert" if bad else worst_status
+        changed = f"; window status {r.previous_status} -> {r.status}" if r.status != r.previous_status else ""
         print(
-            f"{window.label}: label coverage {found['label_coverage'].value:.1%}"
+            f"{r.window.label}: label coverage {found['label_coverage'].value:.1%}"
             + (f"; regressed: {', '.join(bad)}" if bad else "")
+            + changed
         )
     return EXIT[worst_status]
 

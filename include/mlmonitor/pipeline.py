@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -187,11 +188,34 @@ def analyse(
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class Rescored:
+    """One re-scored window: its performance rows and its run row's status before and after (None
+    when the window has no run row, i.e. it was never monitored)."""
+
+    window: Window
+    metrics: list[Metric]
+    previous_status: Status | None = None
+    status: Status | None = None
+
+    @property
+    def regressed(self) -> list[Metric]:
+        return [m for m in self.metrics if m.status != "ok"]
+
+
 def rescore(
-    model: ModelConfig, engine: Engine, results_engine: Engine, project: GxProject, as_of: dt.datetime, lookback: int
-) -> list[tuple[Window, list[Metric]]]:
+    model: ModelConfig,
+    engine: Engine,
+    results_engine: Engine,
+    project: GxProject,
+    as_of: dt.datetime,
+    lookback: int,
+    now: dt.datetime | None = None,
+) -> list[Rescored]:
     """Re-score the `lookback` windows ending at `as_of` with the labels arrived by then, replacing
-    only their `performance` rows (the other checks' rows stay)."""
+    only their `performance` rows (the other checks' rows stay). The run row of each window takes
+    the status of all its rows again, so a quality regression found now shows in the window's status
+    (`monitor_status` keeps what the monitor run said, `rescored_at` when this happened)."""
     tables = resolve_tables(model, engine)
     baseline = load_baseline(project.baseline_path(model.name), model.name)
     out = []
@@ -199,8 +223,17 @@ def rescore(
         rows = performance.performance_metrics(engine, model, tables, window, baseline.performance, as_of)
         if not rows:  # no predictions in the window: nothing to score
             continue
-        replace_check(results_engine, model.name, window.start, window.end, "performance", rows)
-        out.append((window, rows))
+
+        def restatus(run: Mapping[str, Any], stored: Sequence[Metric], window: Window = window) -> tuple[Status, str]:
+            versions = json.loads(run["model_versions"] or "{}")
+            summary = summarize(model, window, int(run["rows"] or 0), versions, stored)
+            return summary.status, summary.message
+
+        change = replace_check(
+            results_engine, model.name, window.start, window.end, "performance", rows, restatus=restatus, now=now
+        )
+        before, after = change if change else (None, None)
+        out.append(Rescored(window=window, metrics=rows, previous_status=before, status=after))
     return out
 
 
@@ -239,9 +272,12 @@ def summarize(
         parts.append(f"{len(failed)} failed expectation(s): " + ", ".join(sorted({_label(m) for m in failed})))
     if drifted:
         parts.append("drift in " + ", ".join(drifted))
-    flagged = [m for m in metrics if m.check not in {"validation", "drift"} and m.status != "ok"]
+    flagged = [m for m in metrics if m.check not in {"validation", "drift", "performance"} and m.status != "ok"]
     if flagged:
         parts.append("warnings: " + ", ".join(sorted({_label(m) for m in flagged})))
+    quality = [m for m in metrics if m.check == "performance" and m.status != "ok"]
+    if quality:  # found when labels arrive, usually by the labels DAG after the monitor run
+        parts.append("quality regressed: " + ", ".join(sorted({_label(m) for m in quality})))
     return RunSummary(
         model=model.name,
         window_start=window.start.isoformat(),

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import inspect
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -245,3 +247,47 @@ def _is_connection_error(engine: Engine, exc: sa.exc.DBAPIError) -> bool:
         # SQLite reports SQL mistakes as OperationalError too; only a locked or unopenable file is transient
         return any(s in str(exc.orig) for s in ("database is locked", "unable to open database"))
     return True
+
+
+def limit_statements(engine: Engine, seconds: float) -> Engine:
+    """Make every statement on `engine` give up after `seconds`, so a slow or locked database answers with
+    an error instead of holding a request (the UI's reads). Each database bounds statements its own way:
+    PostgreSQL `statement_timeout`, MariaDB `max_statement_time`, MySQL `max_execution_time` (SELECTs),
+    SQLite a progress handler that interrupts a statement past its deadline plus a busy timeout for locks;
+    other databases keep their defaults. Returns `engine`."""
+    millis = max(int(seconds * 1000), 1)
+    name = engine.dialect.name
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        if name == "sqlite":
+            deadline = [float("inf")]
+            record.info["mlmonitor_deadline"] = deadline
+            dbapi_conn.set_progress_handler(lambda: int(time.monotonic() > deadline[0]), 1000)
+            statement = f"PRAGMA busy_timeout = {millis}"
+        elif name == "postgresql":
+            statement = f"SET statement_timeout = {millis}"
+        elif name in ("mysql", "mariadb"):
+            mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
+            statement = (
+                f"SET SESSION max_statement_time = {seconds:g}"
+                if mariadb
+                else f"SET SESSION max_execution_time = {millis}"
+            )
+        else:
+            return
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+
+    if name == "sqlite":
+
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def _start_clock(conn: Any, *args: Any) -> None:
+            deadline = conn.connection.info.get("mlmonitor_deadline")
+            if deadline is not None:
+                deadline[0] = time.monotonic() + seconds
+
+    return engine

@@ -25,6 +25,7 @@ from airflow.sdk import (
 from mlmonitor.config import ModelConfig
 from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id, training_asset_name
 from mlmonitor.pipeline import Derived
+from mlmonitor.ui.links import dashboard_url
 from mlmonitor_airflow.extra_links import DataDocsLink
 from mlmonitor_airflow.payloads import RescorePayload, StatsPayload, SummaryPayload, ValidationPayload
 from mlmonitor_airflow.slack import FailureNotifier
@@ -33,6 +34,9 @@ MONITOR_DOC = """\
 ### Monitor `{name}`
 
 {description}
+
+**[Open the monitoring dashboard of `{name}`]({dashboard})**: status, why, since when, drift,
+quality and every window with its evidence.
 
 Each run checks one window of serving logs from `{serving}`: the data interval
 `[data_interval_start, data_interval_end)` of a scheduled run, or the `window_start` /
@@ -56,6 +60,8 @@ Derive the suite and baseline first with the DAG `{baseline_dag}`.
 BASELINE_DOC = """\
 ### Baseline of `{name}`
 
+[Monitoring dashboard of `{name}`]({dashboard})
+
 Profiles the training table `{training}` with SQL aggregates and writes
 * the Great Expectations suites `{name}` (each window's rows) and `{name}_schema` (the serving
   table's column types): reviewable JSON; expectations marked `manual` are kept,
@@ -73,6 +79,8 @@ It runs
 LABELS_DOC = """\
 ### Delayed labels of `{name}`
 
+[Quality of `{name}` on the monitoring dashboard]({dashboard}#quality)
+
 Ground truth arrives late in `{labels}`. Each run re-scores the last `lookback_windows` windows of
 `{monitor_dag}` (default {lookback}) that end by the run's data interval end, with the labels
 arrived by then: label coverage and {kind} metrics against the training baseline.
@@ -80,8 +88,9 @@ arrived by then: label coverage and {kind} metrics against the training baseline
 1. **rescore**: replaces only the `performance` rows of those windows in `mlmonitor_metrics`
    (the other checks' rows stay; re-runs never duplicate).
 2. **gate**: fails, without retries, when a window's quality regressed beyond `labels.tolerance`,
-   so the run shows red; its message names the windows and metrics and goes to the critical
-   Slack route (or the local alerts file), like any task failure.
+   so the run shows red; its log and message name the windows and metrics (with each window's
+   dashboard entry) and go to the critical Slack route (or the local alerts file), like any task
+   failure. A regressed window's status turns `alert` in `mlmonitor_runs` (its monitor status kept).
 """
 
 
@@ -117,7 +126,14 @@ def monitor_doc(model: ModelConfig) -> str:
         checks=checks,
         statuses=statuses,
         baseline_dag=baseline_dag_id(model.name),
+        dashboard=dashboard_link(model.name),
     )
+
+
+def dashboard_link(model: str) -> str:
+    """The model's dashboard as a DAG-docs link: relative to Airflow's <base href>, so it works under an
+    [api] base_url sub-path and from every page (Airflow opens doc links in a new tab)."""
+    return dashboard_url("", model).lstrip("/")
 
 
 def _model_dag_args(model: ModelConfig, *kind: str) -> dict[str, Any]:
@@ -164,14 +180,14 @@ def monitor_params() -> dict[str, Param]:
         ),
         "notify": Param(
             True,
-            type="boolean",
+            type=["null", "boolean"],
             title="Send alerts",
             description="Untick to record results without posting to Slack, e.g. when re-checking old "
             "windows. Results, Data Docs and the dashboard are updated either way.",
         ),
         "columns": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "string"},
             title="Only these features",
             description="Feature columns to test for drift, one per line (names as in the serving table). "
@@ -241,7 +257,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
                 summary,
                 stats_result,
                 validation,
-                bool(context["params"]["notify"]),
+                context["params"].get("notify") is not False,  # empty (None) means the default: send
                 context["ti"].dag_id,
             )
 
@@ -253,7 +269,9 @@ def monitor_dag(model: ModelConfig) -> DAG:
 
             reason = tasks.gate_message(summary)
             if reason:
+                tasks.log.error("%s", reason)
                 raise AirflowFailException(reason)
+            tasks.log.info("window passes: %s: %s", summary["status"], summary["message"])
             return f"{summary['status']}: {summary['message']}"
 
         s = stats()
@@ -273,7 +291,7 @@ def baseline_params() -> dict[str, Param]:
     return {
         "only_if_changed": Param(
             False,
-            type="boolean",
+            type=["null", "boolean"],
             title="Only if the training data changed",
             description="Leave unticked to re-derive the suite and drift baseline now. Tick to first "
             "compare the training table's fingerprint (rows, newest timestamp, content hash) with the "
@@ -297,7 +315,11 @@ def baseline_dag(model: ModelConfig) -> DAG:
         schedule=schedule,
         **_model_dag_args(model, "baseline"),
         doc_md=BASELINE_DOC.format(
-            name=name, training=model.training.table, refresh=refresh or "never", asset=asset.name
+            name=name,
+            training=model.training.table,
+            refresh=refresh or "never",
+            asset=asset.name,
+            dashboard=dashboard_link(name),
         ),
         params=baseline_params(),
     ) as dag:
@@ -311,7 +333,7 @@ def baseline_dag(model: ModelConfig) -> DAG:
                 tasks.baseline_needed,
                 name,
                 str(getattr(run_type, "value", run_type)),
-                bool(context["params"]["only_if_changed"]),
+                bool(context["params"].get("only_if_changed")),
             )
 
         @task(**failure)
@@ -340,11 +362,12 @@ def labels_dag(model: ModelConfig) -> DAG | None:
             lookback=labels.lookback_windows,
             kind=model.prediction.task,
             monitor_dag=monitor_dag_id(name),
+            dashboard=dashboard_link(name),
         ),
         params={
             "lookback_windows": Param(
                 labels.lookback_windows,
-                type="integer",
+                type=["null", "integer"],
                 minimum=1,
                 maximum=1000,
                 title="Windows to re-score",
@@ -358,16 +381,15 @@ def labels_dag(model: ModelConfig) -> DAG | None:
         def rescore(**context: Any) -> RescorePayload:
             from mlmonitor_airflow import tasks
 
-            lookback = int(context["params"]["lookback_windows"])
+            lookback = int(context["params"].get("lookback_windows") or labels.lookback_windows)
             return fail_fast(tasks.rescore, name, context["data_interval_end"], lookback)
 
         @task(retries=0, **failure)
         def gate(result: RescorePayload) -> str:
-            from airflow.sdk.exceptions import AirflowFailException
 
-            if result["alerts"]:
-                raise AirflowFailException(f"{name}: prediction quality regressed: " + "; ".join(result["alerts"]))
-            return f"{len(result['windows'])} window(s) re-scored, no regression"
+            from mlmonitor_airflow import tasks
+
+            return tasks.labels_gate(name, result)
 
         gate(rescore())
     return dag

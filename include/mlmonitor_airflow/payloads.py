@@ -62,11 +62,13 @@ class RescoredWindow(TypedDict):
     start: str
     coverage: float | None
     alerts: int
+    status: str | None  # the window's status after the re-score (None: the window was never monitored)
+    previous_status: str | None
 
 
 class RescorePayload(TypedDict):
     windows: list[RescoredWindow]
-    alerts: list[str]  # one line per window whose quality regressed
+    alerts: list[str]  # one line per window whose quality regressed, with its dashboard entry
 
 
 def metric_payloads(metrics: list[Metric]) -> list[MetricPayload]:

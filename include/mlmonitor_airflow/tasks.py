@@ -18,7 +18,7 @@ from mlmonitor.alerting.notify import notify_window
 from mlmonitor.config import ModelConfig, get_model
 from mlmonitor.metrics import RunSummary
 from mlmonitor.project import default_project
-from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url
+from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url, window_url
 from mlmonitor.window import Window, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
 from mlmonitor_airflow.payloads import (
@@ -140,6 +140,7 @@ def notify(
     """Post the alert, change, reminder or recovery of a persisted window (`alerting.notify`):
     to Slack when the severity's connection exists, else the local alerts file."""
     if not enabled:
+        log.info("notify=false for this run: nothing sent, nothing recorded")
         return "notify=false for this run: nothing sent, nothing recorded"
     model = get_model(model_name)
     summary = summary_of(summary_data)
@@ -151,14 +152,19 @@ def notify(
         _links(summary, dag_id),
         partial(destination_for, model.alerts),
     )
+    log.info("%s", notified)
     return str(notified)
+
+
+def _ui_base() -> str:
+    from airflow.sdk.configuration import conf
+
+    return conf.get("api", "base_url", fallback="") or ""
 
 
 def _links(summary: RunSummary, dag_id: str) -> Links:
     """Absolute URLs from the Airflow config `[api] base_url` (the UI plugin serves them)."""
-    from airflow.sdk.configuration import conf
-
-    base = conf.get("api", "base_url", fallback="") or ""
+    base = _ui_base()
     if not base:
         return Links()
     return Links(
@@ -200,28 +206,64 @@ def derive(model_name: str) -> pipeline.Derived:
 
 
 def rescore(model_name: str, interval_end: dt.datetime, lookback: int) -> RescorePayload:
-    """Re-score the recent windows with the labels arrived by `interval_end` (performance rows only)."""
+    """Re-score the recent windows with the labels arrived by `interval_end` (performance rows only;
+    a window whose quality regressed takes the status alert); logs one line per window."""
     model = get_model(model_name)
     engine = warehouse_engine(model.warehouse_conn_id)
-    scored = pipeline.rescore(model, engine, _results_engine(model), default_project(), interval_end, lookback)
+    now = dt.datetime.now(dt.UTC)
+    scored = pipeline.rescore(model, engine, _results_engine(model), default_project(), interval_end, lookback, now)
+    base = _ui_base()
     out: RescorePayload = {"windows": [], "alerts": []}
-    for window, metrics in scored:
-        coverage = next(m.value for m in metrics if m.metric == "label_coverage")
-        bad = [m for m in metrics if m.status != "ok"]
-        out["windows"].append({"start": window.start.isoformat(), "coverage": coverage, "alerts": len(bad)})
+    for r in scored:
+        coverage = next(m.value for m in r.metrics if m.metric == "label_coverage")
+        bad = r.regressed
+        out["windows"].append(
+            {
+                "start": r.window.start.isoformat(),
+                "coverage": coverage,
+                "alerts": len(bad),
+                "status": r.status,
+                "previous_status": r.previous_status,
+            }
+        )
         if bad:
             out["alerts"].append(
-                f"window {window.start:%Y-%m-%d %H:%M}: "
+                f"window {r.window.start:%Y-%m-%d %H:%M}: "
                 + ", ".join(
                     f"{m.metric} {m.value:.4g} (limit {m.threshold:.4g})"
                     for m in bad
                     if m.value is not None and m.threshold is not None
                 )
+                + (f" - {window_url(base, model.name, r.window.start)}" if base else "")
             )
+        change = f"; window status {r.previous_status} -> {r.status}" if r.status != r.previous_status else ""
         log.info(
-            "%s %s: label coverage %.1f%%, %d finding(s)", model.name, window.label, 100 * (coverage or 0), len(bad)
+            "%s %s: label coverage %.1f%%, %s%s",
+            model.name,
+            r.window.label,
+            100 * (coverage or 0),
+            "regressed: " + ", ".join(m.metric for m in bad) if bad else "no regression",
+            change,
         )
+    log.info("re-scored %d window(s) as of %s; %d regressed", len(scored), interval_end, len(out["alerts"]))
     return out
+
+
+def labels_gate(model_name: str, result: RescorePayload) -> str:
+    """Fail (no retries) when a re-scored window's quality regressed: the log names every window and metric
+    that regressed, with the window's dashboard entry, and which windows changed status."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    for w in result["windows"]:
+        if w["status"] != w["previous_status"]:
+            log.warning("window %s: status %s -> %s", w["start"], w["previous_status"], w["status"])
+    if result["alerts"]:
+        for line in result["alerts"]:
+            log.error("quality regressed: %s", line)
+        raise AirflowFailException(f"{model_name}: prediction quality regressed: " + "; ".join(result["alerts"]))
+    message = f"{len(result['windows'])} window(s) re-scored, no regression"
+    log.info("%s", message)
+    return message
 
 
 def gate_message(summary: SummaryPayload) -> str | None:

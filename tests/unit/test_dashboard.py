@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import re
 
-from mlmonitor.ui import dashboard
+from mlmonitor.ui import dashboard, trends
 from mlmonitor.ui.svgchart import Chart, Point, RefLine, Series, nice_ticks, render
 
 D0 = dt.datetime(2024, 3, 1)
@@ -70,36 +70,44 @@ METRICS = [
 ]
 
 
-def test_windows_newest_first_with_their_findings_and_links():
+def test_windows_newest_first_with_their_reasons_and_links():
     views = dashboard.window_views("carloan", RUNS, METRICS, base="/af")
     assert [v.start for v in views] == [day(2), day(1), day(0)]
     bad = views[0]
     assert bad.status == "alert"
-    assert bad.failed_expectations == ("expect_column_values_to_not_be_null(credit_score)",)
-    assert bad.drifted_columns == ("income",)
-    assert bad.docs_href == "/af/mlmonitor/docs/validations/carloan/2.html"
+    assert [(f.topic, f.title) for f in bad.findings][:2] == [
+        ("failed expectation", "credit_score: must not be NULL"),
+        ("drift", "many columns drifted"),
+    ]
+    assert ("drift", "income") in [(f.topic, f.title) for f in bad.findings]
+    assert bad.href == "/af/mlmonitor/models/carloan/windows/20240303T0000"
+    assert bad.docs_href == "/af/mlmonitor/models/carloan/windows/20240303T0000/docs"
+    assert bad.docs_path == "validations/carloan/2.html"
     assert bad.run_href == "/af/dags/mlmonitor_carloan/runs/manual__2024-03-03T00%3A00%3A00%2B00%3A00"
-    assert views[1].failed_expectations == () and views[1].versions == {"1.0.0": 1001}
+    assert views[1].findings == () and views[1].versions == {"1.0.0": 1001}
 
 
-def test_drift_charts_put_drifted_columns_first_with_their_threshold():
-    charts = dashboard.drift_charts(METRICS)
-    assert [c.title for c in charts] == ["income", "region"]
-    income = charts[0]
-    assert income.lines[0].value == 0.1 and income.lines[0].label == "drift threshold (0.1)"
-    assert [p.status for p in income.series[0].points] == ["ok", "ok", "warning"]
-    assert income.subtitle == "drifted in 1 of 3 windows"
-    assert charts[1].series[0].points[1].value is None  # missing value: a gap, not a zero
+def test_column_drift_puts_drifted_columns_first_with_both_signals():
+    columns = trends.column_drift(METRICS)
+    assert [c.column for c in columns] == ["income", "region"]
+    income = columns[0]
+    assert [s.label for s in income.chart.series] == ["population stability index"]
+    assert income.chart.lines[0].value == 0.1 and income.chart.lines[0].label == "threshold"
+    assert [p.status for p in income.chart.series[0].points] == ["ok", "ok", "warning"]
+    assert income.chart.subtitle == "drifted in 1 of 3 windows" and income.drifted
+    assert columns[1].chart.series[0].points[1].value is None  # missing value: a gap, not a zero
+    assert not columns[1].drifted and columns[1].chart.subtitle == "no drift"
 
 
 def test_prediction_and_operations_charts():
-    pred = {c.key: c for c in dashboard.prediction_charts(METRICS)}
+    pred = {c.key: c for c in trends.prediction_charts(METRICS)}
     mean = pred["prediction-mean-y_pred_proba"]
     assert mean.band is not None and (round(mean.band.low, 6), round(mean.band.high, 6)) == (0.195, 0.205)
     assert mean.lines[0].value == 0.2
     assert pred["prediction-std-y_pred_proba"].lines[0].value == 0.05
-    ops = {c.key: c for c in dashboard.operations_charts(RUNS, METRICS)}
+    ops = {c.key: c for c in trends.operations_charts(RUNS, METRICS)}
     assert [p.value for p in ops["volume"].series[0].points] == [1000, 1001, 1002]
+    assert {p.status for p in ops["volume"].series[0].points} == {"ok"}  # traffic is not coloured by window status
     latency = ops["latency-latency_ms"]
     assert [s.label for s in latency.series] == ["p50", "p95", "p99"]
     assert latency.y_label == "latency (ms)"
@@ -108,30 +116,35 @@ def test_prediction_and_operations_charts():
 def test_model_page_escapes_everything_and_links_the_evidence():
     view = dashboard.model_view("carloan", "Default <script>", RUNS, METRICS)
     page = dashboard.render_model(view)
-    assert "<script>" not in page and "Default &lt;script&gt;" in page
-    assert "drift in income &lt;b&gt;" in page
-    assert page.count('data-chart="drift-') == 2
-    assert 'href="/mlmonitor/docs/validations/carloan/2.html"' in page
-    assert 'href="/dags/mlmonitor_carloan/runs/manual__2024-03-03T00%3A00%3A00%2B00%3A00"' in page
-    assert "window start (UTC)" in page and "drift score (psi)" in page and "latency (ms)" in page
+    assert "<script>" not in page.replace('<script src="/mlmonitor/static/ui/mlmonitor.js"></script>', "")
+    assert "Default &lt;script&gt;" in page
+    assert page.count('data-chart="drift-') == 1  # the drifted column; the stable one is a sparkline row
+    assert 'data-chart="spark-region"' in page
+    assert 'href="/mlmonitor/models/carloan/windows/20240303T0000/docs"' in page
+    assert 'href="/dags/mlmonitor_carloan/runs/manual__2024-03-03T00%3A00%3A00%2B00%3A00" data-airflow="1"' in page
+    assert "window start (UTC)" in page and "drift score" in page and "latency (ms)" in page
+    assert "unhealthy since 2024-03-03 00:00 (1 window)" in page
+    assert "<title>" in page and "<svg" in page and "<title>" not in page.split("<svg", 1)[1]  # no SVG titles
     assert "http" not in re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", page)  # nothing from the network
 
 
 def test_index_lists_every_model_even_without_results():
-    views = dashboard.window_views("carloan", RUNS, [])
+    views = dashboard.window_views("carloan", RUNS, METRICS)
     page = dashboard.render_index(
         [
-            dashboard.model_summary("carloan", "Default probability", views),
+            dashboard.model_summary("carloan", "Default probability", views, RUNS),
             dashboard.model_summary("churn", "", []),
-            dashboard.ModelSummary("fraud", "", None, (), error="connection 'x' is not defined"),
+            dashboard.ModelSummary(model="fraud", description="", latest=None, error="connection 'x' is not defined"),
         ]
     )
     assert 'href="/mlmonitor/models/carloan"' in page and ">alert<" in page
+    assert "credit_score: must not be NULL" in page and "new in this window (2024-03-03)" in page
     assert "No window monitored yet" in page and "mlmonitor_churn_baseline" in page
     assert "connection &#x27;x&#x27; is not defined" in page
+    assert page.index("fraud") < page.index("carloan") < page.index("churn")  # broken first, then by status
 
 
-def test_svg_chart_axes_points_and_escaping():
+def test_svg_chart_axes_points_tooltips_and_escaping():
     chart = Chart(
         key="k",
         title='a "b" <c>',
@@ -142,9 +155,13 @@ def test_svg_chart_axes_points_and_escaping():
     svg = render(chart)
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert "&lt;c&gt;" in svg and "x&lt;y" in svg
-    assert svg.count("<circle") == 2 and 'data-status="warning"' in svg
+    assert svg.count('class="pt ') == 2 and 'data-status="warning"' in svg
     assert svg.count("<polyline") == 0  # two points separated by a gap: no line segment of two points
     assert "Mar 01" in svg and "Mar 03" in svg
+    tips = re.findall(r'data-tip="([^"]*)"', svg)
+    assert len(tips) == 3  # one hover target per window
+    assert tips[2] == "window 2024-03-03 00:00 UTC&#10;s: 0.3 – x&lt;y&#10;threshold: 0.2".replace("&#10;", "\n")
+    assert "<title>" not in svg and 'width="' not in svg.split(">", 1)[0]  # scales to its container
 
 
 def test_nice_ticks_cover_the_range():

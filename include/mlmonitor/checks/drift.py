@@ -50,6 +50,18 @@ class UnseenValue(TypedDict):
     count: int
 
 
+class BinnedCounts(TypedDict):
+    """The counts a distribution row compared, kept with the window so the dashboard can show what moved
+    (histogram, category shares, binned mean and quantiles) without raw rows or the current baseline."""
+
+    kind: ColumnKind
+    edges: list[float]  # numeric: the frozen inner bin edges (bin i holds [edges[i-1], edges[i]); tails open)
+    bin_means: list[float]  # numeric: training mean of each bin
+    categories: list[str]  # categorical: the training top-K values; the last count is "other"
+    training: list[int]  # non-NULL training values per bin / category
+    window: list[int]  # non-NULL window values per bin / category
+
+
 class DriftDetails(TypedDict, total=False):
     """Audit trail of one drift signal (a column's distribution row or its null-rate row)."""
 
@@ -68,6 +80,7 @@ class DriftDetails(TypedDict, total=False):
     decision: str  # "drift" | "no drift"
     distances: dict[str, float]  # distribution rows: every distance of the column's kind
     unseen_values: list[UnseenValue]  # categorical distribution rows with values unseen in training
+    counts: BinnedCounts  # distribution rows: training vs window counts
     training_null_rate: float  # null-rate rows
     window_null_rate: float
 
@@ -269,6 +282,7 @@ def _column_rows(
     dist, nulls = r.distribution, r.null_rate
     main = audit(dist, drift_method(c.method).why, EVIDENCE)
     main["distances"] = r.distances
+    main["counts"] = binned_counts(baseline, c)
     if unseen:
         main["unseen_values"] = [{"value": v, "count": n} for v, n in unseen]
     null_details = audit(nulls, NULL_RATE_WHY, NULL_EVIDENCE)
@@ -295,6 +309,20 @@ def _column_rows(
             details=null_details,
         ),
     ]
+
+
+def binned_counts(baseline: Baseline, c: ColumnInput) -> BinnedCounts:
+    """The training and window counts of a column as stored in its distribution row's details."""
+    numeric = baseline.prediction if c.column not in baseline.numeric and c.kind == "numeric" else None
+    nb = baseline.numeric.get(c.column, numeric)
+    return BinnedCounts(
+        kind=c.kind,
+        edges=list(nb.edges) if nb is not None else [],
+        bin_means=list(nb.bin_means) if nb is not None else [],
+        categories=sorted(baseline.categorical[c.column].top) if c.kind == "categorical" else [],
+        training=[int(n) for n in c.reference],
+        window=[int(n) for n in c.current],
+    )
 
 
 def _status(d: SignalDecision) -> Status:

@@ -11,6 +11,7 @@ import fcntl
 import html
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -167,50 +168,82 @@ def validate_window(
 
 
 def write_model_index(project: GxProject, model: str) -> Path:
-    """A Data Docs page listing the model's validations, newest first, with their outcome.
+    """A Data Docs page listing the model's validations by window, newest window first: one row per
+    window with the outcome of its rows (suite `<model>`) and of the serving table's types (suite
+    `<model>_schema`), each linking its latest validation; re-validations of a window are counted.
 
-    GE's own index lists every suite of every model; this one is the page a model's users want.
+    GE's own index lists every suite of every model, each window twice and dated by validation time;
+    this one is the page a model's users want.
     """
     site = project.docs_dir
-    pages = sorted(
-        [p for suite in (model, schema_suite_name(model)) for p in (site / "validations" / suite).glob("*/*/*.html")],
-        key=lambda p: (p.parts[-2], p.parts[-4]),
-        reverse=True,
-    )
+    windows: dict[str, dict[str, list[Path]]] = {}
+    for suite in (model, schema_suite_name(model)):
+        for page in (site / "validations" / suite).glob("*/*/*.html"):
+            windows.setdefault(page.parts[-3], {}).setdefault(suite, []).append(page)
     rows = []
-    for page in pages:
-        rel = page.relative_to(site)
-        stored = project.gx_dir / "uncommitted" / rel.with_suffix(".json")
-        success = None
-        if stored.exists():
-            success = json.loads(stored.read_text(encoding="utf-8")).get("success")
-        label = {True: "passed", False: "FAILED", None: "unknown"}[success]
-        run_name, run_time = page.parts[-3], page.parts[-2]
+    for run_name in sorted(windows, key=_window_of_run, reverse=True):
+        cells = []
+        for suite in (model, schema_suite_name(model)):
+            pages = sorted(windows[run_name].get(suite, []), key=lambda p: p.parts[-2])
+            if not pages:
+                cells.append('<td class="none">not validated</td>')
+                continue
+            latest = pages[-1]
+            rel = latest.relative_to(site)
+            label = _outcome(project, rel)
+            again = f' <span class="n">({len(pages)} validations)</span>' if len(pages) > 1 else ""
+            cells.append(
+                f'<td class="{label.lower()}"><a href="../{html.escape(quote(str(rel)))}">{label}</a>{again}</td>'
+            )
+        validated = max(p.parts[-2] for pages in windows[run_name].values() for p in pages)
         rows.append(
-            f'<tr class="{label.lower()}"><td>{html.escape(run_name)}</td><td>{html.escape(run_time)}</td>'
-            f"<td>{html.escape(page.parts[-4])}</td>"
-            f'<td>{label}</td><td><a href="../{html.escape(quote(str(rel)))}">{html.escape(page.stem)}</a></td></tr>'
+            f"<tr><td>{html.escape(_window_of_run(run_name).replace('T', ' '))}</td>{''.join(cells)}"
+            f"<td>{html.escape(_validated_at(validated))}</td></tr>"
         )
     index = site / "mlmonitor" / f"{model}.html"
     index.parent.mkdir(parents=True, exist_ok=True)
     index.write_text(
-        _INDEX.format(model=html.escape(model), rows="\n".join(rows) or '<tr><td colspan="5">none yet</td></tr>'),
+        _INDEX.format(model=html.escape(model), rows="\n".join(rows) or '<tr><td colspan="4">none yet</td></tr>'),
         encoding="utf-8",
     )
     return index
 
 
+def _window_of_run(run_name: str) -> str:
+    """The window start in a validation's run name (`<model> <start>`, as `validate_window` names runs)."""
+    return run_name.rpartition(" ")[2] or run_name
+
+
+def _validated_at(run_time: str) -> str:
+    """GE's run time folder name (20240421T101500.123456Z) as 2024-04-21 10:15 UTC."""
+    match = re.match(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})", run_time)
+    return f"{'-'.join(match.groups()[:3])} {match.group(4)}:{match.group(5)} UTC" if match else run_time
+
+
+def _outcome(project: GxProject, rel: Path) -> str:
+    stored = project.gx_dir / "uncommitted" / rel.with_suffix(".json")
+    success = json.loads(stored.read_text(encoding="utf-8")).get("success") if stored.exists() else None
+    return {True: "passed", False: "FAILED", None: "unknown"}[success]
+
+
 _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Validations of {model}</title>
 <style>
-body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #18181b; background: #fff; }}
+table {{ border-collapse: collapse; }} a {{ color: #1d4ed8; }}
 td, th {{ padding: .3em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
-tr.failed td:nth-child(4) {{ color: #b00020; font-weight: bold; }} tr.passed td:nth-child(4) {{ color: #1b7f3b; }}
+td.failed a {{ color: #b00020; font-weight: bold; }} td.passed a {{ color: #1b7f3b; }} .n, .none {{ color: #777; }}
+@media (prefers-color-scheme: dark) {{
+  body {{ color: #e4e4e7; background: #111827; }} td, th {{ border-color: #2a3444; }} a {{ color: #7aa7ff; }}
+  td.failed a {{ color: #f05252; }} td.passed a {{ color: #4caf50; }}
+}}
 </style></head>
 <body><h1>Validations of model {model}</h1>
-<p>Newest first. Each window is validated twice: its rows (suite <code>{model}</code>) and the serving
-table's column types (suite <code>{model}_schema</code>). <a href="../index.html">All Data Docs</a></p>
-<table><tr><th>Run (model, window start)</th><th>Validated at (UTC)</th><th>Suite</th><th>Outcome</th><th>Page</th></tr>
+<p>Newest window first. Each window is validated twice: its rows (suite <code>{model}</code>) and the serving
+table's column types (suite <code>{model}_schema</code>); each cell links the latest validation.
+<a href="../index.html">All Data Docs</a></p>
+<table><tr><th>Window start (UTC)</th><th>Rows ({model})</th><th>Column types ({model}_schema)</th>
+<th>Last validated</th></tr>
 {rows}
 </table></body></html>
 """

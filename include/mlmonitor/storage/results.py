@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.metrics import Metric, RunSummary, Status
 from mlmonitor.warehouse import unavailable_as_error
 from mlmonitor.window import utc_naive
 
@@ -32,6 +32,11 @@ runs = sa.Table(
     sa.Column("airflow_run_id", sa.String(250)),
     sa.Column("message", sa.Text(), nullable=False),
     sa.Column("computed_at", sa.DateTime(), nullable=False, comment="UTC"),
+    # the status the monitor run gave: `status` differs when a later re-score (labels DAG) changed it
+    sa.Column("monitor_status", sa.String(16)),
+    sa.Column("rescored_at", sa.DateTime(), comment="UTC; when the labels DAG last re-scored the window"),
+    # the Data Docs tab finds a run's window by its Airflow run id
+    sa.Index("ix_mlmonitor_runs_run_id", "model", "airflow_run_id"),
 )
 
 metrics = sa.Table(
@@ -61,8 +66,41 @@ def create_missing(tables: sa.MetaData, engine: Engine) -> None:
 
 
 def ensure_tables(engine: Engine) -> None:
-    """Create the results tables if they do not exist (safe to call from every run)."""
+    """Create the results tables if they do not exist, and add the columns and indexes later versions
+    introduced to tables an older version created (safe to call from every run)."""
     create_missing(metadata, engine)
+    key = engine.url.render_as_string(hide_password=True)
+    if key not in _upgraded:
+        upgrade(engine)
+        _upgraded.add(key)
+
+
+_upgraded: set[str] = set()  # databases checked by this process
+
+
+def upgrade(engine: Engine) -> list[str]:
+    """Add missing nullable columns (ALTER TABLE ... ADD COLUMN) and missing indexes of the results tables;
+    returns what was added. Rows are never rewritten: new columns start NULL."""
+    added: list[str] = []
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name, schema=table.schema)}
+        indexes = {i["name"] for i in inspector.get_indexes(table.name, schema=table.schema)}
+        with engine.begin() as conn:
+            for col in table.columns:
+                if col.name not in have and col.nullable:
+                    kind = col.type.compile(dialect=engine.dialect)
+                    name = engine.dialect.identifier_preparer.format_table(table)
+                    conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN {col.name} {kind}"))
+                    added.append(f"{table.name}.{col.name}")
+        for index in table.indexes:
+            if index.name not in indexes:
+                try:
+                    index.create(engine)
+                except sa.exc.DatabaseError:  # another process created it first
+                    continue
+                added.append(str(index.name))
+    return added
 
 
 def _naive(iso: str) -> dt.datetime:
@@ -88,6 +126,8 @@ def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: 
         "airflow_run_id": run.airflow_run_id,
         "message": run.message,
         "computed_at": utc_naive(now),
+        "monitor_status": run.status,
+        "rescored_at": None,
     }
     metric_rows = [_metric_row(key, m) for m in rows]
     _check_unique_keys(run.model, metric_rows)
@@ -148,20 +188,61 @@ def _delete(conn: Connection, key: dict[str, Any]) -> None:
         conn.execute(table.delete().where(*(table.c[k] == v for k, v in key.items())))
 
 
-def read_runs(engine: Engine, model: str, limit: int = 1000) -> list[dict[str, Any]]:
-    """The most recent run rows of a model, newest first."""
+def read_runs(
+    engine: Engine,
+    model: str,
+    limit: int = 1000,
+    *,
+    since: dt.datetime | None = None,
+    before: dt.datetime | None = None,
+    oldest_first: bool = False,
+) -> list[dict[str, Any]]:
+    """At most `limit` run rows of a model, windows starting in [since, before) when given: the newest
+    ones, newest first (or the oldest ones, oldest first); bounded in SQL by the primary key."""
     ensure_tables(engine)
-    stmt = sa.select(runs).where(runs.c.model == model).order_by(runs.c.window_start.desc()).limit(limit)
+    stmt = sa.select(runs).where(runs.c.model == model)
+    if since is not None:
+        stmt = stmt.where(runs.c.window_start >= utc_naive(since))
+    if before is not None:
+        stmt = stmt.where(runs.c.window_start < utc_naive(before))
+    order = runs.c.window_start.asc() if oldest_first else runs.c.window_start.desc()
+    stmt = stmt.order_by(order).limit(limit)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-def read_metrics(engine: Engine, model: str, window_start: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Metric rows of a model (of one window when `window_start` is given)."""
+def find_run(engine: Engine, model: str, airflow_run_id: str) -> dict[str, Any] | None:
+    """The run row an Airflow run wrote (the newest window when a run wrote several), by index."""
+    ensure_tables(engine)
+    stmt = (
+        sa.select(runs)
+        .where(runs.c.model == model, runs.c.airflow_run_id == airflow_run_id)
+        .order_by(runs.c.window_start.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    return dict(row._mapping) if row else None
+
+
+def read_metrics(
+    engine: Engine,
+    model: str,
+    window_start: dt.datetime | None = None,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Metric rows of a model, oldest window first: of one window when `window_start` is given, else of the
+    windows starting in [since, until] (each bound optional), bounded in SQL by the primary key."""
     ensure_tables(engine)
     stmt = sa.select(metrics).where(metrics.c.model == model)
     if window_start is not None:
         stmt = stmt.where(metrics.c.window_start == utc_naive(window_start))
+    if since is not None:
+        stmt = stmt.where(metrics.c.window_start >= utc_naive(since))
+    if until is not None:
+        stmt = stmt.where(metrics.c.window_start <= utc_naive(until))
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt.order_by(metrics.c.window_start))]
 
@@ -190,20 +271,68 @@ def trailing_values(
         return [float(v) for v in conn.scalars(stmt)]
 
 
+def metric_of(row: Mapping[str, Any]) -> Metric:
+    """A stored metric row as the `Metric` the checks produced (details parsed)."""
+    details = row.get("details")
+    return Metric(
+        check=str(row["check_name"]),
+        column=str(row["column_name"] or ""),
+        metric=str(row["metric"]),
+        value=row.get("value"),
+        status=row["status"],
+        threshold=row.get("threshold"),
+        p_value=row.get("p_value"),
+        details=json.loads(details) if isinstance(details, str) else dict(details or {}),
+    )
+
+
+Restatus = Callable[[Mapping[str, Any], Sequence[Metric]], tuple[Status, str]]
+
+
 def replace_check(
-    engine: Engine, model: str, window_start: dt.datetime, window_end: dt.datetime, check: str, rows: Sequence[Metric]
-) -> None:
+    engine: Engine,
+    model: str,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    check: str,
+    rows: Sequence[Metric],
+    *,
+    restatus: Restatus | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Status, Status] | None:
     """Replace the metric rows of one check of one window in one transaction, leaving the other
-    checks' rows alone (the labels DAG re-scores `performance` this way)."""
+    checks' rows alone (the labels DAG re-scores `performance` this way).
+
+    With `restatus`, the window's run row (when there is one) takes the status and message `restatus`
+    computes from the run row and all the window's metric rows, and `rescored_at` = `now`, in the same
+    transaction: a quality regression found later shows in the window's status. Returns the run row's
+    (previous, new) status, or None without a run row or `restatus`."""
     ensure_tables(engine)
     key = {"model": model, "window_start": utc_naive(window_start), "window_end": utc_naive(window_end)}
     wrong = [m.check for m in rows if m.check != check]
     if wrong:
         raise ValueError(f"replace_check({check!r}) got rows of other checks: {sorted(set(wrong))}")
-    with engine.begin() as conn:
+    with unavailable_as_error(engine, "results database"), engine.begin() as conn:
+        _lock_window(conn, key)
         conn.execute(metrics.delete().where(*(metrics.c[k] == v for k, v in {**key, "check_name": check}.items())))
         if rows:
             conn.execute(metrics.insert(), [_metric_row(key, m) for m in rows])
+        if restatus is None:
+            return None
+        run = conn.execute(sa.select(runs).where(*(runs.c[k] == v for k, v in key.items()))).first()
+        if run is None:
+            return None
+        stored = [
+            metric_of(dict(r._mapping))
+            for r in conn.execute(metrics.select().where(*(metrics.c[k] == v for k, v in key.items())))
+        ]
+        status, message = restatus(dict(run._mapping), stored)
+        conn.execute(
+            runs.update()
+            .where(*(runs.c[k] == v for k, v in key.items()))
+            .values(status=status, message=message, rescored_at=utc_naive(now or dt.datetime.now(dt.UTC)))
+        )
+        return run.status, status
 
 
 def previous_metric(

@@ -1,132 +1,106 @@
-"""The monitoring dashboard: results rows shaped into views and rendered as one HTML page each.
+"""The monitoring dashboard: result rows shaped into views and rendered as pages.
 
-Pure functions over the rows of `mlmonitor_runs` / `mlmonitor_metrics` (as `results.read_runs` /
-`read_metrics` return them); the Airflow plugin only fetches rows and serves the strings. Metric
-details are read defensively: other checks add keys and rows over time. Every text is escaped.
+Pages: every model (`render_index`), one model over time (`render_model`), one window
+(`render_window`), a window's Data Docs with its failures first (`render_docs`) and plain messages
+(`render_message`). Everywhere a status shows, its reasons (`findings.Finding`) show with it, each
+with since which window it holds. Pure functions over the rows of `mlmonitor_runs` /
+`mlmonitor_metrics` (as `storage.results` reads them); the Airflow plugin only fetches rows and
+serves the strings. Metric details are read defensively: checks add keys and rows over time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from mlmonitor.checks.prediction import MEAN_SHIFT_STD
-from mlmonitor.checks.registry import status_meanings
-from mlmonitor.names import baseline_dag_id, monitor_dag_id
-from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_index_url, docs_url, metrics_url
-from mlmonitor.ui.svgchart import (
-    SERIES_COLOURS,
-    STATUS_COLOURS,
-    Band,
-    Chart,
-    Point,
-    RefLine,
-    Series,
-    format_number,
-    legend,
-    render,
+from mlmonitor.checks.drift import NULL_RATE_METRIC
+from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id
+from mlmonitor.ui import trends
+from mlmonitor.ui.findings import (
+    Finding,
+    Health,
+    details_of,
+    drift_finding,
+    findings_by_window,
+    fmt,
+    num,
+    pct,
+    unhealthy_streak,
+    versions_of,
 )
+from mlmonitor.ui.html import (
+    STATUS_TEXT,
+    Cell,
+    Shell,
+    badge,
+    bars_figure,
+    day,
+    figure,
+    findings_list,
+    link,
+    page,
+    since_text,
+    status_legend,
+    strip,
+    when,
+)
+from mlmonitor.ui.links import airflow_run_url, dashboard_url, window_docs_url, window_url
+from mlmonitor.ui.svgchart import sparkline
 
 Row = Mapping[str, Any]
-STATUS_TEXT = {
-    "ok": "ok",
-    "warning": "warning",
-    "alert": "alert",
-    "no_data": "no data",
-    "error": "error",
-}
+STRIP_WINDOWS = 120
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WindowView:
-    """One monitored window as the dashboard lists it."""
+    """One monitored window as the dashboard shows it: its status, why, and its evidence."""
 
+    model: str
     start: dt.datetime
     end: dt.datetime
     status: str
+    monitor_status: str | None  # what the monitor run said (differs after a re-score found a regression)
+    rescored_at: dt.datetime | None
+    computed_at: dt.datetime | None
     rows: int
     versions: dict[str, int]
-    failed_expectations: tuple[str, ...]
-    drifted_columns: tuple[str, ...]
+    findings: tuple[Finding, ...]
     message: str
-    docs_href: str | None
-    run_href: str | None
+    href: str  # the window's page on the dashboard
+    docs_path: str | None  # its Great Expectations page, relative to the Data Docs site
+    docs_href: str | None  # its Data Docs inside the dashboard, failures first
+    run_href: str | None  # the Airflow run that wrote it
+
+    @property
+    def changed_later(self) -> bool:
+        return bool(self.monitor_status) and self.monitor_status != self.status
 
 
-@dataclass(frozen=True)
-class ModelView:
-    """A model's page: its windows (newest first) and its trend charts by section."""
-
-    model: str
-    description: str
-    windows: tuple[WindowView, ...]
-    sections: tuple[tuple[str, str, tuple[Chart, ...]], ...]  # (title, explanation, charts)
-
-
-def _details(row: Row) -> dict[str, Any]:
-    raw = row.get("details")
-    if isinstance(raw, dict):
-        return raw
-    try:
-        data = json.loads(raw or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _label(row: Row) -> str:
-    return f"{row['metric']}({row['column_name']})" if row.get("column_name") else str(row["metric"])
-
-
-def _versions(raw: Any) -> dict[str, int]:
-    try:
-        data = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return {}
-    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def window_views(model: str, runs: Sequence[Row], metrics: Iterable[Row], base: str = "") -> list[WindowView]:
-    """Run rows joined with their failed expectations and drifted columns, newest first."""
-    failed: dict[dt.datetime, set[str]] = defaultdict(set)
-    drifted: dict[dt.datetime, set[str]] = defaultdict(set)
-    for m in metrics:
-        if m.get("status") in (None, "ok"):
-            continue
-        if m["check_name"] == "validation":
-            failed[m["window_start"]].add(_label(m))
-        elif m["check_name"] == "drift" and m.get("column_name"):
-            drifted[m["window_start"]].add(str(m["column_name"]))
+def window_views(model: str, runs: Sequence[Row], metrics: Sequence[Row], base: str = "") -> list[WindowView]:
+    """Run rows with the reasons for their status (and since when), newest first."""
+    found = findings_by_window(runs, metrics)
     out = []
     for r in sorted(runs, key=lambda r: r["window_start"], reverse=True):
         start = r["window_start"]
         out.append(
             WindowView(
+                model=model,
                 start=start,
                 end=r["window_end"],
                 status=str(r["status"]),
+                monitor_status=r.get("monitor_status"),
+                rescored_at=r.get("rescored_at"),
+                computed_at=r.get("computed_at"),
                 rows=int(r["rows"] or 0),
-                versions=_versions(r.get("model_versions")),
-                failed_expectations=tuple(sorted(failed.get(start, ()))),
-                drifted_columns=tuple(sorted(drifted.get(start, ()))),
+                versions=versions_of(r),
+                findings=tuple(found.get(start, [])),
                 message=str(r.get("message") or ""),
-                docs_href=docs_url(base, r["docs_path"]) if r.get("docs_path") else None,
+                href=window_url(base, model, start),
+                docs_path=r.get("docs_path") or None,
+                docs_href=window_docs_url(base, model, start) if r.get("docs_path") else None,
                 run_href=airflow_run_url(base, monitor_dag_id(model), r["airflow_run_id"])
                 if r.get("airflow_run_id")
                 else None,
@@ -135,349 +109,472 @@ def window_views(model: str, runs: Sequence[Row], metrics: Iterable[Row], base: 
     return out
 
 
-def _by(metrics: Iterable[Row], check: str) -> dict[tuple[str, str], list[Row]]:
-    """Metric rows of one check grouped by (column, metric), oldest window first."""
-    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for m in metrics:
-        if m["check_name"] == check:
-            groups[(str(m.get("column_name") or ""), str(m["metric"]))].append(m)
-    for rows in groups.values():
-        rows.sort(key=lambda m: m["window_start"])
-    return groups
-
-
-def drift_charts(metrics: Sequence[Row]) -> list[Chart]:
-    """One chart per column: its drift score per window against the column's threshold.
-
-    Columns that drifted in any window come first, so the story is at the top of the page.
-    """
-    charts = []
-    for (column, metric), rows in _by(metrics, "drift").items():
-        if not column:
-            continue
-        points = []
-        for m in rows:
-            d = _details(m)
-            note = ", ".join(
-                f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                for k, v in (("decision", d.get("decision")), ("adjusted p", _num(m.get("p_value"))))
-                if v is not None
-            )
-            points.append(Point(m["window_start"], _num(m.get("value")), str(m.get("status") or "ok"), note))
-        threshold = next((t for m in reversed(rows) if (t := _num(m.get("threshold"))) is not None), None)
-        n_drifted = sum(p.status != "ok" for p in points)
-        charts.append(
-            Chart(
-                key=f"drift-{column}-{metric}",
-                title=column,
-                subtitle=f"drifted in {n_drifted} of {len(points)} windows" if n_drifted else "no drift",
-                y_label=f"drift score ({metric})",
-                series=(Series(f"{metric} of the window vs training", tuple(points)),),
-                lines=(RefLine(f"drift threshold ({format_number(threshold)})", threshold),)
-                if threshold is not None
-                else (),
-                y_min=0.0,
-                extra_legend=(("drifted window", STATUS_COLOURS["warning"]),),
-            )
-        )
-    charts.sort(key=lambda c: (c.subtitle == "no drift", c.title))
-    return charts
-
-
-def prediction_charts(metrics: Sequence[Row]) -> list[Chart]:
-    """The prediction's window mean against the training mean, and its spread against training."""
-    groups = _by(metrics, "stats")
-    charts = []
-    for (column, metric), rows in sorted(groups.items()):
-        if metric != "mean":
-            continue
-        d = _details(rows[-1])
-        mean, std = _num(d.get("training_mean")), _num(d.get("training_std"))
-        band = None
-        if mean is not None and std:
-            tol = MEAN_SHIFT_STD * std
-            band = Band(f"tolerance: training mean ± {MEAN_SHIFT_STD:g} training std", mean - tol, mean + tol)
-        points = tuple(Point(m["window_start"], _num(m.get("value")), str(m.get("status") or "ok")) for m in rows)
-        charts.append(
-            Chart(
-                key=f"prediction-mean-{column}",
-                title=f"Prediction mean ({column})",
-                subtitle="a marked point: the mean left the tolerance band and the shift is significant",
-                y_label=column,
-                series=(Series("window mean", points),),
-                lines=(RefLine("training mean", mean, "#2e7d32"),) if mean is not None else (),
-                band=band,
-                extra_legend=(("moved mean (warning)", STATUS_COLOURS["warning"]),),
-            )
-        )
-        spread = groups.get((column, "std"), [])
-        if spread:
-            train_std = next((t for m in spread if (t := _num(_details(m).get("training"))) is not None), None)
-            charts.append(
-                Chart(
-                    key=f"prediction-std-{column}",
-                    title=f"Prediction spread ({column})",
-                    subtitle="standard deviation of the prediction per window",
-                    y_label=f"std of {column}",
-                    series=(
-                        Series("window std", tuple(Point(m["window_start"], _num(m.get("value"))) for m in spread)),
-                    ),
-                    lines=(RefLine("training std", train_std, "#2e7d32"),) if train_std is not None else (),
-                    y_min=0.0,
-                )
-            )
-    return charts
-
-
-def _unit(column: str) -> str:
-    for suffix, unit in (("_ms", "ms"), ("_s", "s"), ("_seconds", "s"), ("_us", "µs")):
-        if column.endswith(suffix):
-            return unit
-    return "as logged"
-
-
-def operations_charts(runs: Sequence[Row], metrics: Sequence[Row]) -> list[Chart]:
-    """Rows served per window and the latency percentiles (with the p95 regression limit)."""
-    ordered = sorted(runs, key=lambda r: r["window_start"])
-    volume = Chart(
-        key="volume",
-        title="Row volume",
-        subtitle="serving rows per window; colour = window status",
-        y_label="rows per window",
-        series=(
-            Series("rows", tuple(Point(r["window_start"], float(r["rows"] or 0), str(r["status"])) for r in ordered)),
-        ),
-        y_min=0.0,
-        extra_legend=tuple((STATUS_TEXT[s], STATUS_COLOURS[s]) for s in ("warning", "alert", "no_data")),
+def _cell(w: WindowView) -> Cell:
+    reasons = "\n".join(f"• {f.title}" for f in w.findings[:4]) + (
+        f"\n+ {len(w.findings) - 4} more" if len(w.findings) > 4 else ""
     )
-    charts = [volume]
-    health = _by(metrics, "health")
-    columns = sorted({c for (c, metric) in health if metric in {"p50", "p95", "p99"}})
-    for column in columns:
-        series = [
-            Series(
-                metric,
-                tuple(Point(m["window_start"], _num(m.get("value")), str(m.get("status") or "ok")) for m in rows),
-                colour,
-            )
-            for metric, colour in zip(("p50", "p95", "p99"), SERIES_COLOURS, strict=False)
-            if (rows := health.get((column, metric)))
-        ]
-        limit = tuple(Point(m["window_start"], _num(m.get("threshold"))) for m in health.get((column, "p95"), []))
-        if any(p.value is not None for p in limit):
-            series.append(Series("p95 regression limit", limit, "#c62828"))
-        charts.append(
-            Chart(
-                key=f"latency-{column}",
-                title=f"Latency percentiles ({column})",
-                subtitle="a marked p95 point: slower than the limit from trailing healthy windows",
-                y_label=f"latency ({_unit(column)})",
-                series=tuple(series),
-                y_min=0.0,
-                extra_legend=(("latency regression (warning)", STATUS_COLOURS["warning"]),),
-            )
-        )
-    return charts
+    head = f"{when(w.start)} UTC: {STATUS_TEXT.get(w.status, w.status)}"
+    return Cell(start=w.start, status=w.status, href=w.href, tip=head + (f"\n{reasons}" if reasons else ""))
 
 
-def model_view(model: str, description: str, runs: Sequence[Row], metrics: Sequence[Row], base: str = "") -> ModelView:
-    return ModelView(
-        model=model,
-        description=description,
-        windows=tuple(window_views(model, runs, metrics, base)),
-        sections=(
-            (
-                "Feature and prediction drift",
-                "Drift score of each column per window against its threshold (dashed). A column drifts when "
-                "the score passes the threshold and the test is significant after correction across columns.",
-                tuple(drift_charts(metrics)),
-            ),
-            (
-                "Prediction",
-                "Statistics of the model output per window against the training data.",
-                tuple(prediction_charts(metrics)),
-            ),
-            ("Volume and latency", "Traffic and serving latency per window.", tuple(operations_charts(runs, metrics))),
-        ),
+def _updated(windows: Sequence[WindowView]) -> str:
+    stamps = [t for w in windows for t in (w.computed_at, w.rescored_at) if t is not None]
+    return f"results updated {when(max(stamps))} UTC" if stamps else ""
+
+
+def _versions_text(versions: Mapping[str, int]) -> str:
+    return ", ".join(f"{v} ({n:,})" for v, n in sorted(versions.items(), key=lambda kv: -kv[1])) or "–"
+
+
+def _window_title(w: WindowView) -> str:
+    return f"{when(w.start)} → {when(w.end)} UTC"
+
+
+def _evidence(w: WindowView, *, details: bool = True) -> str:
+    links = (
+        link(w.href, "window details") if details else "",
+        link(w.docs_href, "Data Docs (failures first)"),
+        link(w.run_href, "Airflow run", airflow=True),
     )
+    return " · ".join(x for x in links if x)
 
 
-# ---------------------------------------------------------------- HTML
-
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0}
-body{color:#1d2430;background:#f6f7f9}
-header{background:#17324d;color:#fff;padding:12px 24px;display:flex;gap:24px;align-items:baseline}
-header a{color:#cfe3ff}header h1{font-size:18px;margin:0}
-main{padding:16px 24px;max-width:1500px}
-h2{font-size:16px;margin:24px 0 4px}p.hint{color:#555;margin:0 0 8px}
-table{border-collapse:collapse;background:#fff;width:100%}
-th,td{border-bottom:1px solid #e3e6ea;padding:6px 8px;text-align:left;vertical-align:top}
-th{background:#eef1f4;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600;font-size:12px}
-.strip{display:flex;gap:2px}.strip a,.strip span{width:10px;height:18px;display:inline-block;border-radius:2px}
-.grid{display:flex;flex-wrap:wrap;gap:12px}
-figure{margin:0;background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:8px}
-figcaption{font-weight:600}figcaption small{font-weight:400;color:#555;display:block}
-svg .tick{font-size:10px;fill:#555}svg .axis{font-size:11px;fill:#333}
-.legend{font-size:12px;color:#333;display:flex;flex-wrap:wrap;gap:10px;max-width:430px}
-.lg i{display:inline-block;width:14px;height:4px;margin-right:4px;vertical-align:middle}
-.lg i.dash{height:0;border-top:2px dashed}.lg i.dot{width:9px;height:9px;border-radius:50%}
-.legend-status{display:flex;gap:14px;flex-wrap:wrap;margin:8px 0;font-size:13px}
-.muted{color:#666}code{background:#eef1f4;padding:0 3px}
-"""
+# ---------------------------------------------------------------- the overview
 
 
-def _badge(status: str) -> str:
-    colour = STATUS_COLOURS.get(status, "#555")
-    text = STATUS_TEXT.get(status, status)
-    meaning = escape("; ".join(status_meanings().get(status, [])))  # type: ignore[call-overload]
-    return f'<span class="badge" style="background:{colour}" title="{meaning}">{escape(text)}</span>'
-
-
-def _status_legend() -> str:
-    return (
-        '<div class="legend-status">'
-        + "".join(
-            f"<span>{_badge(s)} {escape('; '.join(meanings))}</span>" for s, meanings in status_meanings().items()
-        )
-        + "</div>"
-    )
-
-
-def _page(title: str, body: str, base: str) -> str:
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
-        f'<header><h1>ML Monitoring</h1><a href="{escape(dashboard_url(base))}">All models</a>'
-        f'<a href="{escape(docs_index_url(base))}">Data Docs</a>'
-        f'<a href="{escape(metrics_url(base))}">Prometheus metrics</a>'
-        f'<a href="{escape(base or "/")}">Airflow</a></header>'
-        f"<main>{body}</main></body></html>"
-    )
-
-
-def _when(at: dt.datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M")
-
-
-def _link(href: str | None, text: str) -> str:
-    return f'<a href="{escape(href)}">{escape(text)}</a>' if href else '<span class="muted">-</span>'
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelSummary:
-    """A line of the overview: the model, its latest window and the statuses of recent windows."""
+    """A model on the overview: its latest window, since when it is unhealthy, its recent windows."""
 
     model: str
     description: str
     latest: WindowView | None
-    recent: tuple[WindowView, ...]  # oldest first
+    recent: tuple[WindowView, ...] = ()  # oldest first
+    health: Health = field(default_factory=lambda: Health(since=None, windows=0, open_ended=False))
     error: str | None = None
 
 
-def model_summary(model: str, description: str, windows: Sequence[WindowView], recent: int = 30) -> ModelSummary:
-    return ModelSummary(model, description, windows[0] if windows else None, tuple(reversed(windows[:recent])))
-
-
-def _strip(model: str, windows: Sequence[WindowView], base: str) -> str:
-    cells = [
-        f'<a href="{escape(dashboard_url(base, model))}#w-{w.start:%Y%m%d%H%M}" '
-        f'style="background:{STATUS_COLOURS.get(w.status, "#555")}" '
-        f'title="{escape(_when(w.start))}: {escape(STATUS_TEXT.get(w.status, w.status))}"></a>'
-        for w in windows
-    ]
-    return '<div class="strip">' + "".join(cells) + "</div>"
-
-
-def render_index(models: Sequence[ModelSummary], base: str = "") -> str:
-    """The overview: every model with its latest status and a strip of its recent windows."""
-    rows = []
-    for s in models:
-        name = f'<a href="{escape(dashboard_url(base, s.model))}"><b>{escape(s.model)}</b></a>'
-        desc = f'<div class="muted">{escape(s.description)}</div>' if s.description else ""
-        if s.error:
-            rows.append(f'<tr><td>{name}{desc}</td><td colspan="6">{escape(s.error)}</td></tr>')
-            continue
-        w = s.latest
-        if w is None:
-            rows.append(
-                f'<tr><td>{name}{desc}</td><td colspan="6" class="muted">No window monitored yet: trigger '
-                f"<code>{escape(baseline_dag_id(s.model))}</code>, then unpause "
-                f"<code>{escape(monitor_dag_id(s.model))}</code>.</td></tr>"
-            )
-            continue
-        rows.append(
-            f"<tr><td>{name}{desc}</td><td>{_badge(w.status)}</td>"
-            f"<td>{escape(_when(w.start))} → {escape(_when(w.end))}</td>"
-            f'<td class="num">{w.rows:,}</td><td>{escape(w.message)}</td><td>{_strip(s.model, s.recent, base)}</td>'
-            f"<td>{_link(w.docs_href, 'Data Docs')} · {_link(w.run_href, 'Airflow run')}</td></tr>"
-        )
-    table = (
-        "<table><thead><tr><th>model</th><th>latest status</th><th>latest window (UTC)</th><th>rows</th>"
-        "<th>findings</th><th>recent windows (oldest → newest)</th><th>evidence</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+def model_summary(
+    model: str, description: str, windows: Sequence[WindowView], runs: Sequence[Row] = (), recent: int = 30
+) -> ModelSummary:
+    """The overview line of a model from its windows (newest first) and their run rows."""
+    return ModelSummary(
+        model=model,
+        description=description,
+        latest=windows[0] if windows else None,
+        recent=tuple(reversed(windows[:recent])),
+        health=unhealthy_streak(runs),
     )
+
+
+def _model_card(s: ModelSummary, base: str) -> str:
+    name = f'<a class="model-name" href="{escape(dashboard_url(base, s.model))}">{escape(s.model)}</a>'
+    desc = f'<p class="muted">{escape(s.description)}</p>' if s.description else ""
+    if s.error:
+        return f'<article class="model">{name}{desc}<p class="problem">{escape(s.error)}</p></article>'
+    w = s.latest
+    if w is None:
+        return (
+            f'<article class="model"><header>{name}</header>{desc}<p class="muted">No window monitored yet: '
+            f"trigger <code>{escape(baseline_dag_id(s.model))}</code>, then unpause "
+            f"<code>{escape(monitor_dag_id(s.model))}</code>.</p></article>"
+        )
+    health = f'<span class="health">{escape(s.health.text())}</span>'
+    facts = (
+        f"Latest window {escape(_window_title(w))} · {w.rows:,} rows · versions {escape(_versions_text(w.versions))}"
+    )
+    return (
+        f'<article class="model st-edge-{escape(w.status)}"><header>{name} {badge(w.status, was=w.monitor_status)} '
+        f"{health}</header>{desc}<p class=facts>{facts}</p>"
+        f"{findings_list(w.findings, limit=6, more_href=w.href)}"
+        f"{strip([_cell(x) for x in s.recent], label=f'recent windows of {s.model}, oldest first')}"
+        f'<p class="evidence">{_evidence(w)}</p></article>'
+    )
+
+
+def render_index(models: Sequence[ModelSummary], shell: Shell | None = None) -> str:
+    """The overview: every model with its latest status, why, since when, and its recent windows."""
+    shell = shell or Shell()
     if not models:
-        table = '<p class="muted">No model configured: add a YAML file to the models folder (see README).</p>'
-    return _page("ML Monitoring", f"<h2>Models</h2>{_status_legend()}{table}", base)
+        body = '<p class="muted">No model configured: add a YAML file to the models folder (see README).</p>'
+    else:
+        order = {"error": 0, "alert": 1, "warning": 2, "no_data": 3, "ok": 4}
+        ranked = sorted(
+            models, key=lambda s: (order.get(s.latest.status, 5) if s.latest else 6 if not s.error else 0, s.model)
+        )
+        body = '<div class="models">' + "".join(_model_card(s, shell.base) for s in ranked) + "</div>"
+    stamps = [w for s in models for w in ((s.latest,) if s.latest else ())]
+    return page(
+        "ML Monitoring",
+        f"<h1>Models</h1>{status_legend()}{body}",
+        shell,
+        updated=_updated(stamps),
+    )
 
 
-def _figure(chart: Chart) -> str:
-    sub = f"<small>{escape(chart.subtitle)}</small>" if chart.subtitle else ""
-    return f"<figure><figcaption>{escape(chart.title)}{sub}</figcaption>{render(chart)}{legend(chart)}</figure>"
+# ---------------------------------------------------------------- one model
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelView:
+    """A model's page: its windows (newest first), since when it is unhealthy, and its charts."""
+
+    model: str
+    description: str
+    windows: tuple[WindowView, ...]
+    health: Health
+    drift: tuple[trends.ColumnDrift, ...]
+    prediction: tuple[Any, ...]
+    quality: trends.Quality | None
+    operations: tuple[Any, ...]
+    has_labels: bool = False
+
+
+def model_view(
+    model: str,
+    description: str,
+    runs: Sequence[Row],
+    metrics: Sequence[Row],
+    base: str = "",
+    *,
+    has_labels: bool = False,
+) -> ModelView:
+    return ModelView(
+        model=model,
+        description=description,
+        windows=tuple(window_views(model, runs, metrics, base)),
+        health=unhealthy_streak(runs),
+        drift=tuple(trends.column_drift(metrics)),
+        prediction=tuple(trends.prediction_charts(metrics)),
+        quality=trends.quality(metrics),
+        operations=tuple(trends.operations_charts(runs, metrics)),
+        has_labels=has_labels,
+    )
+
+
+def _drift_section(view: ModelView) -> str:
+    drifted = [c for c in view.drift if c.drifted]
+    stable = [c for c in view.drift if not c.drifted]
+    if not view.drift:
+        return ""
+    cards = []
+    for c in drifted:
+        parts = [figure(c.chart)]
+        if c.latest_drifted is not None:
+            bars = trends.distribution(c.column, c.latest_drifted)
+            if bars is not None:
+                what = drift_finding(c.column, c.latest_drifted_rows).detail
+                parts.append(bars_figure(bars, caption=f"What moved in {c.column} (latest drifted window)", note=what))
+        cards.append(f'<div class="col-card" id="col-{escape(c.column)}">{"".join(parts)}</div>')
+    table = ""
+    if stable:
+        rows = ""
+        for c in stable:
+            value, limit = (num(c.latest.get(k)) if c.latest else None for k in ("value", "threshold"))
+            rows += (
+                f"<tr><td><b>{escape(c.column)}</b></td><td>{escape(c.kind or '–')}</td>"
+                f'<td>{escape(c.method_label)}</td><td class="num">{fmt(value)}</td><td class="num">{fmt(limit)}</td>'
+                f"<td>{sparkline(f'spark-{c.column}', c.score, limit)}</td></tr>"
+            )
+        table = (
+            f"<h3>No drift in the windows shown ({len(stable)} columns)</h3>"
+            '<div class="table-wrap"><table class="compact"><thead><tr><th>column</th><th>kind</th><th>measure</th>'
+            '<th class="num">latest</th><th class="num">threshold</th><th>trend</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>"
+        )
+    hint = (
+        "Each drifted column: its drift score per window (the distribution's measure and the change of its NULL "
+        "share, each against its dashed threshold) and what moved between training and its latest drifted window. "
+        "A window drifts when a score passes its threshold and the change is significant after correction "
+        "across all columns of the window."
+    )
+    return (
+        f'<section id="drift"><h2>Drift</h2><p class="hint">{escape(hint)}</p>'
+        f'<div class="cards">{"".join(cards) or "<p class=muted>No column drifted in the windows shown.</p>"}</div>'
+        f"{table}</section>"
+    )
+
+
+def _quality_section(view: ModelView) -> str:
+    q = view.quality
+    if q is None:
+        if not view.has_labels:
+            return (
+                '<section id="quality"><h2>Quality</h2><p class="muted">No labels configured: add a '
+                "<code>labels:</code> section to the model YAML to score predictions as their ground truth arrives."
+                "</p></section>"
+            )
+        return '<section id="quality"><h2>Quality</h2><p class="muted">No quality rows yet.</p></section>'
+    figs = [figure(c) for c in q.charts]
+    if q.coverage is not None:
+        figs.append(figure(q.coverage))
+    others = ""
+    if q.others:
+        rows = "".join(
+            f"<tr><td>{escape(metric.replace('_', ' '))}</td><td class=num>{fmt(num(last.get('value')))}</td>"
+            f"<td class=num>{fmt(num(last.get('threshold')))}</td><td>{sparkline(f'spark-{metric}', score)}</td></tr>"
+            for metric, last, score in q.others
+        )
+        others = (
+            '<h3>Other quality metrics</h3><div class="table-wrap"><table class="compact"><thead><tr><th>metric</th>'
+            f'<th class="num">latest</th><th class="num">alert limit</th><th>trend</th></tr></thead><tbody>{rows}'
+            "</tbody></table></div>"
+        )
+    if q.estimated:
+        estimated = "<h3>Estimated quality (before labels arrive)</h3><div class=grid>" + "".join(
+            figure(c) for c in q.estimated
+        )
+        estimated += "</div>"
+    else:
+        estimated = (
+            '<h3>Estimated quality (before labels arrive)</h3><p class="muted">No estimated metrics stored for this '
+            "model: realized quality shows once labels arrive (above).</p>"
+        )
+    hint = (
+        "Realized quality of each window with the labels arrived so far, against its baseline (training, or "
+        "labels.expected) and its alert limit. Labels arrive late: the labels DAG "
+        f"({labels_dag_id(view.model)}) re-scores recent windows, and a window whose quality regressed turns alert."
+    )
+    return (
+        f'<section id="quality"><h2>Quality</h2><p class="hint">{escape(hint)}</p>'
+        f'<div class="grid">{"".join(figs)}</div>{others}{estimated}</section>'
+    )
 
 
 def _windows_table(windows: Sequence[WindowView]) -> str:
-    rows = [
-        f'<tr id="w-{w.start:%Y%m%d%H%M}"><td>{escape(_when(w.start))} → {escape(_when(w.end))}</td>'
-        f'<td>{_badge(w.status)}</td><td class="num">{w.rows:,}</td>'
-        f"<td>{escape(', '.join(f'{v} ({n:,})' for v, n in sorted(w.versions.items())))}</td>"
-        f"<td>{escape(', '.join(w.failed_expectations)) or '<span class=muted>none</span>'}</td>"
-        f"<td>{escape(', '.join(w.drifted_columns)) or '<span class=muted>none</span>'}</td>"
-        f"<td>{_link(w.docs_href, 'Data Docs')}<br>{_link(w.run_href, 'Airflow run')}</td></tr>"
-        for w in windows
-    ]
+    """Every window, newest first: status, volume, versions, its reasons (hover or focus one for what was
+    observed and since when; the window's page has everything) and its evidence."""
+    rows = []
+    for w in windows:
+        reasons = (
+            "<ul class=reasons>"
+            + "".join(
+                f'<li tabindex="0" data-tip="{escape(f.title)}: {escape(f.detail)}\n{escape(since_text(f))}">'
+                f'<span class="dot st-{escape(f.status)}"></span>{escape(f.topic)}: <b>{escape(f.title)}</b></li>'
+                for f in w.findings
+            )
+            + "</ul>"
+            if w.findings
+            else '<span class="muted">every check passed</span>'
+        )
+        rows.append(
+            f'<tr id="w-{w.start:%Y%m%d%H%M}"><td data-label="window">'
+            f'<a href="{escape(w.href)}">{escape(day(w.start))}</a></td>'
+            f"<td data-label=status>{badge(w.status, was=w.monitor_status)}</td>"
+            f'<td class="num" data-label="rows">{w.rows:,}</td>'
+            f"<td data-label=versions>{escape(_versions_text(w.versions))}</td>"
+            f"<td data-label=why>{reasons}</td><td data-label=evidence>{link(w.docs_href, 'Data Docs')} · "
+            f"{link(w.run_href, 'Airflow run', airflow=True)}</td></tr>"
+        )
     return (
-        "<table><thead><tr><th>window (UTC)</th><th>status</th><th>rows</th><th>model versions (rows)</th>"
-        "<th>failed expectations</th><th>drifted columns</th><th>evidence</th></tr></thead><tbody>"
+        '<div class="table-wrap"><table class="windows"><thead><tr><th>window (UTC)</th><th>status</th>'
+        '<th class="num">rows</th><th>versions</th><th>why</th><th>evidence</th></tr></thead><tbody>'
         + "".join(rows)
-        + "</tbody></table>"
+        + "</tbody></table></div>"
     )
 
 
-def render_model(view: ModelView, base: str = "") -> str:
-    """A model's page: latest status, trend charts by section, then every window with its evidence."""
+def render_model(view: ModelView, shell: Shell | None = None) -> str:
+    """A model's page: status and since when, why (latest window), drift, prediction, quality, operations,
+    then every window with its reasons and evidence."""
+    shell = shell or Shell()
     latest = view.windows[0] if view.windows else None
-    head = f"<h2>Model {escape(view.model)} {_badge(latest.status) if latest else ''}</h2>"
+    title = f"{view.model} · ML Monitoring"
+    crumbs = ((view.model, None),)
+    head = f"<h1>{escape(view.model)} {badge(latest.status, was=latest.monitor_status) if latest else ''}</h1>"
     if view.description:
         head += f'<p class="hint">{escape(view.description)}</p>'
     if latest is None:
-        body = head + '<p class="muted">No window monitored yet.</p>'
-        return _page(f"{view.model} · ML Monitoring", body, base)
-    counts: dict[str, int] = defaultdict(int)
+        return page(title, head + '<p class="muted">No window monitored yet.</p>', shell, crumbs=crumbs)
+    counts: dict[str, int] = {}
     for w in view.windows:
-        counts[w.status] += 1
+        counts[w.status] = counts.get(w.status, 0) + 1
+    tally = ", ".join(f"{n} {STATUS_TEXT.get(s, s)}" for s, n in sorted(counts.items()))
+    cells = [_cell(w) for w in reversed(view.windows[:STRIP_WINDOWS])]
     head += (
-        f'<p class="hint">Latest window {escape(_when(latest.start))} → {escape(_when(latest.end))} UTC: '
-        f"{escape(latest.message)}. {len(view.windows)} windows: "
-        + ", ".join(f"{n} {escape(STATUS_TEXT.get(s, s))}" for s, n in sorted(counts.items()))
-        + ".</p>"
-        + _strip(view.model, tuple(reversed(view.windows)), base)
-        + _status_legend()
+        f'<p class="health-line"><span class="health">{escape(view.health.text())}</span> · '
+        f"{len(view.windows)} windows shown: {escape(tally)}</p>"
+        + strip(cells, label=f"windows of {view.model}, oldest first")
     )
-    sections = "".join(
-        f'<h2>{escape(title)}</h2><p class="hint">{escape(hint)}</p><div class="grid">'
-        + "".join(_figure(c) for c in charts)
-        + "</div>"
-        for title, hint, charts in view.sections
-        if charts
+    why = (
+        f'<section id="why"><h2>Why: latest window {escape(_window_title(latest))}</h2>'
+        f'<p class="facts">{latest.rows:,} rows · versions {escape(_versions_text(latest.versions))}'
+        f"{_changed(latest)}</p>{findings_list(latest.findings)}<p class=evidence>{_evidence(latest)}</p></section>"
     )
-    body = head + sections + "<h2>Windows</h2>" + _windows_table(view.windows)
-    return _page(f"{view.model} · ML Monitoring", body, base)
+    toc = (
+        '<nav class="toc" aria-label="sections"><a href="#drift">Drift</a><a href="#prediction">Prediction</a>'
+        '<a href="#quality">Quality</a><a href="#operations">Volume and latency</a><a href="#windows">Windows</a></nav>'
+    )
+    prediction = (
+        '<section id="prediction"><h2>Prediction</h2><p class="hint">Statistics of the model output per window '
+        'against the training data.</p><div class="grid">'
+        + "".join(figure(c) for c in view.prediction)
+        + "</div></section>"
+    )
+    operations = (
+        '<section id="operations"><h2>Volume and latency</h2><p class="hint">Traffic and serving latency per '
+        'window.</p><div class="grid">' + "".join(figure(c) for c in view.operations) + "</div></section>"
+    )
+    windows = f'<section id="windows"><h2>Windows</h2>{_windows_table(view.windows)}</section>'
+    body = head + why + toc + _drift_section(view) + prediction + _quality_section(view) + operations + windows
+    return page(title, body, shell, crumbs=crumbs, updated=_updated(view.windows))
 
 
-def render_message(title: str, text: str, base: str = "") -> str:
-    """A plain page for 'nothing here' answers (unknown model, run without Data Docs)."""
-    return _page(title, f"<h2>{escape(title)}</h2><p>{escape(text)}</p>", base)
+def _changed(w: WindowView) -> str:
+    if not w.changed_later:
+        return ""
+    found = f" on {when(w.rescored_at)} UTC" if w.rescored_at else ""
+    return (
+        f" · <b>status changed</b> from {escape(STATUS_TEXT.get(str(w.monitor_status), str(w.monitor_status)))} to "
+        f"{escape(STATUS_TEXT.get(w.status, w.status))} when the labels DAG re-scored it{escape(found)}"
+    )
+
+
+# ---------------------------------------------------------------- one window
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowPage:
+    """One window with its neighbours, its metric rows and whether the model has labels."""
+
+    view: WindowView
+    metrics: tuple[Row, ...]
+    previous: str | None = None  # URL of the window before
+    following: str | None = None
+    description: str = ""
+
+
+def window_page(
+    model: str,
+    runs: Sequence[Row],
+    metrics: Sequence[Row],
+    start: dt.datetime,
+    base: str = "",
+    description: str = "",
+) -> WindowPage | None:
+    """The window starting at `start` among `runs` (the windows around it: the streaks of its findings
+    reach back over the ones before it), or None when it was not monitored."""
+    views = window_views(model, runs, metrics, base)  # newest first
+    index = next((i for i, v in enumerate(views) if v.start == start), None)
+    if index is None:
+        return None
+    return WindowPage(
+        view=views[index],
+        metrics=tuple(m for m in metrics if m["window_start"] == start),
+        previous=views[index + 1].href if index + 1 < len(views) else None,
+        following=views[index - 1].href if index > 0 else None,
+        description=description,
+    )
+
+
+def render_window(wp: WindowPage, shell: Shell | None = None) -> str:
+    """A window: status (and whether the labels DAG changed it), why, what moved, quality, evidence."""
+    shell = shell or Shell()
+    w = wp.view
+    nav = (
+        '<nav class="pager">'
+        + (link(wp.previous, "← previous window") if wp.previous else "")
+        + link(dashboard_url(shell.base, w.model), "all windows of " + w.model)
+        + (link(wp.following, "next window →") if wp.following else "")
+        + "</nav>"
+    )
+    head = (
+        f"<h1>{escape(w.model)}: window {escape(_window_title(w))} {badge(w.status, was=w.monitor_status)}</h1>"
+        f'<p class="facts">{w.rows:,} rows · versions {escape(_versions_text(w.versions))} · monitored '
+        f"{escape(when(w.computed_at))} UTC{_changed(w)}</p>{nav}"
+    )
+    why = f'<section id="why"><h2>Why</h2>{findings_list(w.findings)}</section>'
+    moved_parts = []
+    for f in w.findings:
+        if f.topic != "drift" or not f.column:
+            continue
+        rows = [m for m in wp.metrics if m["check_name"] == "drift" and m.get("column_name") == f.column]
+        dist = next((m for m in rows if m["metric"] != NULL_RATE_METRIC), None)
+        bars = trends.distribution(f.column, dist) if dist is not None else None
+        if bars is not None:
+            moved_parts.append(bars_figure(bars, caption=f"What moved in {f.column}", note=f.detail))
+    what_moved = (
+        f'<section id="moved"><h2>What moved</h2><div class="grid">{"".join(moved_parts)}</div></section>'
+        if moved_parts
+        else ""
+    )
+    quality = _window_quality(wp.metrics, w)
+    evidence = (
+        f'<section id="evidence"><h2>Evidence</h2><p class="evidence">{_evidence(w, details=False)}</p></section>'
+    )
+    crumbs = ((w.model, dashboard_url(shell.base, w.model)), (f"window {day(w.start)}", None))
+    body = head + why + what_moved + quality + evidence
+    return page(f"{w.model} {day(w.start)} · ML Monitoring", body, shell, crumbs=crumbs, updated=_updated((w,)))
+
+
+def _window_quality(metrics: Sequence[Row], w: WindowView) -> str:
+    rows = sorted((m for m in metrics if m["check_name"] == "performance"), key=lambda m: str(m["metric"]))
+    if not rows:
+        return ""
+    body = []
+    for m in rows:
+        d = details_of(m)
+        value = pct(m.get("value")) if m["metric"] == "label_coverage" else fmt(m.get("value"))
+        labelled = d.get("labeled", "")
+        body.append(
+            f"<tr><td>{escape(str(m['metric']).replace('_', ' '))}</td><td class=num>{escape(value)}</td>"
+            f"<td class=num>{fmt(d.get('baseline'))}</td><td class=num>{fmt(m.get('threshold'))}</td>"
+            f"<td class=num>{escape(str(labelled))}</td><td>{badge(str(m['status']))}"
+            f" {escape(str(d.get('note', '')))}</td></tr>"
+        )
+    when_scored = (
+        f"re-scored by the labels DAG on {when(w.rescored_at)} UTC" if w.rescored_at else "scored by the monitor run"
+    )
+    return (
+        f'<section id="quality"><h2>Quality</h2><p class="hint">With the labels arrived so far ({escape(when_scored)}).'
+        '</p><div class="table-wrap"><table class="compact"><thead><tr><th>metric</th><th class="num">value</th>'
+        '<th class="num">baseline</th><th class="num">alert limit</th><th class="num">labels</th><th>status</th>'
+        f"</tr></thead><tbody>{''.join(body)}</tbody></table></div></section>"
+    )
+
+
+# ---------------------------------------------------------------- Data Docs of a window, failures first
+
+
+def render_docs(w: WindowView, frame_src: str, shell: Shell | None = None) -> str:
+    """A window's Great Expectations page inside the dashboard: its failed expectations first (observed vs
+    expected), a way back to the window, then the page itself in a sandboxed frame (an opaque origin)."""
+    shell = shell or Shell()
+    failed = [f for f in w.findings if f.topic == "failed expectation"]
+    lead = (
+        f"<h2>Failed expectations ({len(failed)})</h2>{findings_list(failed)}"
+        if failed
+        else '<p class="ok-line">Every expectation passed in this window.</p>'
+    )
+    others = [f for f in w.findings if f.topic != "failed expectation"]
+    also = (
+        f'<p class="hint">Also in this window: {escape(", ".join(f.title for f in others[:6]))}'
+        f"{' …' if len(others) > 6 else ''} ({link(w.href, 'all reasons')}).</p>"
+        if others
+        else ""
+    )
+    head = (
+        f"<h1>Data Docs: {escape(w.model)} window {escape(_window_title(w))} {badge(w.status)}</h1>"
+        f'<p class="back">{link(w.href, "← back to the window on the dashboard")} · '
+        f"{link(dashboard_url(shell.base, w.model), 'model ' + w.model)}</p>"
+    )
+    frame = (
+        f'<iframe class="docs" data-src="{escape(frame_src)}" title="Great Expectations validation result" '
+        'sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer"></iframe>'
+        f'<noscript><a href="{escape(frame_src)}">Open the Great Expectations page</a></noscript>'
+    )
+    crumbs = (
+        (w.model, dashboard_url(shell.base, w.model)),
+        (f"window {day(w.start)}", w.href),
+        ("Data Docs", None),
+    )
+    return page(f"Data Docs {w.model} {day(w.start)}", head + lead + also + frame, shell, crumbs=crumbs)
+
+
+def render_message(title: str, text: str, shell: Shell | None = None, *, where: tuple[str, str] | None = None) -> str:
+    """A plain page for 'nothing here' answers (unknown model, a run without Data Docs, another DAG), with
+    a link to where to look instead (`where`: text and URL; default: the dashboard)."""
+    shell = shell or Shell()
+    label, href = where or ("Open the monitoring dashboard", shell.dashboard)
+    body = f'<div class="message"><h1>{escape(title)}</h1><p>{escape(text)}</p><p>{link(href, label)}</p></div>'
+    return page(title, body, shell)

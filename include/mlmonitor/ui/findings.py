@@ -1,0 +1,660 @@
+"""Why a window has its status, in plain words: one `Finding` per reason, read from the typed details
+of the window's metric rows, and since which window each reason holds.
+
+Every status the dashboard shows comes with its findings: failed expectations with observed vs
+expected, drifted columns with what moved (category shares or binned mean and quantiles, from the
+counts stored with the window), version changes, latency, volume, error rate, staleness, stability,
+schema changes, skew, quality and anything a check of your own flags. Pure functions over rows of
+`mlmonitor_runs` / `mlmonitor_metrics`; no database, no Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from mlmonitor.checks.drift import DRIFTED_SHARE, NULL_RATE_METRIC, BinnedCounts, DriftDetails
+from mlmonitor.checks.drift_methods import drift_methods
+from mlmonitor.checks.health import AgeDetails, OperationsDetails, StabilityDetails, WindowLengthDetails
+from mlmonitor.checks.performance import QualityDetails
+from mlmonitor.checks.prediction import MeanDetails
+from mlmonitor.checks.schema import SchemaDetails, ServingSchemaDetails
+from mlmonitor.checks.skew import SkewDetails
+from mlmonitor.checks.validation import ValidationDetails
+from mlmonitor.metrics import Status, worst
+
+Row = Mapping[str, Any]
+UNHEALTHY = frozenset({"warning", "alert", "no_data", "error"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """One reason for a window's status.
+
+    Attributes:
+        key: the identity of the reason across windows (what "since" follows), e.g. `drift(income)`.
+        topic: a short tag: failed expectation, drift, prediction, model versions, latency, volume,
+            error rate, staleness, stability, schema, skew, quality, window length, or the check's name.
+        status: the worst status of the rows behind it.
+        title: what it is about, e.g. the column and the expectation in words.
+        detail: observed vs expected, or what moved.
+        column: the column it concerns ('' for the window).
+        since: start of the first window of the streak of windows with this reason (this one included).
+        windows: the length of that streak.
+        open_ended: the streak reaches the oldest window read, so it may be longer.
+    """
+
+    key: str
+    topic: str
+    status: Status
+    title: str
+    detail: str
+    column: str = ""
+    since: dt.datetime | None = None
+    windows: int = 1
+    open_ended: bool = False
+
+
+def details_of(row: Row) -> dict[str, Any]:
+    """A metric row's details (stored as JSON text), {} when unreadable."""
+    raw = row.get("details")
+    if isinstance(raw, dict):
+        return raw
+    try:
+        data = json.loads(raw or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def num(value: Any) -> float | None:
+    """A finite float, or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A number for people: 0.0412, 52.1k, 1,287; text as is; n/a for missing."""
+    v = num(value)
+    if v is None:
+        return "n/a" if value is None else str(value)
+    a = abs(v)
+    if a >= 100_000:
+        return f"{v / 1000:,.0f}k"
+    if a >= 10_000:
+        return f"{v / 1000:.1f}k"
+    if a >= 100:
+        return f"{v:,.0f}" if v == round(v) else f"{v:,.1f}"
+    if v == round(v) and a >= 1:
+        return f"{v:.0f}"
+    return f"{v:.{digits}g}"
+
+
+def pct(share: Any, digits: int = 1) -> str:
+    v = num(share)
+    return "n/a" if v is None else f"{100 * v:.{digits}f}%"
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unit_of(column: str) -> str:
+    """The unit a column name announces (latency_ms -> ms), or ''."""
+    for suffix, unit in (("_ms", "ms"), ("_seconds", "s"), ("_us", "µs"), ("_s", "s")):
+        if column.endswith(suffix):
+            return unit
+    return ""
+
+
+def _label(row: Row) -> str:
+    return f"{row['check_name']}:{row['metric']}({row.get('column_name') or ''})"
+
+
+# ---------------------------------------------------------------- what moved inside a drifted column
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A value estimated from bins: exact-ish inside the training range, a bound in an open tail."""
+
+    value: float
+    side: str = ""  # "" inside the bins, "<" below the lowest edge, "≥" above the highest
+
+    def text(self) -> str:
+        return f"{self.side}{fmt(self.value)}" if self.side else fmt(self.value)
+
+
+def shares(counts: Sequence[int]) -> list[float]:
+    total = sum(counts)
+    return [n / total if total else 0.0 for n in counts]
+
+
+def binned_mean(counts: Sequence[int], bin_means: Sequence[float]) -> float | None:
+    """The mean with every value at its bin's training mean (exact for training, an estimate for a window)."""
+    total = sum(counts)
+    if not total or len(bin_means) != len(counts):
+        return None
+    return sum(n * m for n, m in zip(counts, bin_means, strict=True)) / total
+
+
+def binned_quantile(counts: Sequence[int], edges: Sequence[float], q: float) -> Bound | None:
+    """The q-quantile from the binned CDF, linear inside a bin; a bound in the open tails."""
+    total = sum(counts)
+    if not total or len(counts) != len(edges) + 1:
+        return None
+    target, seen = q * total, 0.0
+    for i, n in enumerate(counts):
+        if n and seen + n >= target:
+            if i == 0:
+                return Bound(edges[0], "<") if edges else None
+            if i == len(edges):
+                return Bound(edges[-1], "≥")
+            low, high = edges[i - 1], edges[i]
+            return Bound(low + (high - low) * (target - seen) / n)
+        seen += n
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Moved:
+    """What moved inside a column between training and a window."""
+
+    mean: tuple[float | None, float | None] = (None, None)
+    quantiles: tuple[tuple[str, Bound | None, Bound | None], ...] = ()
+    categories: tuple[tuple[str, float, float], ...] = ()  # (value, training share, window share)
+
+    def text(self, top: int = 3) -> str:
+        parts = []
+        if self.mean[0] is not None and self.mean[1] is not None:
+            parts.append(f"mean ≈ {fmt(self.mean[0])} → {fmt(self.mean[1])}")
+        parts += [f"{name} {a.text()} → {b.text()}" for name, a, b in self.quantiles if a and b and a != b]
+        parts += [f"{_cut(value, 40)} {pct(a, 0)} → {pct(b, 0)}" for value, a, b in self.categories[:top]]
+        return "; ".join(parts)
+
+
+QUANTILES_SHOWN = (("p10", 0.1), ("p50", 0.5), ("p90", 0.9))
+OTHER = "other"
+
+
+def category_labels(counts: BinnedCounts) -> list[str]:
+    return [*counts.get("categories", []), OTHER]
+
+
+def moved(counts: BinnedCounts) -> Moved:
+    """Binned mean and quantiles (numeric) or the categories whose share changed most (categorical)."""
+    train, window = counts.get("training", []), counts.get("window", [])
+    if counts.get("kind") == "categorical":
+        labels = category_labels(counts)
+        if len(labels) != len(train) or len(train) != len(window):
+            return Moved()
+        changes = sorted(
+            zip(labels, shares(train), shares(window), strict=True), key=lambda c: (-abs(c[2] - c[1]), c[0])
+        )
+        return Moved(categories=tuple(c for c in changes if abs(c[2] - c[1]) >= 0.005))
+    edges, means = counts.get("edges", []), counts.get("bin_means", [])
+    return Moved(
+        mean=(binned_mean(train, means), binned_mean(window, means)),
+        quantiles=tuple(
+            (name, binned_quantile(train, edges, q), binned_quantile(window, edges, q)) for name, q in QUANTILES_SHOWN
+        ),
+    )
+
+
+def method_label(name: str) -> str:
+    """The plain-language name of a drift method (its descriptor's `label`), or the name itself."""
+    return next((m.label for m in drift_methods() if m.name == name), name)
+
+
+# ---------------------------------------------------------------- one finding per reason
+
+_EXPECTATIONS = {
+    "expect_column_values_to_not_be_null": "must not be NULL",
+    "expect_column_values_to_be_in_set": "values must be among the training values",
+    "expect_column_values_to_be_between": "values must stay in the validated range",
+    "expect_column_values_to_be_unique": "values must be unique",
+    "expect_column_to_exist": "column must exist",
+    "expect_column_values_to_be_in_type_list": "type must match training",
+    "expect_table_row_count_to_be_between": "row count must be in bounds",
+}
+
+
+def _expected(metric: str, kwargs: Mapping[str, Any]) -> str:
+    parts = []
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None or high is not None:
+        if low is not None and high is not None:
+            parts.append(f"between {fmt(low)} and {fmt(high)}")
+        else:
+            parts.append(f"at least {fmt(low)}" if low is not None else f"at most {fmt(high)}")
+    if isinstance(kwargs.get("value_set"), list):
+        values = [str(v) for v in kwargs["value_set"]]
+        shown = ", ".join(_cut(v, 24) for v in values[:6]) + (f" (+{len(values) - 6})" if len(values) > 6 else "")
+        parts.append(f"one of {shown}")
+    if isinstance(kwargs.get("type_list"), list):
+        parts.append("a type of " + ", ".join(str(t) for t in kwargs["type_list"][:4]))
+    mostly = num(kwargs.get("mostly"))
+    if mostly is not None and mostly < 1:
+        parts.append(f"at most {pct(1 - mostly)} failing")
+    return "; ".join(parts)
+
+
+def _validation(row: Row) -> Finding:
+    d = cast(ValidationDetails, details_of(row))
+    metric, column = str(row["metric"]), str(row.get("column_name") or "")
+    what = _EXPECTATIONS.get(metric, metric)
+    observed = []
+    unexpected, total = d.get("unexpected_count"), d.get("element_count")
+    if isinstance(unexpected, int):
+        share = d.get("unexpected_percent")
+        counted = f"{unexpected:,}" + (f" of {total:,} rows" if isinstance(total, int) else " rows")
+        observed.append((f"{num(share):.1f}% " if num(share) is not None else "") + f"failing ({counted})")
+    elif d.get("observed_value") is not None:
+        observed.append(_cut(json.dumps(d["observed_value"], default=str), 120))
+    elif num(row.get("value")) is not None:
+        observed.append(fmt(row.get("value")))
+    samples = [
+        str(v["value"])
+        for v in d.get("partial_unexpected_counts") or []
+        if isinstance(v, dict) and v.get("value") is not None
+    ]
+    if samples:
+        observed.append("e.g. " + ", ".join(_cut(s, 30) for s in samples[:3]))
+    if d.get("error"):
+        observed.append("error: " + _cut(str(d["error"]), 160))
+    expected = _expected(metric, d.get("kwargs") or {})
+    detail = "observed " + ("; ".join(observed) or "a failure") + (f" · expected {expected}" if expected else "")
+    return Finding(
+        key=_label(row),
+        topic="failed expectation",
+        status=row["status"],
+        title=f"{column}: {what}" if column else what,
+        detail=detail,
+        column=column,
+    )
+
+
+def drift_finding(column: str, rows: Sequence[Row]) -> Finding:
+    """The drifted signals of a column in one finding: its distribution (what moved) and its NULL share."""
+    flagged = [r for r in rows if r.get("status") not in (None, "ok")]
+    parts = []
+    for row in sorted(flagged, key=lambda r: r["metric"] == NULL_RATE_METRIC):
+        d = cast(DriftDetails, details_of(row))
+        limit = fmt(row.get("threshold"))
+        if row["metric"] == NULL_RATE_METRIC:
+            before, after = d.get("training_null_rate"), d.get("window_null_rate")
+            parts.append(f"NULL share {pct(before)} → {pct(after)} (threshold ±{limit})")
+            continue
+        counts = d.get("counts")
+        what = [moved(counts).text()] if counts else []
+        unseen = d.get("unseen_values") or []
+        if unseen:
+            shown = ", ".join(f"{_cut(str(u.get('value')), 30)} ({u.get('count')} rows)" for u in unseen[:3])
+            what.append(f"new values: {shown}")
+        score = f"{method_label(str(row['metric']))} {fmt(row.get('value'))} (threshold {limit})"
+        parts.append(score + (": " + "; ".join(w for w in what if w) if any(what) else ""))
+    return Finding(
+        key=f"drift({column})",
+        topic="drift",
+        status=worst(r["status"] for r in flagged),
+        title=column,
+        detail="; ".join(parts),
+        column=column,
+    )
+
+
+def _versions(rows: Sequence[Row], previous: Mapping[str, int] | None) -> Finding:
+    shares_now = {str(r["metric"]).removeprefix("share:"): num(r.get("value")) or 0.0 for r in rows}
+    unknown = [v for r in rows if (v := str(r["metric"]).removeprefix("share:")) and details_of(r).get("unknown")]
+    text = " + ".join(f"{_cut(v, 40)} ({pct(s, 0)})" for v, s in sorted(shares_now.items(), key=lambda kv: -kv[1]))
+    notes = []
+    if len(shares_now) > 1:
+        notes.append("mixed versions in one window")
+    if unknown:
+        notes.append("not in allowed_model_versions: " + ", ".join(_cut(v, 40) for v in unknown))
+    if previous is not None and set(previous) != set(shares_now):
+        before = " + ".join(sorted(_cut(v, 40) for v in previous)) or "none"
+        notes.append(f"previous window served {before}")
+    return Finding(
+        key="versions",
+        topic="model versions",
+        status=worst(r["status"] for r in rows),
+        title="model versions",
+        detail=text + (f" – {'; '.join(notes)}" if notes else ""),
+        column=str(rows[0].get("column_name") or ""),
+    )
+
+
+def _health(row: Row) -> Finding:
+    """Latency, volume, error rate, staleness, stability, schema, skew and window length rows."""
+    metric, column = str(row["metric"]), str(row.get("column_name") or "")
+    d = details_of(row)
+    value, limit = row.get("value"), row.get("threshold")
+    status: Status = row["status"]
+    if metric in {"p50", "p95", "p99"}:
+        o = cast(OperationsDetails, d)
+        median, high = num(o.get("trailing_median_p95")), num(limit)
+        unit = f" {unit_of(column)}" if unit_of(column) else ""
+        history = (
+            f" ({fmt(high / median)} × the trailing median {fmt(median)} of "
+            f"{o.get('trailing_windows')} healthy windows)"
+            if median and high
+            else ""
+        )
+        return Finding(
+            key=_label(row),
+            topic="latency",
+            status=status,
+            column=column,
+            title=f"{column}: {metric} latency",
+            detail=f"{fmt(value)}{unit} vs limit {fmt(limit)}{unit}{history}",
+        )
+    if metric == "rows":
+        o = cast(OperationsDetails, d)
+        median = o.get("trailing_median_rows")
+        return Finding(
+            key=_label(row),
+            topic="volume",
+            status=status,
+            title="request volume",
+            detail=f"{fmt(value)} rows vs the trailing median {fmt(median)} of "
+            f"{o.get('trailing_windows')} healthy windows (rule: {o.get('rule', 'outside the usual range')})",
+        )
+    if metric == "error_rate":
+        o = cast(OperationsDetails, d)
+        return Finding(
+            key=_label(row),
+            topic="error rate",
+            status=status,
+            column=column,
+            title="error rate",
+            detail=f"{pct(value, 2)} ({o.get('errors', '?')} of {o.get('rows', '?')} requests) "
+            f"vs limit {pct(limit, 2)}",
+        )
+    if metric.startswith("model_age_days"):
+        a = cast(AgeDetails, d)
+        version = metric.partition(":")[2]
+        title = f"model {_cut(version, 40)} age" if version else "model age"
+        if a.get("problem"):
+            return Finding(key=_label(row), topic="staleness", status=status, title=title, detail=str(a["problem"]))
+        return Finding(
+            key=_label(row),
+            topic="staleness",
+            status=status,
+            title=title,
+            detail=f"{fmt(value)} days (trained {str(a.get('trained_at', '?'))[:10]}, {a.get('source', '')}); "
+            f"warning from {fmt(a.get('warn_days'))}, alert from {fmt(a.get('alert_days'))} days",
+        )
+    if metric in {"null_share", "nan_share", "inf_share", "out_of_range_share"}:
+        s = cast(StabilityDetails, d)
+        what = {"null_share": "NULL", "nan_share": "NaN", "inf_share": "infinite", "out_of_range_share": "out-of-range"}
+        return Finding(
+            key=_label(row),
+            topic="stability",
+            status=status,
+            column=column,
+            title=f"{column}: {what[metric]} predictions",
+            detail=f"{pct(value, 2)} ({s.get('count', '?')} of {s.get('rows', '?')} rows) vs at most {pct(limit, 2)}",
+        )
+    if metric == "schema_changes":
+        sc = cast(SchemaDetails, d)
+        compared = sc.get("compared_with")
+        return Finding(
+            key=_label(row),
+            topic="schema",
+            status=status,
+            column=column,
+            title=f"table {column} changed",
+            detail=_cut(str(sc.get("change", "columns changed")), 300)
+            + (f" (compared with {compared})" if compared else ""),
+        )
+    if "problem" in d and "effect" in d:
+        ss = cast(ServingSchemaDetails, d)
+        return Finding(
+            key=_label(row),
+            topic="schema",
+            status=status,
+            column=column,
+            title=f"{column}: serving schema",
+            detail=f"{ss['problem']}; {ss['effect']}",
+        )
+    if metric.startswith("skew"):
+        k = cast(SkewDetails, d)
+        if metric == "skew_join_coverage":
+            detail = f"{pct(value)} of serving rows found in {k.get('offline_table', 'the offline table')}"
+        else:
+            detail = (
+                f"{pct(value, 2)} of {k.get('joined', '?')} joined rows differ from "
+                f"{k.get('offline_table', 'the offline table')} (limit {pct(limit, 2)})"
+            )
+        return Finding(
+            key=_label(row),
+            topic="skew",
+            status=status,
+            column=column,
+            title=f"{column}: training/serving skew",
+            detail=detail,
+        )
+    if metric == "window_intervals":
+        w = cast(WindowLengthDetails, d)
+        return Finding(
+            key=_label(row),
+            topic="window length",
+            status=status,
+            title="window length",
+            detail=f"{fmt(value)} schedule intervals ({fmt(w.get('window_hours'))} h); "
+            f"warning above {fmt(limit)}: {w.get('rule', '')}",
+        )
+    return _generic(row)
+
+
+def _generic(row: Row) -> Finding:
+    """A row of a check this module does not know (e.g. a registered check of your own)."""
+    column = str(row.get("column_name") or "")
+    d = details_of(row)
+    extra = next((str(d[k]) for k in ("change", "problem", "rule", "note") if isinstance(d.get(k), str)), "")
+    limit = f" (threshold {fmt(row.get('threshold'))})" if row.get("threshold") is not None else ""
+    return Finding(
+        key=_label(row),
+        topic=str(row["check_name"]),
+        status=row["status"],
+        title=f"{row['metric']}" + (f" of {column}" if column else ""),
+        detail=f"{fmt(row.get('value'))}{limit}" + (f" – {_cut(extra, 200)}" if extra else ""),
+        column=column,
+    )
+
+
+def _prediction(row: Row) -> Finding:
+    d = cast(MeanDetails, details_of(row))
+    column = str(row.get("column_name") or "")
+    training = d.get("training_mean", details_of(row).get("training"))
+    z = num(d.get("z_standard_errors"))
+    return Finding(
+        key=_label(row),
+        topic="prediction",
+        status=row["status"],
+        title=f"prediction {row['metric']} ({column})",
+        detail=f"{fmt(training)} in training → {fmt(row.get('value'))}"
+        + (f" ({z:.1f} standard errors)" if z is not None else ""),
+        column=column,
+    )
+
+
+def _quality(rows: Sequence[Row], found: str | None) -> Finding:
+    parts = [f"found by the labels DAG on {found}"] if found else []
+    for row in rows:
+        d = cast(QualityDetails, details_of(row))
+        parts.append(
+            f"{row['metric']} {fmt(row.get('value'))} vs limit {fmt(row.get('threshold'))} "
+            f"(baseline {fmt(d.get('baseline'))}, {d.get('labeled', '?')} labels)"
+        )
+    return Finding(
+        key="performance",
+        topic="quality",
+        status=worst(r["status"] for r in rows),
+        title="prediction quality regressed",
+        detail="; ".join(parts),
+    )
+
+
+def _dataset_drift(row: Row) -> Finding:
+    d = details_of(row)
+    cols = d.get("drifted_columns") or []
+    return Finding(
+        key=_label(row),
+        topic="drift",
+        status=row["status"],
+        title="many columns drifted",
+        detail=f"{len(cols)} of {d.get('columns', '?')} columns ({pct(row.get('value'), 0)}) drifted; "
+        f"alert from {pct(row.get('threshold'), 0)}",
+    )
+
+
+_ORDER = ("quality", "failed expectation", "schema", "stability", "model versions", "drift", "prediction")
+
+
+def window_findings(
+    metrics: Iterable[Row],
+    run: Row | None = None,
+    previous_versions: Mapping[str, int] | None = None,
+) -> list[Finding]:
+    """Every reason for one window's status (its non-ok metric rows, grouped), most telling first.
+
+    Args:
+        metrics: the window's metric rows.
+        run: its run row (for no_data / error, and when the labels DAG re-scored it).
+        previous_versions: model versions of the window before (to name a version change).
+    """
+    rows = list(metrics)
+    bad = [r for r in rows if r.get("status") not in (None, "ok")]
+    out: list[Finding] = []
+    drift: dict[str, list[Row]] = defaultdict(list)
+    versions: list[Row] = []
+    quality: list[Row] = []
+    for r in bad:
+        check, metric = r["check_name"], str(r["metric"])
+        if check == "validation":
+            out.append(_validation(r))
+        elif check == "drift" and r.get("column_name"):
+            drift[str(r["column_name"])].append(r)
+        elif check == "drift" and metric == DRIFTED_SHARE:
+            out.append(_dataset_drift(r))
+        elif check == "stats":
+            out.append(_prediction(r))
+        elif check == "performance":
+            quality.append(r)
+        elif check == "health" and metric.startswith("share:"):
+            versions.append(r)
+        elif check == "health":
+            out.append(_health(r))
+        else:
+            out.append(_generic(r))
+    for column in sorted(drift):
+        both = [r for r in rows if r["check_name"] == "drift" and r.get("column_name") == column]
+        out.append(drift_finding(column, both))
+    if versions:
+        out.append(_versions(versions, previous_versions))
+    if quality:
+        rescored = run.get("rescored_at") if run else None
+        found = f"{rescored:%Y-%m-%d %H:%M} UTC" if isinstance(rescored, dt.datetime) else None
+        out.append(_quality(sorted(quality, key=lambda r: str(r["metric"])), found))
+    if run is not None and run.get("status") == "no_data":
+        out.append(
+            Finding(
+                key="status:no_data",
+                topic="no data",
+                status="no_data",
+                title="no serving rows",
+                detail="is the model serving, and is prediction logging working?",
+            )
+        )
+    if run is not None and run.get("status") == "error":
+        out.append(
+            Finding(
+                key="status:error",
+                topic="error",
+                status="error",
+                title="the monitoring run failed",
+                detail=_cut(str(run.get("message") or ""), 300),
+            )
+        )
+    rank = {"error": 0, "alert": 1, "warning": 2, "no_data": 3, "ok": 4}
+    return sorted(out, key=lambda f: (rank.get(f.status, 5), _topic_rank(f.topic), f.title))
+
+
+def _topic_rank(topic: str) -> int:
+    return _ORDER.index(topic) if topic in _ORDER else len(_ORDER)
+
+
+def versions_of(run: Row) -> dict[str, int]:
+    raw = run.get("model_versions")
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return {}
+    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def findings_by_window(runs: Sequence[Row], metrics: Iterable[Row]) -> dict[dt.datetime, list[Finding]]:
+    """The findings of every window of `runs`, each with since when it holds (its streak over the
+    consecutive windows read, oldest first); a streak reaching the oldest window read is open-ended."""
+    by_window: dict[dt.datetime, list[Row]] = defaultdict(list)
+    for m in metrics:
+        by_window[m["window_start"]].append(m)
+    ordered = sorted(runs, key=lambda r: r["window_start"])
+    out: dict[dt.datetime, list[Finding]] = {}
+    streaks: dict[str, tuple[dt.datetime, int, bool]] = {}
+    previous: Row | None = None
+    for i, run in enumerate(ordered):
+        start = run["window_start"]
+        found = window_findings(by_window.get(start, []), run, versions_of(previous) if previous else None)
+        now: dict[str, tuple[dt.datetime, int, bool]] = {}
+        dated = []
+        for f in found:
+            since, n, open_ended = streaks.get(f.key, (start, 0, i == 0))
+            now[f.key] = (since, n + 1, open_ended)
+            dated.append(replace(f, since=since, windows=n + 1, open_ended=open_ended))
+        streaks, previous = now, run
+        out[start] = dated
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Health:
+    """Since when a model has been unhealthy: the streak of non-ok windows ending at the latest one."""
+
+    since: dt.datetime | None
+    windows: int
+    open_ended: bool
+
+    def text(self) -> str:
+        if not self.windows or self.since is None:
+            return "healthy"
+        at_least = "at least " if self.open_ended else ""
+        n = f"{at_least}{self.windows} window{'s' if self.windows != 1 else ''}"
+        return f"unhealthy since {self.since:%Y-%m-%d %H:%M} ({n})"
+
+
+def unhealthy_streak(runs: Sequence[Row]) -> Health:
+    """The run rows' newest streak of windows whose status is not ok."""
+    ordered = sorted(runs, key=lambda r: r["window_start"], reverse=True)
+    n = 0
+    for run in ordered:
+        if run.get("status") not in UNHEALTHY:
+            break
+        n += 1
+    return Health(
+        since=ordered[n - 1]["window_start"] if n else None,
+        windows=n,
+        open_ended=bool(n) and n == len(ordered),
+    )
