@@ -310,5 +310,6 @@ def offline_page(html: str, static_base: str, docs_base: str, theme: Theme = "au
 
 
 def always_dark(css: str) -> str:
-    """GE's dark stylesheet (rules under `prefers-color-scheme: dark`) applied whatever the system says."""
-    return re.sub(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)", "@media all", css)
+    """GE's dark stylesheet (rules under `prefers-color-scheme: dark`) applied whatever the system says:
+    the condition becomes one that always holds, also inside combined queries (`print and (...)`)."""
+    return re.sub(r"\(\s*prefers-color-scheme\s*:\s*dark\s*\)", "(min-width: 0)", css)
