@@ -44,7 +44,7 @@ from mlmonitor.config import ModelConfig, load_models
 from mlmonitor.errors import MlmonitorError
 from mlmonitor.names import baseline_dag_id, labels_dag_id, model_of_monitor_dag, monitor_dag_id
 from mlmonitor.project import default_project
-from mlmonitor.storage.results import find_run, read_metrics, read_runs
+from mlmonitor.storage.results import find_run
 from mlmonitor.ui import dashboard, prometheus
 from mlmonitor.ui.docs_site import (
     CONTENT_SECURITY_POLICY as DOCS_CSP,
@@ -75,10 +75,8 @@ from mlmonitor.ui.links import (
 from mlmonitor.warehouse import limit_statements
 
 log = logging.getLogger(__name__)
-WINDOWS_SHOWN = 366
 MAX_WINDOWS = 5000
-STREAK_WINDOWS = 60  # windows read before a window, to date its findings ("since when")
-OVERVIEW_WINDOWS = 30
+SHOWN = dashboard.WINDOWS_SHOWN
 NAV_ROUTE = "mlmonitor"  # the url_route of the nav entry: the dashboard inside Airflow's shell
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"
@@ -236,17 +234,11 @@ def _window_start(key: str) -> dt.datetime:
 
 
 def _load_window(config: ModelConfig, start: dt.datetime) -> dashboard.WindowPage | None:
-    """A window, the windows before it (to date its findings) and the next one (for the pager)."""
-    base = _base_path()
     try:
         with results_engine(config) as engine:
-            runs = read_runs(engine, config.name, limit=STREAK_WINDOWS, before=start + dt.timedelta(seconds=1))
-            runs += read_runs(engine, config.name, limit=1, since=start + dt.timedelta(seconds=1), oldest_first=True)
-            oldest = min((r["window_start"] for r in runs), default=start)
-            metrics = read_metrics(engine, config.name, since=oldest, until=start)
+            return dashboard.load_window(engine, config.name, start, description=config.description, base=_base_path())
     except (MlmonitorError, SQLAlchemyError) as exc:
         raise _unavailable(config.name, exc) from exc
-    return dashboard.window_page(config.name, runs, metrics, start, base, config.description)
 
 
 def _frame_src(grant: str, path: str) -> str:
@@ -286,11 +278,7 @@ def create_app() -> FastAPI:
                 continue
             try:
                 with results_engine(model) as engine:
-                    runs = read_runs(engine, name, limit=OVERVIEW_WINDOWS)
-                    oldest = min((r["window_start"] for r in runs), default=None)
-                    metrics = read_metrics(engine, name, since=oldest) if oldest is not None else []
-                windows = dashboard.window_views(name, runs, metrics, base)
-                summaries.append(dashboard.model_summary(name, model.description, windows, runs))
+                    summaries.append(dashboard.load_summary(engine, name, model.description, base))
             except (MlmonitorError, SQLAlchemyError) as exc:
                 error = f"results unavailable: {type(exc).__name__}: {exc}"
                 summaries.append(
@@ -300,19 +288,24 @@ def create_app() -> FastAPI:
 
     @app.get("/models/{model}", response_class=HTMLResponse)
     def model_page(
-        request: Request, model: str, user: User, windows: Annotated[int, Query(ge=1, le=MAX_WINDOWS)] = WINDOWS_SHOWN
+        request: Request,
+        model: str,
+        user: User,
+        windows: Annotated[int, Query(ge=1, le=MAX_WINDOWS)] = dashboard.WINDOWS_SHOWN,
     ) -> HTMLResponse:
         config = _config(model, user)
         try:
             with results_engine(config) as engine:
-                runs = read_runs(engine, model, limit=windows)
-                oldest = min((r["window_start"] for r in runs), default=None)
-                metrics = read_metrics(engine, model, since=oldest) if oldest is not None else []
+                view = dashboard.load_model(
+                    engine,
+                    model,
+                    config.description,
+                    windows=windows,
+                    has_labels=config.labels is not None,
+                    base=_base_path(),
+                )
         except (MlmonitorError, SQLAlchemyError) as exc:
             raise _unavailable(model, exc) from exc
-        view = dashboard.model_view(
-            model, config.description, runs, metrics, _base_path(), has_labels=config.labels is not None
-        )
         return _html(dashboard.render_model(view, _shell(request)))
 
     @app.get("/models/{model}/windows/{key}", response_class=HTMLResponse)

@@ -160,7 +160,9 @@ def test_svg_chart_axes_points_tooltips_and_escaping():
     assert "Mar 01" in svg and "Mar 03" in svg
     tips = re.findall(r'data-tip="([^"]*)"', svg)
     assert len(tips) == 3  # one hover target per window
-    assert tips[2] == "window 2024-03-03 00:00 UTC&#10;s: 0.3 – x&lt;y&#10;threshold: 0.2".replace("&#10;", "\n")
+    assert tips[2] == "window 2024-03-03 00:00 UTC&#10;s: 0.3 (warning) – x&lt;y&#10;threshold: 0.2".replace(
+        "&#10;", "\n"
+    )
     assert "<title>" not in svg and 'width="' not in svg.split(">", 1)[0]  # scales to its container
 
 

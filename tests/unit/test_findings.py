@@ -14,6 +14,7 @@ from mlmonitor.ui.findings import (
     Bound,
     binned_mean,
     binned_quantile,
+    episodes,
     findings_by_window,
     moved,
     unhealthy_streak,
@@ -191,19 +192,37 @@ def test_versions_latency_volume_quality_and_unknown_checks() -> None:
     assert list(found)[:2] == ["quality", "error rate"]  # alerts first
 
 
-def test_since_when_follows_each_reason_over_consecutive_windows() -> None:
-    runs = [run(i, "warning" if i >= 1 else "ok") for i in range(4)]
+def test_since_when_follows_each_reason_over_its_incident() -> None:
+    runs = [run(i, "warning" if i >= 1 else "ok") for i in range(7)]
     metrics = [
-        *(row("drift", "income", "wasserstein", 0.3, i=i, threshold=0.1) for i in (1, 2, 3)),
-        *(row("drift", "region", "linf", 0.3, i=i, threshold=0.05) for i in (1, 3)),  # gone in window 2
+        *(row("drift", "income", "wasserstein", 0.3, i=i, threshold=0.1) for i in range(1, 7)),
+        *(row("drift", "region", "linf", 0.3, i=i, threshold=0.05) for i in (1, 5, 6)),  # gone for 3 windows
+        *(row("drift", "age", "wasserstein", 0.3, i=i, threshold=0.1) for i in (2, 4)),  # gone for 1 window
     ]
     found = findings_by_window(runs, metrics)
-    latest = {f.title: f for f in found[day(3)]}
-    assert (latest["income"].since, latest["income"].windows) == (day(1), 3)
-    assert (latest["region"].since, latest["region"].windows) == (day(3), 1)
+    latest = {f.title: f for f in found[day(6)]}
+    assert (latest["income"].since, latest["income"].windows) == (day(1), 6)
+    assert (latest["region"].since, latest["region"].windows) == (day(5), 2)  # a new incident
+    age = {f.title: f for f in found[day(4)]}["age"]
+    assert (age.since, age.windows) == (day(2), 2)  # back within 2 windows: the same incident
     assert found[day(0)] == []
+    runs = runs[:4]
     health = unhealthy_streak(runs)
     assert (health.since, health.windows, health.open_ended) == (day(1), 3, False)
-    assert health.text() == "unhealthy since 2024-03-02 00:00 (3 windows)"
+    assert health.text() == "unhealthy since 2024-03-02 00:00 (3 windows)"  # of the first four windows
     assert unhealthy_streak([run(0, "alert")]).text() == "unhealthy since 2024-03-01 00:00 (at least 1 window)"
     assert unhealthy_streak([run(0)]).text() == "healthy"
+
+
+def test_episodes_say_from_when_to_when_each_reason_held() -> None:
+    runs = [run(i, "warning") for i in range(9)]
+    metrics = [
+        *(row("drift", "income", "wasserstein", 0.3, i=i, threshold=0.1) for i in (1, 2, 4, 7, 8)),  # on and off
+        *(row("performance", "", "recall", 0.1, "alert", i=i, threshold=0.17) for i in (0, 4, 5)),
+    ]
+    found = [(e.finding.title, e.text()) for e in episodes(findings_by_window(runs, metrics))]
+    assert found == [  # ongoing first, then the newest first; gaps of up to 2 windows are one incident
+        ("income", "2024-03-02 → 2024-03-09 (5 windows, ongoing)"),
+        ("prediction quality regressed", "2024-03-05 → 2024-03-06 (2 windows)"),
+        ("prediction quality regressed", "2024-03-01 (1 window)"),
+    ]

@@ -54,3 +54,18 @@ def test_no_results_is_an_empty_but_valid_exposition(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'r.db'}")
     assert prometheus.latest_run(engine, "x") is None
     assert prometheus.exposition([("x", None, prometheus.latest_metric_rows(engine, "x"))]) == "\n"
+
+
+def test_a_scrape_reads_only_the_newest_windows(tmp_path):
+    """Issue 16, finding 5: every scrape grouped the model's whole history. A metric last seen before the
+    newest `windows` windows is no longer exported; one a few windows old still is (quality rows of
+    re-scored windows)."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    for day in range(6):
+        _write(engine, day, 0.01 * day)  # day 0 also has the odd column, never seen again
+    rows = prometheus.latest_metric_rows(engine, "carloan", windows=3)
+    assert {(r["column_name"], r["value"]) for r in rows} == {("income", 0.05)}
+    assert {r["column_name"] for r in prometheus.latest_metric_rows(engine, "carloan", windows=6)} == {
+        "income",
+        'we"ird\\col\n',
+    }

@@ -188,6 +188,12 @@ def _delete(conn: Connection, key: dict[str, Any]) -> None:
         conn.execute(table.delete().where(*(table.c[k] == v for k, v in key.items())))
 
 
+def as_dicts(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
+    """Result rows as plain dicts (the column names zipped once: ~3x faster than a mapping per row)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
 def read_runs(
     engine: Engine,
     model: str,
@@ -208,7 +214,28 @@ def read_runs(
     order = runs.c.window_start.asc() if oldest_first else runs.c.window_start.desc()
     stmt = stmt.order_by(order).limit(limit)
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt)]
+        return as_dicts(conn.execute(stmt))
+
+
+def read_details(
+    engine: Engine, model: str, keys: Sequence[tuple[dt.datetime, str, str, str]]
+) -> dict[tuple[Any, ...], str]:
+    """The stored details of some metric rows, by (window_start, check, column, metric)."""
+    if not keys:
+        return {}
+    ensure_tables(engine)
+    m = metrics
+    match = sa.or_(
+        *(
+            sa.and_(m.c.window_start == utc_naive(w), m.c.check_name == c, m.c.column_name == col, m.c.metric == met)
+            for w, c, col, met in keys
+        )
+    )
+    stmt = sa.select(m.c.window_start, m.c.check_name, m.c.column_name, m.c.metric, m.c.details).where(
+        m.c.model == model, match
+    )
+    with engine.connect() as conn:
+        return {(r.window_start, r.check_name, r.column_name, r.metric): r.details for r in conn.execute(stmt)}
 
 
 def find_run(engine: Engine, model: str, airflow_run_id: str) -> dict[str, Any] | None:
@@ -225,6 +252,9 @@ def find_run(engine: Engine, model: str, airflow_run_id: str) -> dict[str, Any] 
     return dict(row._mapping) if row else None
 
 
+DETAILS_ALWAYS = ("stats", "performance")  # checks whose ok rows carry what charts draw (baselines)
+
+
 def read_metrics(
     engine: Engine,
     model: str,
@@ -232,11 +262,28 @@ def read_metrics(
     *,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    flagged_details: bool = False,
+    ok_rows: Mapping[str, Sequence[str] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Metric rows of a model, oldest window first: of one window when `window_start` is given, else of the
-    windows starting in [since, until] (each bound optional), bounded in SQL by the primary key."""
+    windows starting in [since, until] (each bound optional), bounded in SQL by the primary key.
+
+    With `flagged_details`, `details` is read only for rows that are not ok and rows of `DETAILS_ALWAYS`
+    (others get '{}'); with `ok_rows` (check -> its metrics, None for all), rows that are ok are read only
+    for those checks and metrics. A long history's pages need what went wrong and what they draw, not
+    every row."""
     ensure_tables(engine)
-    stmt = sa.select(metrics).where(metrics.c.model == model)
+    columns: list[Any] = list(metrics.c)
+    if flagged_details:
+        needed = sa.or_(metrics.c.status != "ok", metrics.c.check_name.in_(DETAILS_ALWAYS))
+        columns[columns.index(metrics.c.details)] = sa.case((needed, metrics.c.details), else_="{}").label("details")
+    stmt = sa.select(*columns).where(metrics.c.model == model)
+    if ok_rows is not None:
+        kept = [
+            sa.and_(metrics.c.check_name == check, metrics.c.metric.in_(names) if names is not None else sa.true())
+            for check, names in ok_rows.items()
+        ]
+        stmt = stmt.where(sa.or_(metrics.c.status != "ok", *kept))
     if window_start is not None:
         stmt = stmt.where(metrics.c.window_start == utc_naive(window_start))
     if since is not None:
@@ -244,7 +291,7 @@ def read_metrics(
     if until is not None:
         stmt = stmt.where(metrics.c.window_start <= utc_naive(until))
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt.order_by(metrics.c.window_start))]
+        return as_dicts(conn.execute(stmt.order_by(metrics.c.window_start)))
 
 
 def trailing_values(

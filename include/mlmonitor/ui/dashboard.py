@@ -16,14 +16,19 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from mlmonitor.checks.drift import NULL_RATE_METRIC
 from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id
+from mlmonitor.storage.results import read_details, read_metrics, read_runs
 from mlmonitor.ui import trends
 from mlmonitor.ui.findings import (
+    Episode,
     Finding,
     Health,
     details_of,
     drift_finding,
+    episodes,
     findings_by_window,
     fmt,
     num,
@@ -52,6 +57,16 @@ from mlmonitor.ui.svgchart import sparkline
 
 Row = Mapping[str, Any]
 STRIP_WINDOWS = 120
+WINDOWS_SHOWN = 366  # windows on a model page (a year of a daily model, 15 days of an hourly one)
+OVERVIEW_WINDOWS = 60  # windows of a model on the overview (its strip and earlier incidents)
+STREAK_WINDOWS = 60  # windows read before a window to date its findings ("since when")
+# the rows a model page draws when they are ok (every row that is not ok is read: it is a finding)
+CHARTED: dict[str, tuple[str, ...] | None] = {
+    "drift": None,
+    "stats": ("mean", "std"),
+    "performance": None,
+    "health": ("p50", "p95", "p99", "rows"),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +138,12 @@ def _updated(windows: Sequence[WindowView]) -> str:
 
 
 def _versions_text(versions: Mapping[str, int]) -> str:
-    return ", ".join(f"{v} ({n:,})" for v, n in sorted(versions.items(), key=lambda kv: -kv[1])) or "–"
+    """The versions served, by share when there are several: `1.1.0`, `1.0.0 50% · 1.1.0 50%`."""
+    total = sum(versions.values()) or 1
+    ranked = sorted(versions.items(), key=lambda kv: (-kv[1], kv[0]))
+    if len(ranked) == 1:
+        return ranked[0][0]
+    return " · ".join(f"{v} {100 * n / total:.0f}%" for v, n in ranked) or "–"
 
 
 def _window_title(w: WindowView) -> str:
@@ -137,6 +157,80 @@ def _evidence(w: WindowView, *, details: bool = True) -> str:
         link(w.run_href, "Airflow run", airflow=True),
     )
     return " · ".join(x for x in links if x)
+
+
+# ---------------------------------------------------------------- reading what a page shows, bounded in SQL
+
+
+def _parsed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with their details parsed once (pages read them many times)."""
+    for row in rows:
+        row["details"] = details_of(row)
+    return rows
+
+
+def _with_drift_counts(engine: Engine, model: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill in the details (the stored counts) of each column's distribution row in the newest window
+    where the column drifted, which a read of flagged details leaves out when only its NULL share drifted."""
+    newest: dict[str, dt.datetime] = {}
+    for m in rows:
+        if m["check_name"] == "drift" and m.get("column_name") and m.get("status") not in (None, "ok"):
+            newest[m["column_name"]] = max(newest.get(m["column_name"], m["window_start"]), m["window_start"])
+    wanted = {
+        (m["window_start"], m["check_name"], m["column_name"], m["metric"]): m
+        for m in rows
+        if m["check_name"] == "drift"
+        and m.get("column_name") in newest
+        and m["window_start"] == newest[m["column_name"]]
+        and m["metric"] != NULL_RATE_METRIC
+        and not m.get("details")
+    }
+    for key, details in read_details(engine, model, list(wanted)).items():
+        wanted[key]["details"] = details
+    return rows
+
+
+def load_summary(engine: Engine, model: str, description: str, base: str = "") -> ModelSummary:
+    """A model's overview line from its newest `OVERVIEW_WINDOWS` windows and their flagged metric rows."""
+    runs = read_runs(engine, model, limit=OVERVIEW_WINDOWS)
+    oldest = min((r["window_start"] for r in runs), default=None)
+    metrics = read_metrics(engine, model, since=oldest, flagged_details=True, ok_rows={}) if oldest is not None else []
+    return model_summary(model, description, window_views(model, runs, _parsed(metrics), base), runs)
+
+
+def load_model(
+    engine: Engine,
+    model: str,
+    description: str,
+    *,
+    windows: int = WINDOWS_SHOWN,
+    has_labels: bool = False,
+    base: str = "",
+) -> ModelView:
+    """A model's page from its newest `windows` windows: range reads on the primary keys, the details of
+    flagged rows only (and of the rows its distribution charts draw)."""
+    runs = read_runs(engine, model, limit=windows)
+    oldest = min((r["window_start"] for r in runs), default=None)
+    metrics = (
+        read_metrics(engine, model, since=oldest, flagged_details=True, ok_rows=CHARTED) if oldest is not None else []
+    )
+    metrics = _parsed(_with_drift_counts(engine, model, metrics))
+    return model_view(model, description, runs, metrics, base, has_labels=has_labels)
+
+
+def load_window(
+    engine: Engine, model: str, start: dt.datetime, *, description: str = "", base: str = ""
+) -> WindowPage | None:
+    """A window (all its rows), the `STREAK_WINDOWS` windows before it (to date its findings; flagged rows'
+    details) and the next one."""
+    after = start + dt.timedelta(seconds=1)
+    runs = read_runs(engine, model, limit=STREAK_WINDOWS, before=after)
+    runs += read_runs(engine, model, limit=1, since=after, oldest_first=True)
+    oldest = min((r["window_start"] for r in runs), default=start)
+    until = start - dt.timedelta(seconds=1)
+    before = read_metrics(engine, model, since=oldest, until=until, flagged_details=True, ok_rows={})
+    metrics = _parsed(before + read_metrics(engine, model, start))
+    return window_page(model, runs, metrics, start, base, description)
 
 
 # ---------------------------------------------------------------- the overview
@@ -153,9 +247,18 @@ class ModelSummary:
     health: Health = field(default_factory=lambda: Health(since=None, windows=0, open_ended=False))
     error: str | None = None
 
+    @property
+    def earlier(self) -> list[Episode]:
+        """What went wrong in the recent windows and is over (the latest window's reasons show apart)."""
+        return [e for e in episodes({w.start: w.findings for w in self.recent}) if not e.ongoing]
+
 
 def model_summary(
-    model: str, description: str, windows: Sequence[WindowView], runs: Sequence[Row] = (), recent: int = 30
+    model: str,
+    description: str,
+    windows: Sequence[WindowView],
+    runs: Sequence[Row] = (),
+    recent: int = OVERVIEW_WINDOWS,
 ) -> ModelSummary:
     """The overview line of a model from its windows (newest first) and their run rows."""
     return ModelSummary(
@@ -187,9 +290,25 @@ def _model_card(s: ModelSummary, base: str) -> str:
         f'<article class="model st-edge-{escape(w.status)}"><header>{name} {badge(w.status, was=w.monitor_status)} '
         f"{health}</header>{desc}<p class=facts>{facts}</p>"
         f"{findings_list(w.findings, limit=6, more_href=w.href)}"
+        f"{_episodes_list(s.earlier, 'Earlier in the last windows', limit=8)}"
         f"{strip([_cell(x) for x in s.recent], label=f'recent windows of {s.model}, oldest first')}"
         f'<p class="evidence">{_evidence(w)}</p></article>'
     )
+
+
+def _episodes_list(found: Sequence[Episode], title: str, *, limit: int | None = None) -> str:
+    """Reasons with the windows they held in: first → last (how many, whether ongoing)."""
+    if not found:
+        return ""
+    shown = found[:limit] if limit else found
+    items = "".join(
+        f'<li class="episode"><span class="dot st-{escape(e.finding.status)}"></span>'
+        f'<span class="topic">{escape(e.finding.topic)}</span> <b>{escape(e.finding.title)}</b> '
+        f'<span class="when">{escape(e.text())}</span></li>'
+        for e in shown
+    )
+    more = f'<li class="more">+ {len(found) - len(shown)} more</li>' if len(found) > len(shown) else ""
+    return f'<div class="episodes"><h3>{escape(title)}</h3><ul>{items}{more}</ul></div>'
 
 
 def render_index(models: Sequence[ModelSummary], shell: Shell | None = None) -> str:
@@ -341,37 +460,50 @@ def _quality_section(view: ModelView) -> str:
     )
 
 
+WINDOWS_OPEN = 30  # newest windows listed open on a model page; older ones fold
+
+
+def _window_row(w: WindowView) -> str:
+    reasons = (
+        "<ul class=reasons>"
+        + "".join(
+            f'<li tabindex="0" data-tip="{escape(f.title)}: {escape(f.detail)}\n{escape(since_text(f))}">'
+            f'<span class="dot st-{escape(f.status)}"></span>{escape(f.title)}</li>'
+            for f in w.findings
+        )
+        + "</ul>"
+        if w.findings
+        else '<span class="muted">every check passed</span>'
+    )
+    return (
+        f'<tr id="w-{w.start:%Y%m%d%H%M}"><td data-label="window">'
+        f'<a href="{escape(w.href)}">{escape(day(w.start))}</a></td>'
+        f"<td data-label=status>{badge(w.status, was=w.monitor_status)}</td>"
+        f'<td class="num" data-label="rows">{w.rows:,}</td>'
+        f"<td data-label=versions>{escape(_versions_text(w.versions))}</td>"
+        f"<td data-label=why>{reasons}</td><td data-label=evidence>{link(w.docs_href, 'Data Docs')} · "
+        f"{link(w.run_href, 'Airflow run', airflow=True)}</td></tr>"
+    )
+
+
 def _windows_table(windows: Sequence[WindowView]) -> str:
     """Every window, newest first: status, volume, versions, its reasons (hover or focus one for what was
-    observed and since when; the window's page has everything) and its evidence."""
-    rows = []
-    for w in windows:
-        reasons = (
-            "<ul class=reasons>"
-            + "".join(
-                f'<li tabindex="0" data-tip="{escape(f.title)}: {escape(f.detail)}\n{escape(since_text(f))}">'
-                f'<span class="dot st-{escape(f.status)}"></span>{escape(f.topic)}: <b>{escape(f.title)}</b></li>'
-                for f in w.findings
-            )
-            + "</ul>"
-            if w.findings
-            else '<span class="muted">every check passed</span>'
-        )
-        rows.append(
-            f'<tr id="w-{w.start:%Y%m%d%H%M}"><td data-label="window">'
-            f'<a href="{escape(w.href)}">{escape(day(w.start))}</a></td>'
-            f"<td data-label=status>{badge(w.status, was=w.monitor_status)}</td>"
-            f'<td class="num" data-label="rows">{w.rows:,}</td>'
-            f"<td data-label=versions>{escape(_versions_text(w.versions))}</td>"
-            f"<td data-label=why>{reasons}</td><td data-label=evidence>{link(w.docs_href, 'Data Docs')} · "
-            f"{link(w.run_href, 'Airflow run', airflow=True)}</td></tr>"
-        )
-    return (
-        '<div class="table-wrap"><table class="windows"><thead><tr><th>window (UTC)</th><th>status</th>'
-        '<th class="num">rows</th><th>versions</th><th>why</th><th>evidence</th></tr></thead><tbody>'
-        + "".join(rows)
-        + "</tbody></table></div>"
+    observed and since when; the window's page has everything) and its evidence. The newest
+    `WINDOWS_OPEN` are listed, the older ones fold."""
+    head = (
+        '<thead><tr><th>window (UTC)</th><th>status</th><th class="num">rows</th><th>versions</th>'
+        "<th>why</th><th>evidence</th></tr></thead>"
     )
+    table = f'<div class="table-wrap"><table class="windows">{head}<tbody>'
+    out = table + "".join(_window_row(w) for w in windows[:WINDOWS_OPEN]) + "</tbody></table></div>"
+    older = windows[WINDOWS_OPEN:]
+    if older:
+        out += (
+            f'<details class="older"><summary>{len(older)} older windows</summary>{table}'
+            + "".join(_window_row(w) for w in older)
+            + "</tbody></table></div></details>"
+        )
+    return out
 
 
 def render_model(view: ModelView, shell: Shell | None = None) -> str:
@@ -401,6 +533,9 @@ def render_model(view: ModelView, shell: Shell | None = None) -> str:
         f'<p class="facts">{latest.rows:,} rows · versions {escape(_versions_text(latest.versions))}'
         f"{_changed(latest)}</p>{findings_list(latest.findings)}<p class=evidence>{_evidence(latest)}</p></section>"
     )
+    earlier = [e for e in episodes({w.start: w.findings for w in view.windows}) if not e.ongoing]
+    incidents = _episodes_list(earlier, f"Earlier incidents in the {len(view.windows)} windows shown")
+    why += f'<section id="incidents">{incidents}</section>' if incidents else ""
     toc = (
         '<nav class="toc" aria-label="sections"><a href="#drift">Drift</a><a href="#prediction">Prediction</a>'
         '<a href="#quality">Quality</a><a href="#operations">Volume and latency</a><a href="#windows">Windows</a></nav>'

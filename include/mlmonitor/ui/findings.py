@@ -65,6 +65,8 @@ def details_of(row: Row) -> dict[str, Any]:
     raw = row.get("details")
     if isinstance(raw, dict):
         return raw
+    if not raw or raw == "{}":
+        return {}
     try:
         data = json.loads(raw or "{}")
     except (TypeError, ValueError):
@@ -605,28 +607,68 @@ def versions_of(run: Row) -> dict[str, int]:
     return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+GAP = 2  # a reason back within this many windows continues its incident (a column drifting on and off)
+
+
 def findings_by_window(runs: Sequence[Row], metrics: Iterable[Row]) -> dict[dt.datetime, list[Finding]]:
-    """The findings of every window of `runs`, each with since when it holds (its streak over the
-    consecutive windows read, oldest first); a streak reaching the oldest window read is open-ended."""
+    """The findings of every window of `runs`, each with since when it holds: the first window of its
+    incident over the windows read (oldest first), a reason back within `GAP` windows continuing it;
+    `windows` counts the windows it held in. An incident reaching the oldest window read is open-ended."""
     by_window: dict[dt.datetime, list[Row]] = defaultdict(list)
     for m in metrics:
         by_window[m["window_start"]].append(m)
     ordered = sorted(runs, key=lambda r: r["window_start"])
     out: dict[dt.datetime, list[Finding]] = {}
-    streaks: dict[str, tuple[dt.datetime, int, bool]] = {}
+    incidents: dict[str, tuple[dt.datetime, int, int, bool]] = {}  # key -> since, windows, last index, open
     previous: Row | None = None
     for i, run in enumerate(ordered):
         start = run["window_start"]
         found = window_findings(by_window.get(start, []), run, versions_of(previous) if previous else None)
-        now: dict[str, tuple[dt.datetime, int, bool]] = {}
         dated = []
         for f in found:
-            since, n, open_ended = streaks.get(f.key, (start, 0, i == 0))
-            now[f.key] = (since, n + 1, open_ended)
+            since, n, last, open_ended = incidents.get(f.key, (start, 0, i, i == 0))
+            if i - last - 1 > GAP:  # an earlier incident of the same reason: this is a new one
+                since, n, open_ended = start, 0, False
+            incidents[f.key] = (since, n + 1, i, open_ended)
             dated.append(replace(f, since=since, windows=n + 1, open_ended=open_ended))
-        streaks, previous = now, run
+        previous = run
         out[start] = dated
     return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Episode:
+    """A reason that held over (nearly) consecutive windows: from its first to its last window."""
+
+    finding: Finding  # as in its last window
+    first: dt.datetime
+    last: dt.datetime
+    windows: int
+    ongoing: bool  # it still holds in the newest window read
+
+    def text(self) -> str:
+        span = day_text(self.first) if self.first == self.last else f"{day_text(self.first)} → {day_text(self.last)}"
+        return f"{span} ({self.windows} window{'s' if self.windows != 1 else ''}{', ongoing' if self.ongoing else ''})"
+
+
+def day_text(at: dt.datetime) -> str:
+    return at.strftime("%Y-%m-%d") if (at.hour, at.minute) == (0, 0) else at.strftime("%Y-%m-%d %H:%M")
+
+
+def episodes(found: Mapping[dt.datetime, Sequence[Finding]]) -> list[Episode]:
+    """Every incident of every reason over the windows read (`findings_by_window`): from its first to its
+    last window; ongoing ones (still there in the newest window) first, then the newest first."""
+    newest = max(found, default=None)
+    last: dict[tuple[str, dt.datetime], tuple[dt.datetime, Finding]] = {}
+    for start in sorted(found):
+        for f in found[start]:
+            last[(f.key, f.since or start)] = (start, f)
+    out = [
+        Episode(finding=f, first=first, last=end, windows=f.windows, ongoing=end == newest)
+        for (_, first), (end, f) in last.items()
+    ]
+    rank = {"error": 0, "alert": 1, "warning": 2, "no_data": 3}
+    return sorted(out, key=lambda e: (not e.ongoing, -e.first.timestamp(), rank.get(e.finding.status, 4)))
 
 
 @dataclass(frozen=True, kw_only=True)

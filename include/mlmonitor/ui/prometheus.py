@@ -1,8 +1,8 @@
 """The Prometheus text exposition of the results: the latest value of every metric per model and column.
 
 `latest_metric_rows` reads, per (check, column, metric), the row of the most recent window that has
-it; `exposition` renders rows as text format 0.0.4. Label values are escaped (backslash, double
-quote, newline) as the format requires.
+it among the model's newest `LATEST_WINDOWS` windows (bounded in SQL); `exposition` renders rows as
+text format 0.0.4. Label values are escaped (backslash, double quote, newline) as the format requires.
 """
 
 from __future__ import annotations
@@ -15,20 +15,35 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mlmonitor.storage.results import ensure_tables, metrics, runs
+from mlmonitor.storage.results import as_dicts, ensure_tables, metrics, runs
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATUSES = ("ok", "warning", "alert", "no_data", "error")
 
 
-def latest_metric_rows(engine: Engine, model: str) -> list[dict[str, Any]]:
-    """Per (check, column, metric) of `model`: the row of the latest window that has it."""
+LATEST_WINDOWS = 100
+
+
+def latest_metric_rows(engine: Engine, model: str, windows: int = LATEST_WINDOWS) -> list[dict[str, Any]]:
+    """Per (check, column, metric) of `model`: the row of the newest window that has it among the model's
+    newest `windows` windows (the labels DAG fills quality rows of recent windows only after the fact).
+
+    Bounded in SQL: the windows are found on the runs table's primary key, then only their metric rows
+    are grouped, so a scrape costs the same after years of history."""
     ensure_tables(engine)
     m = metrics
+    recent = (
+        sa.select(runs.c.window_start)
+        .where(runs.c.model == model)
+        .order_by(runs.c.window_start.desc())
+        .limit(windows)
+        .subquery()
+    )
+    with engine.connect() as conn:
+        since = conn.execute(sa.select(sa.func.min(recent.c.window_start))).scalar()
+    bounded = [m.c.model == model] + ([m.c.window_start >= since] if since is not None else [])
     key = (m.c.check_name, m.c.column_name, m.c.metric)
-    newest = (
-        sa.select(*key, sa.func.max(m.c.window_start).label("latest")).where(m.c.model == model).group_by(*key)
-    ).subquery()
+    newest = (sa.select(*key, sa.func.max(m.c.window_start).label("latest")).where(*bounded).group_by(*key)).subquery()
     stmt = (
         sa.select(m)
         .join(
@@ -40,11 +55,11 @@ def latest_metric_rows(engine: Engine, model: str) -> list[dict[str, Any]]:
                 m.c.window_start == newest.c.latest,
             ),
         )
-        .where(m.c.model == model)
+        .where(*bounded)
         .order_by(m.c.check_name, m.c.column_name, m.c.metric)
     )
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt)]
+        return as_dicts(conn.execute(stmt))
 
 
 def latest_run(engine: Engine, model: str) -> dict[str, Any] | None:

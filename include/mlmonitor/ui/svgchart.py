@@ -154,7 +154,7 @@ def tooltip(chart: Chart, at: dt.datetime) -> str:
         p = next((p for p in s.points if p.at == at), None)
         if p is None:
             continue
-        decision = "" if p.status in ("ok", "no_data") or not s.marked or p.note else f" ({p.status})"
+        decision = "" if p.status in ("ok", "no_data") or not s.marked else f" ({p.status})"
         lines.append(f"{s.label}: {_value_text(p.value, chart, s.unit)}{decision}" + (f" – {p.note}" if p.note else ""))
     lines += [f"{line.label}: {_value_text(line.value, chart)}" for line in chart.lines]
     if chart.band:

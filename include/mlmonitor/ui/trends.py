@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from mlmonitor.checks.drift import NULL_RATE_METRIC, BinnedCounts, DriftDetails
+from mlmonitor.checks.drift_methods import drift_methods
 from mlmonitor.checks.performance import QualityDetails
 from mlmonitor.checks.prediction import MEAN_SHIFT_STD
 from mlmonitor.checks.scores import LOWER_IS_BETTER
@@ -105,7 +106,7 @@ def column_drift(metrics: Sequence[Row]) -> list[ColumnDrift]:
         windows = {m["window_start"] for m in (*dist, *nulls)}
         # the distribution row of the newest window where either signal drifted (its details hold the counts)
         drifted = [m for m in dist if m["window_start"] in by_window]
-        kind = str(cast(DriftDetails, details_of(dist[-1])).get("kind", "")) if dist else ""
+        kind = _kind(method, dist)
         chart = Chart(
             key=f"drift-{column}",
             title=column,
@@ -135,6 +136,16 @@ def column_drift(metrics: Sequence[Row]) -> list[ColumnDrift]:
         )
     out.sort(key=lambda c: (not c.drifted, -c.drifted_windows, c.column))
     return out
+
+
+def _kind(method: str, rows: Sequence[Row]) -> str:
+    """numeric or categorical: from a row's details, else from the method when it serves one kind only."""
+    for m in reversed(rows):
+        kind = cast(DriftDetails, details_of(m)).get("kind")
+        if kind:
+            return str(kind)
+    kinds = next((sorted(d.kinds) for d in drift_methods() if d.name == method), [])
+    return kinds[0] if len(kinds) == 1 else ""
 
 
 def _bin_labels(edges: Sequence[float]) -> list[str]:
