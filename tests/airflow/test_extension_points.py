@@ -128,7 +128,7 @@ def test_a_registered_check_and_drift_method_run_end_to_end(
     assert 'check="drift",column="income",metric="mean_gap"' in exported
     assert 'check="health",column="",metric="rows_seen"' in exported
     page = client.get("/mlmonitor/models/carloan", headers=auth).text
-    assert "drift score (mean_gap)" in page and "rows_seen" in page
+    assert "gap between the means (training std)" in page and "rows_seen" in page  # the method's plain label
     assert "the extension test&#x27;s check ran" in client.get("/mlmonitor/", headers=auth).text
     assert "the extension test's check ran" in status_meanings()["warning"]
     engine.dispose()

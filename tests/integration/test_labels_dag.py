@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from mlmonitor.demo import INCIDENTS, START, write_demo
-from mlmonitor.storage.results import read_metrics
+from mlmonitor.storage.results import read_metrics, read_runs
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,12 +62,23 @@ def test_labels_dag_rescores_windows_as_labels_arrive(warehouse: sa.Engine, gx_r
     assert 0.0 < partial["label_coverage"]["value"] < 1.0
     assert {m["status"] for m in partial.values()} == {"ok"}
 
+    # the concept drift window is monitored before its labels arrive: nothing to see yet
+    bag.get_dag("mlmonitor_carloan").test(logical_date=_day(DRIFT + 1))
+    (monitored,) = [r for r in read_runs(warehouse, "carloan") if r["window_start"] == _day(DRIFT).replace(tzinfo=None)]
+    assert monitored["monitor_status"] == monitored["status"] and "quality" not in monitored["message"]
+
     # later every label is in: day 0 and 1 healthy, the concept drift windows alert, the run is red
     run = labels.test(logical_date=_day(DRIFT + 9), run_conf={"lookback_windows": DRIFT + 9})
     assert run.state == "failed"
-    # no Slack connection: the gate's failure, naming the windows, went to the local alerts file
+    # no Slack connection: the gate's failure, naming the windows and their dashboard entries, went to
+    # the local alerts file
     alerts = (gx_root / "gx/uncommitted/alerts.jsonl").read_text()
     assert "prediction quality regressed" in alerts and "2024-04-22" in alerts
+    assert "/mlmonitor/models/carloan/windows/20240422T0000" in alerts
+    # and the window's status says so, keeping what the monitor run said
+    (rescored,) = [r for r in read_runs(warehouse, "carloan") if r["window_start"] == _day(DRIFT).replace(tzinfo=None)]
+    assert rescored["status"] == "alert" and rescored["monitor_status"] == monitored["status"]
+    assert rescored["rescored_at"] is not None and "quality regressed: accuracy" in rescored["message"]
     for day in (0, 1):
         perf = _perf(warehouse, day)
         assert perf["label_coverage"]["value"] == 1.0
