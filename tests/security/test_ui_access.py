@@ -90,7 +90,7 @@ def client(site: dict[str, Any]) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIRFLOW__CORE__AUTH_MANAGER", "tests.airflow.deny_auth.DenySecretModel")
+        mp.setenv("AIRFLOW__CORE__AUTH_MANAGER", "tests.security.deny_auth.DenySecretModel")
         mp.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
         tmp = site["tmp"]
         mp.setenv("MLMONITOR_MODELS_DIR", str(tmp / "models"))

@@ -1,6 +1,6 @@
 """An auth manager for tests: Airflow's simple auth manager, except that nobody may read the DAG
 `mlmonitor_secret` (the monitor DAG of the model `secret`). Set `[core] auth_manager` to
-`tests.airflow.deny_auth.DenySecretModel`."""
+`tests.security.deny_auth.DenySecretModel`."""
 
 from __future__ import annotations
 
