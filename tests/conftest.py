@@ -1,10 +1,12 @@
-"""Test-wide set-up: an isolated Airflow metadata DB and GE project per session, PostgreSQL scratch DBs.
+"""Test-wide set-up: an isolated Airflow metadata DB and GE project per session, PostgreSQL and MariaDB
+scratch DBs.
 
 Environment is set before anything imports Airflow, so no test touches the repo's var/airflow.db.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -13,8 +15,11 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.warehouses import WAREHOUSES
 
 ROOT = Path(__file__).resolve().parents[1]
 _SESSION = Path(tempfile.mkdtemp(prefix="mlmonitor-tests-"))
@@ -32,6 +37,7 @@ os.environ.update(
 os.environ.pop("AIRFLOW_CONN_MLMONITOR_WAREHOUSE", None)
 os.environ.pop("MLMONITOR_WAREHOUSE_URL", None)
 PG_ADMIN_URL = os.environ.get("MLMONITOR_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+MARIADB_ADMIN_URL = os.environ.get("MLMONITOR_MARIADB_ADMIN_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +64,22 @@ def project(gx_root: Path) -> object:
     return GxProject(gx_root)
 
 
-def _pg_required() -> bool:
-    return bool(os.environ.get("MLMONITOR_REQUIRE_PG") or os.environ.get("CI"))
+def _required(server: str) -> bool:
+    return bool(os.environ.get(f"MLMONITOR_REQUIRE_{server}") or os.environ.get("CI"))
+
+
+def _reachable(admin: Any, server: str, variable: str) -> None:
+    """Skip (or, where the server is required, fail) when the admin engine cannot connect."""
+    import sqlalchemy as sa
+
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql("select 1")
+    except sa.exc.OperationalError as exc:
+        url = admin.url.render_as_string()
+        if _required(variable):
+            pytest.fail(f"{server} is required here but unreachable at {url}: {exc}")
+        pytest.skip(f"{server} unreachable at {url}")
 
 
 @pytest.fixture
@@ -78,13 +98,7 @@ def _scratch_postgres() -> Iterator[dict[str, str]]:
     import sqlalchemy as sa
 
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql("select 1")
-    except sa.exc.OperationalError as exc:
-        if _pg_required():
-            pytest.fail(f"PostgreSQL is required here but unreachable at {PG_ADMIN_URL}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}")
+    _reachable(admin, "PostgreSQL", "PG")
     name = f"mlmonitor_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
@@ -110,9 +124,61 @@ def _scratch_postgres() -> Iterator[dict[str, str]]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture
+def mariadb_database() -> Iterator[dict[str, str]]:
+    """A scratch MariaDB database (created, then dropped); skipped only outside CI when MariaDB is down."""
+    yield from _scratch_mariadb()
+
+
+@pytest.fixture(scope="module")
+def mariadb_database_module() -> Iterator[dict[str, str]]:
+    """As mariadb_database, shared by the tests of one module (for expensive data set-up)."""
+    yield from _scratch_mariadb()
+
+
+def _scratch_mariadb() -> Iterator[dict[str, str]]:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    _reachable(admin, "MariaDB", "MARIADB")
+    name = f"mlmonitor_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    url = admin.url.set(database=name)
+    try:
+        yield {
+            "name": name,
+            "url": url.render_as_string(hide_password=False),
+            # the mysql provider's hook builds a PyMySQL engine with client=pymysql
+            "conn": json.dumps(
+                {
+                    "conn_type": "mysql",
+                    "host": url.host or "127.0.0.1",
+                    "port": url.port or 3306,
+                    "login": url.username or "root",
+                    "password": url.password or "",
+                    "schema": name,
+                    "extra": {"client": "pymysql"},
+                }
+            ),
+        }
+    finally:
+        with admin.connect() as conn:
+            # like PostgreSQL's DROP DATABASE ... WITH (FORCE): end the sessions a test left open
+            sessions = conn.exec_driver_sql(
+                "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> connection_id()", (name,)
+            ).scalars()
+            for session in list(sessions):
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    conn.exec_driver_sql(f"KILL {int(session)}")
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.dispose()
+
+
+@pytest.fixture(params=WAREHOUSES)
 def engine(request: pytest.FixtureRequest) -> Iterator[object]:
-    """An engine on a scratch SQLite file, and (a second run of the test) on a scratch PostgreSQL database."""
+    """An engine on a scratch SQLite file, then (further runs of the test) on a scratch PostgreSQL
+    and a scratch MariaDB database."""
     import sqlalchemy as sa
 
     db = request.getfixturevalue(f"{request.param}_database")

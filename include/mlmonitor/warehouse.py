@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import is_transient
 from mlmonitor.errors import WarehouseError, WarehouseUnavailable
 from mlmonitor.window import Window, utc_naive
 
@@ -228,20 +229,9 @@ def unavailable_as_error(engine: Engine, what: str = "warehouse") -> Iterator[No
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        if not _is_connection_error(engine, exc):
+        if not is_transient(engine.dialect, exc):
             raise
         raise WarehouseUnavailable(
             f"cannot reach the {what} {engine.url.render_as_string()}: {str(exc.orig).strip().splitlines()[0]}; "
             f"the task is retried (check the database and the Airflow connection)"
         ) from exc
-
-
-def _is_connection_error(engine: Engine, exc: sa.exc.DBAPIError) -> bool:
-    if exc.connection_invalidated:
-        return True
-    if not isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
-        return False
-    if engine.dialect.name == "sqlite":
-        # SQLite reports SQL mistakes as OperationalError too; only a locked or unopenable file is transient
-        return any(s in str(exc.orig) for s in ("database is locked", "unable to open database"))
-    return True

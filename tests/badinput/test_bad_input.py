@@ -22,6 +22,7 @@ from mlmonitor.alerting.policy import AlertDecision, failing, severity_of
 from mlmonitor.alerting.slack_blocks import render_slack
 from mlmonitor.cli import run_window
 from mlmonitor.config import ModelConfig, load_model, parse_model
+from mlmonitor.dialect import Double
 from mlmonitor.errors import ConfigError, WarehouseError
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
@@ -80,8 +81,8 @@ def load(
         "id": sa.Integer(),
         "ts": sa.DateTime(),
         "version": sa.Text(),
-        "score": sa.Float(),
-        "age": sa.Float(),
+        "score": Double,
+        "age": Double,
         "city": sa.Text(),
     }
     kinds["label"] = sa.Integer()
@@ -370,7 +371,7 @@ def test_reserved_words_as_names_are_quoted(sqlite: Engine, project: GxProject) 
         sqlite,
         training=[{rename.get(k, k): v for k, v in r.items()} for r in training_rows()],
         serving=[{rename.get(k, k): v for k, v in r.items()} for r in serving_rows()],
-        types={"order": sa.Float(), "group": sa.Text()},
+        types={"order": Double, "group": sa.Text()},
     )
     model = derive(sqlite, project, tiny_model(features={"numeric": ["order"], "categorical": ["group"]}))
     summary = monitor(sqlite, model)

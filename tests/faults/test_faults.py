@@ -181,13 +181,13 @@ def test_results_connection_lost_during_the_write_rolls_back(pg: Engine) -> None
 
 @pytest.fixture
 def results_db(engine: Engine) -> Engine:
-    """The SQLite and PostgreSQL engines of conftest."""
+    """The SQLite, PostgreSQL and MariaDB engines of conftest."""
     return engine
 
 
-def _summary(message: str) -> RunSummary:
+def _summary(message: str, model: str = "m") -> RunSummary:
     return RunSummary(
-        model="m",
+        model=model,
         window_start=DAY.start.isoformat(),
         window_end=DAY.end.isoformat(),
         rows=10,
@@ -214,6 +214,11 @@ def test_a_results_write_failing_halfway_rolls_back(results_db: Engine) -> None:
             "CREATE TRIGGER reject_poison BEFORE INSERT ON mlmonitor_metrics "
             "FOR EACH ROW EXECUTE FUNCTION reject_poison()",
         ]
+    elif results_db.dialect.name == "mysql":
+        ddl = [
+            "CREATE TRIGGER reject_poison BEFORE INSERT ON mlmonitor_metrics FOR EACH ROW "
+            "IF NEW.metric = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison row rejected'; END IF"
+        ]
     else:
         ddl = [
             "CREATE TRIGGER reject_poison BEFORE INSERT ON mlmonitor_metrics WHEN NEW.metric = 'poison' "
@@ -231,16 +236,24 @@ def test_a_results_write_failing_halfway_rolls_back(results_db: Engine) -> None:
     assert len(metrics) == 50 and {m["value"] for m in metrics} == {1.0}
 
 
-def test_the_same_window_written_concurrently_ends_with_one_set_of_rows(results_db: Engine) -> None:
+@pytest.mark.parametrize("first_write", [False, True], ids=["rewrite", "first-write"])
+def test_the_same_window_written_concurrently_ends_with_one_set_of_rows(results_db: Engine, first_write: bool) -> None:
+    """Two writers of one window at once: one set of rows, never a mix or an error. A first write
+    (no rows yet) is the hard case on MariaDB: both DELETEs find nothing and take compatible gap locks,
+    then both INSERTs deadlock unless the writers queue on GET_LOCK."""
     write_results(results_db, _summary("warm-up"), _metrics(0.0), dt.datetime(2024, 1, 1))  # tables exist
     for round_ in range(5):
         barrier = threading.Barrier(2)
         errors: list[BaseException] = []
+        model = f"fresh{round_}" if first_write else "m"
 
-        def writer(value: float, barrier: threading.Barrier = barrier, errors: list[BaseException] = errors) -> None:
+        def writer(
+            value: float, barrier: threading.Barrier = barrier, errors: list[BaseException] = errors, model: str = model
+        ) -> None:
             try:
                 barrier.wait()
-                write_results(results_db, _summary(f"writer {value}"), _metrics(value), dt.datetime(2024, 1, 1))
+                summary = _summary(f"writer {value}", model)
+                write_results(results_db, summary, _metrics(value), dt.datetime(2024, 1, 1))
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
@@ -250,8 +263,8 @@ def test_the_same_window_written_concurrently_ends_with_one_set_of_rows(results_
         for t in threads:
             t.join()
         assert not errors, f"round {round_}: {errors}"
-        (run,) = read_runs(results_db, "m")
-        metrics = read_metrics(results_db, "m")
+        (run,) = read_runs(results_db, model)
+        metrics = read_metrics(results_db, model)
         # exactly one writer's set, never a mix
         assert len(metrics) == 50 and {m["value"] for m in metrics} == {float(run["message"].split()[-1])}
 

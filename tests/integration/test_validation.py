@@ -19,11 +19,13 @@ import sqlalchemy as sa
 from mlmonitor import pipeline
 from mlmonitor.checks.validation import validate_window
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import Double
 from mlmonitor.metrics import Metric
 from mlmonitor.project import GxProject
 from mlmonitor.warehouse import resolve_tables
 from mlmonitor.window import Window
 from tests.factories import model_config
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 DAY = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
@@ -32,14 +34,14 @@ N = 1000
 CITIES = ("berlin", "paris", "rome")
 
 
-def _columns(income_type: Any = sa.Float) -> list[sa.Column[Any]]:
+def _columns(income_type: Any = Double) -> list[sa.Column[Any]]:
     return [
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("ts", sa.DateTime),
         sa.Column("income", income_type),
         sa.Column("age", sa.Integer),
         sa.Column("city", sa.String(20)),
-        sa.Column("score", sa.Float),
+        sa.Column("score", Double),
     ]
 
 
@@ -79,7 +81,7 @@ def _model(serving: str = "serving") -> ModelConfig:
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=WAREHOUSES)
 def engine(request: pytest.FixtureRequest) -> sa.Engine:
     db = request.getfixturevalue(f"{request.param}_database")
     eng = sa.create_engine(db["url"])
