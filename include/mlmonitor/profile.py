@@ -328,7 +328,7 @@ def categorical_profile(engine: Engine, col: sa.Column[object], top_k: int, wher
     n = sa.func.count().label("n")
     top_stmt = _select([value, n], col.table, where).where(col.isnot(None)).group_by(value)
     top_stmt = top_stmt.order_by(n.desc(), value).limit(top_k)
-    totals = [sa.func.count(), sa.func.count(col), sa.func.count(sa.distinct(col))]
+    totals = [sa.func.count(), sa.func.count(col), sa.func.count(sa.distinct(exact_text(col)))]
     with engine.connect() as conn:
         top = {str(v): int(c) for v, c in conn.execute(top_stmt)}
         total, present, distinct = conn.execute(_select(totals, col.table, where)).one()
