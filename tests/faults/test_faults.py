@@ -26,6 +26,7 @@ from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
 from mlmonitor.storage.results import read_metrics, read_runs, write_results
 from mlmonitor.window import Window
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +95,15 @@ class TcpProxy:
             b.close()
 
 
+@pytest.fixture(params=[server for server in WAREHOUSES if server != "sqlite"])
+def server(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The demo data on a scratch PostgreSQL, then a scratch MariaDB database (servers a proxy can cut)."""
+    engine = sa.create_engine(request.getfixturevalue(f"{request.param}_database")["url"])
+    write_demo(engine, days=[0])
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def pg(postgres_database: dict[str, str]) -> Iterator[Engine]:
     engine = sa.create_engine(postgres_database["url"])
@@ -103,15 +113,15 @@ def pg(postgres_database: dict[str, str]) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def proxy(pg: Engine) -> Iterator[TcpProxy]:
-    p = TcpProxy((pg.url.host or "127.0.0.1", pg.url.port or 5432))
+def proxy(server: Engine) -> Iterator[TcpProxy]:
+    p = TcpProxy((server.url.host or "127.0.0.1", server.url.port or server.dialect.default_port or 0))
     p.start()
     yield p
     p.stop()
 
 
-def _via(proxy: TcpProxy, pg: Engine) -> Engine:
-    return sa.create_engine(pg.url.set(host="127.0.0.1", port=proxy.port))
+def _via(proxy: TcpProxy, server: Engine) -> Engine:
+    return sa.create_engine(server.url.set(host="127.0.0.1", port=proxy.port))
 
 
 def _derive(engine: Engine, project: GxProject) -> None:
@@ -131,32 +141,32 @@ def _assert_one_set(engine: Engine) -> None:
     assert len(keys) == len(set(keys)) > 20
 
 
-@pytest.mark.postgres
 def test_warehouse_refusing_connections_mid_run_is_retryable_and_leaves_no_rows(
-    pg: Engine, proxy: TcpProxy, project: GxProject
+    server: Engine, proxy: TcpProxy, project: GxProject
 ) -> None:
     from mlmonitor_airflow.dag_factory import fail_fast
 
     model = get_model("carloan")
-    _derive(pg, project)
-    engine = _via(proxy, pg)
+    _derive(server, project)
+    engine = _via(proxy, server)
     prepared = pipeline.prepare(model, engine, project, DAY)
     assert prepared.rows > 1000
     proxy.stop()  # the warehouse goes away between two queries of the stats task
     with pytest.raises(
         WarehouseUnavailable,
         match=r"cannot reach the (warehouse|results database) .*"
-        r"(Connection refused|server closed the connection unexpectedly); the task is retried",
+        r"(Connection refused|server closed the connection unexpectedly|Lost connection to (MySQL|MariaDB) server)"
+        r".*; the task is retried",
     ):
         fail_fast(pipeline.analyse, model, engine, engine, prepared, DAY)  # re-raised as-is: Airflow retries
     with pytest.raises(WarehouseUnavailable, match="cannot reach the warehouse"):
-        pipeline.prepare(model, _via(proxy, pg), project, DAY)  # and refuses new connections
-    assert _rows(pg) == ([], [])
+        pipeline.prepare(model, _via(proxy, server), project, DAY)  # and refuses new connections
+    assert _rows(server) == ([], [])
 
     proxy.start()  # it recovers: the retry (a new task process, a new engine) completes the window
-    summary = run_window(model, _via(proxy, pg), DAY, None)
+    summary = run_window(model, _via(proxy, server), DAY, None)
     assert summary.status == "ok"
-    _assert_one_set(pg)
+    _assert_one_set(server)
 
 
 @pytest.mark.postgres
@@ -177,6 +187,34 @@ def test_results_connection_lost_during_the_write_rolls_back(pg: Engine) -> None
     assert [r["message"] for r in read_runs(pg, "m")] == ["first"]
     metrics = read_metrics(pg, "m")
     assert len(metrics) == 50 and {m["value"] for m in metrics} == {1.0}
+
+
+@pytest.mark.mariadb
+def test_results_connection_lost_during_the_write_rolls_back_on_mariadb(mariadb_database: dict[str, str]) -> None:
+    """As above on MariaDB, whose triggers cannot end their session: the metric insert stalls on a
+    row and the connection is cut through a proxy meanwhile."""
+    direct = sa.create_engine(mariadb_database["url"])
+    write_results(direct, _summary("first"), _metrics(1.0), dt.datetime(2024, 1, 1))
+    with direct.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER cut BEFORE INSERT ON mlmonitor_metrics FOR EACH ROW "
+            "IF NEW.metric = 'cut' THEN DO SLEEP(3); END IF"
+        )
+    proxy = TcpProxy((direct.url.host or "127.0.0.1", direct.url.port or 3306))
+    proxy.start()
+    cutter = threading.Timer(1.0, proxy.stop)
+    cutter.start()
+    rows = [*_metrics(2.0, 25), Metric(check="drift", column="x", metric="cut", value=0.0), *_metrics(2.0, 50)[25:]]
+    try:
+        with pytest.raises(WarehouseUnavailable, match=r"cannot reach the results database .* the task is retried"):
+            write_results(_via(proxy, direct), _summary("second"), rows, dt.datetime(2024, 1, 2))
+    finally:
+        cutter.join()
+        proxy.stop()
+    assert [r["message"] for r in read_runs(direct, "m")] == ["first"]
+    metrics = read_metrics(direct, "m")
+    assert len(metrics) == 50 and {m["value"] for m in metrics} == {1.0}
+    direct.dispose()
 
 
 @pytest.fixture
