@@ -134,6 +134,14 @@ def _compile_exact_text(element: exact_text, compiler: SQLCompiler, **kw: Any) -
     return compiler.process(sa.collate(sa.cast(col, mysql.CHAR(charset="utf8mb4")), collation), **kw)
 
 
+def for_great_expectations(url: sa.URL) -> sa.URL:
+    """The URL Great Expectations gets: GE 1.x knows MariaDB only as `mysql` (for its identifier
+    quoting and type names), so `mariadb+driver://` goes to it as `mysql+driver://`, same server."""
+    if url.get_backend_name() == "mariadb":
+        return url.set(drivername=f"mysql+{url.get_driver_name()}")
+    return url
+
+
 # --- portable column types of the tables mlmonitor creates ---------------------------------------
 
 _MYSQL = ("mysql", "mariadb")

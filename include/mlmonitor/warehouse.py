@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.config import ModelConfig
-from mlmonitor.dialect import is_transient
+from mlmonitor.dialect import for_great_expectations, is_transient
 from mlmonitor.errors import WarehouseError, WarehouseUnavailable
 from mlmonitor.window import Window, utc_naive
 
@@ -208,11 +208,12 @@ def expected_types(engine: Engine, col: sa.Column[object]) -> list[str] | None:
     on this warehouse, or None when GE could not recognise the column's own type here."""
     family = type_family(col)
     names = list(_FAMILY_NAMES.get(family, ()))
-    if engine.dialect.name in _STRING_DIALECTS:
+    dialect = for_great_expectations(engine.url).get_backend_name()  # the name GE goes by
+    if dialect in _STRING_DIALECTS:
         own = col.type.compile(dialect=engine.dialect)
         return sorted({*names, own}) if names or own else None
     try:
-        module = importlib.import_module(f"sqlalchemy.dialects.{engine.dialect.name}")
+        module = importlib.import_module(f"sqlalchemy.dialects.{dialect}")
     except ImportError:
         return None
     classes = {n: getattr(module, n, None) for n in names}

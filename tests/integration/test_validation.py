@@ -155,6 +155,22 @@ def test_suite_is_byte_identical_when_re_derived(
     assert [Path(derived[k]).read_bytes() for k in ("suite", "schema_suite")] == first
 
 
+@pytest.mark.mariadb
+def test_a_mariadb_url_validates_like_a_mysql_one(mariadb_database: dict[str, str], project: GxProject) -> None:
+    """GE 1.x knows MariaDB only as `mysql`: a `mariadb+pymysql://` engine (the CLI accepts any URL)
+    validates with GE's MySQL quoting and types, every expectation of a clean window passing."""
+    engine = sa.create_engine(sa.make_url(mariadb_database["url"]).set(drivername="mariadb+pymysql"))
+    assert engine.dialect.name == "mariadb"
+    _table(engine, "training", _rows(), _columns())
+    _table(engine, "serving", _rows(), _columns())
+    derived = pipeline.derive(_model(), engine, project, gx.__version__)
+    assert derived["schema_expectations"] > 0, "the type expectations need the dialect GE knows"
+    success, metrics, _ = _validate(engine, project)
+    assert success, _failed(metrics)
+    assert len(metrics) == derived["expectations"] + derived["schema_expectations"]
+    engine.dispose()
+
+
 def test_clean_window_passes_every_expectation(engine: sa.Engine, project: GxProject, derived: dict[str, Any]) -> None:
     success, metrics, docs_path = _validate(engine, project)
     assert success, _failed(metrics)
