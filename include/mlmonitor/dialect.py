@@ -146,7 +146,7 @@ def for_great_expectations(url: sa.URL) -> sa.URL:
 
 _MYSQL = ("mysql", "mariadb")
 # 8-byte floats (FLOAT is 4 bytes on MySQL/MariaDB)
-Double = sa.Float().with_variant(mysql.DOUBLE(), *_MYSQL)
+Double = sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), *_MYSQL)
 # naive UTC with microseconds (MySQL/MariaDB's DATETIME drops them: a bound would not match)
 UtcDateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), *_MYSQL)
 # unbounded text (MySQL/MariaDB's TEXT stops at 64 KiB)

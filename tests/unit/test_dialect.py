@@ -198,6 +198,7 @@ def test_results_keep_sub_second_bounds_long_details_and_non_finite_values(engin
     rows = [
         Metric(check="drift", column="c", metric="psi", value=math.inf, threshold=math.nan, p_value=-math.inf),
         Metric(check="drift", column="d", metric="psi", value=0.5, details={"values": ["v" * 100] * 1000}),
+        Metric(check="drift", column="e", metric="psi", value=math.pi / 3, threshold=0.1, p_value=1.5e-12),
     ]
     for _ in range(2):  # the rerun replaces the rows of the same window
         write_results(engine, summary, rows, dt.datetime(2024, 3, 2, 12, 0, 0, 123_456))
@@ -207,3 +208,6 @@ def test_results_keep_sub_second_bounds_long_details_and_non_finite_values(engin
     got = {m["column_name"]: m for m in read_metrics(engine, "m", start)}
     assert (got["c"]["value"], got["c"]["threshold"], got["c"]["p_value"]) == (None, None, None)
     assert got["d"]["value"] == 0.5 and len(got["d"]["details"]) > 100_000
+    # 8-byte floats read back as floats, every digit kept (not MariaDB's FLOAT, nor a 10-digit Decimal)
+    assert (got["e"]["value"], got["e"]["p_value"]) == (math.pi / 3, 1.5e-12)
+    assert type(got["e"]["value"]) is float and type(got["e"]["p_value"]) is float
