@@ -13,7 +13,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,111 +69,107 @@ def _required(server: str) -> bool:
     return bool(os.environ.get(f"MLMONITOR_REQUIRE_{server}") or os.environ.get("CI"))
 
 
-def _reachable(admin: Any, server: str, variable: str) -> None:
-    """Skip (or, where the server is required, fail) when the admin engine cannot connect."""
+@dataclass(frozen=True)
+class _Server:
+    """How to make a scratch database on one database server and describe it as an Airflow connection."""
+
+    title: str  # for messages
+    variable: str  # MLMONITOR_REQUIRE_<variable>=1 makes its tests fail instead of skip when it is down
+    admin_url: str
+    conn: dict[str, Any]  # the Airflow connection's fixed fields (type, default port and login, extras)
+    create: str  # CREATE DATABASE statement, {name} filled in
+    drop: Callable[[Any, str], None]  # drops the database, ending the sessions a test left open
+
+    def scratch(self) -> Iterator[dict[str, str]]:
+        """A scratch database (created, then dropped); skipped only outside CI when the server is down."""
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql("select 1")
+        except sa.exc.OperationalError as exc:
+            if _required(self.variable):
+                pytest.fail(f"{self.title} is required here but unreachable at {self.admin_url}: {exc}")
+            pytest.skip(f"{self.title} unreachable at {self.admin_url}")
+        name = f"mlmonitor_test_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(self.create.format(name=name))
+        url = admin.url.set(database=name)
+        conn_fields = {
+            **self.conn,
+            "host": url.host or "127.0.0.1",
+            "port": url.port or self.conn["port"],
+            "login": url.username or self.conn["login"],
+            "password": url.password or "",
+            "schema": name,
+        }
+        try:
+            yield {"name": name, "url": url.render_as_string(hide_password=False), "conn": json.dumps(conn_fields)}
+        finally:
+            with admin.connect() as conn:
+                self.drop(conn, name)
+            admin.dispose()
+
+
+def _drop_postgres(conn: Any, name: str) -> None:
+    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _drop_mariadb(conn: Any, name: str) -> None:
     import sqlalchemy as sa
 
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql("select 1")
-    except sa.exc.OperationalError as exc:
-        url = admin.url.render_as_string()
-        if _required(variable):
-            pytest.fail(f"{server} is required here but unreachable at {url}: {exc}")
-        pytest.skip(f"{server} unreachable at {url}")
+    # like PostgreSQL's DROP DATABASE ... WITH (FORCE): end the sessions a test left open
+    sessions = conn.exec_driver_sql(
+        "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> connection_id()", (name,)
+    ).scalars()
+    for session in list(sessions):
+        with contextlib.suppress(sa.exc.DBAPIError):
+            conn.exec_driver_sql(f"KILL {int(session)}")
+    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+POSTGRES = _Server(
+    title="PostgreSQL",
+    variable="PG",
+    admin_url=PG_ADMIN_URL,
+    conn={"conn_type": "postgres", "port": 5432, "login": "postgres"},
+    create='CREATE DATABASE "{name}"',
+    drop=_drop_postgres,
+)
+# the mysql provider's hook builds a PyMySQL engine with client=pymysql
+MARIADB = _Server(
+    title="MariaDB",
+    variable="MARIADB",
+    admin_url=MARIADB_ADMIN_URL,
+    conn={"conn_type": "mysql", "port": 3306, "login": "root", "extra": {"client": "pymysql"}},
+    create="CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
+    drop=_drop_mariadb,
+)
 
 
 @pytest.fixture
 def postgres_database() -> Iterator[dict[str, str]]:
     """A scratch PostgreSQL database (created, then dropped); skipped only outside CI when PG is down."""
-    yield from _scratch_postgres()
+    yield from POSTGRES.scratch()
 
 
 @pytest.fixture(scope="module")
 def postgres_database_module() -> Iterator[dict[str, str]]:
     """As postgres_database, shared by the tests of one module (for expensive data set-up)."""
-    yield from _scratch_postgres()
-
-
-def _scratch_postgres() -> Iterator[dict[str, str]]:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    _reachable(admin, "PostgreSQL", "PG")
-    name = f"mlmonitor_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = admin.url.set(database=name)
-    try:
-        yield {
-            "name": name,
-            "url": url.render_as_string(hide_password=False),
-            "conn": json.dumps(
-                {
-                    "conn_type": "postgres",
-                    "host": url.host or "127.0.0.1",
-                    "port": url.port or 5432,
-                    "login": url.username or "postgres",
-                    "password": url.password or "",
-                    "schema": name,
-                }
-            ),
-        }
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    yield from POSTGRES.scratch()
 
 
 @pytest.fixture
 def mariadb_database() -> Iterator[dict[str, str]]:
     """A scratch MariaDB database (created, then dropped); skipped only outside CI when MariaDB is down."""
-    yield from _scratch_mariadb()
+    yield from MARIADB.scratch()
 
 
 @pytest.fixture(scope="module")
 def mariadb_database_module() -> Iterator[dict[str, str]]:
     """As mariadb_database, shared by the tests of one module (for expensive data set-up)."""
-    yield from _scratch_mariadb()
-
-
-def _scratch_mariadb() -> Iterator[dict[str, str]]:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    _reachable(admin, "MariaDB", "MARIADB")
-    name = f"mlmonitor_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = admin.url.set(database=name)
-    try:
-        yield {
-            "name": name,
-            "url": url.render_as_string(hide_password=False),
-            # the mysql provider's hook builds a PyMySQL engine with client=pymysql
-            "conn": json.dumps(
-                {
-                    "conn_type": "mysql",
-                    "host": url.host or "127.0.0.1",
-                    "port": url.port or 3306,
-                    "login": url.username or "root",
-                    "password": url.password or "",
-                    "schema": name,
-                    "extra": {"client": "pymysql"},
-                }
-            ),
-        }
-    finally:
-        with admin.connect() as conn:
-            # like PostgreSQL's DROP DATABASE ... WITH (FORCE): end the sessions a test left open
-            sessions = conn.exec_driver_sql(
-                "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> connection_id()", (name,)
-            ).scalars()
-            for session in list(sessions):
-                with contextlib.suppress(sa.exc.DBAPIError):
-                    conn.exec_driver_sql(f"KILL {int(session)}")
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.dispose()
+    yield from MARIADB.scratch()
 
 
 @pytest.fixture(params=WAREHOUSES)
