@@ -107,13 +107,6 @@ def as_float(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[float]:
     return sa.cast(expr, sa.Double())
 
 
-def count_where(condition: sa.ColumnElement[bool], caps: Capabilities) -> sa.ColumnElement[int]:
-    """Rows where `condition` holds: FILTER where the dialect has it, `count(CASE ...)` elsewhere."""
-    if caps.aggregate_filter:
-        return sa.func.count().filter(condition)
-    return sa.func.count(sa.case((condition, 1)))
-
-
 class exact_text(FunctionElement[str]):
     """A column as text whose `=`, IN and GROUP BY compare exactly on every dialect (with the
     dialect's exact collation where its default one ignores case or trailing spaces)."""
