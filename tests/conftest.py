@@ -1,20 +1,26 @@
-"""Test-wide set-up: an isolated Airflow metadata DB and GE project per session, PostgreSQL scratch DBs.
+"""Test-wide set-up: an isolated Airflow metadata DB and GE project per session, PostgreSQL and MariaDB
+scratch DBs.
 
 Environment is set before anything imports Airflow, so no test touches the repo's var/airflow.db.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.warehouses import WAREHOUSES
 
 ROOT = Path(__file__).resolve().parents[1]
 _SESSION = Path(tempfile.mkdtemp(prefix="mlmonitor-tests-"))
@@ -32,6 +38,7 @@ os.environ.update(
 os.environ.pop("AIRFLOW_CONN_MLMONITOR_WAREHOUSE", None)
 os.environ.pop("MLMONITOR_WAREHOUSE_URL", None)
 PG_ADMIN_URL = os.environ.get("MLMONITOR_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+MARIADB_ADMIN_URL = os.environ.get("MLMONITOR_MARIADB_ADMIN_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
 @pytest.fixture(scope="session")
@@ -58,61 +65,117 @@ def project(gx_root: Path) -> object:
     return GxProject(gx_root)
 
 
-def _pg_required() -> bool:
-    return bool(os.environ.get("MLMONITOR_REQUIRE_PG") or os.environ.get("CI"))
+def _required(server: str) -> bool:
+    return bool(os.environ.get(f"MLMONITOR_REQUIRE_{server}") or os.environ.get("CI"))
+
+
+@dataclass(frozen=True)
+class _Server:
+    """How to make a scratch database on one database server and describe it as an Airflow connection."""
+
+    title: str  # for messages
+    variable: str  # MLMONITOR_REQUIRE_<variable>=1 makes its tests fail instead of skip when it is down
+    admin_url: str
+    conn: dict[str, Any]  # the Airflow connection's fixed fields (type, default port and login, extras)
+    create: str  # CREATE DATABASE statement, {name} filled in
+    drop: Callable[[Any, str], None]  # drops the database, ending the sessions a test left open
+
+    def scratch(self) -> Iterator[dict[str, str]]:
+        """A scratch database (created, then dropped); skipped only outside CI when the server is down."""
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql("select 1")
+        except sa.exc.OperationalError as exc:
+            if _required(self.variable):
+                pytest.fail(f"{self.title} is required here but unreachable at {self.admin_url}: {exc}")
+            pytest.skip(f"{self.title} unreachable at {self.admin_url}")
+        name = f"mlmonitor_test_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(self.create.format(name=name))
+        url = admin.url.set(database=name)
+        conn_fields = {
+            **self.conn,
+            "host": url.host or "127.0.0.1",
+            "port": url.port or self.conn["port"],
+            "login": url.username or self.conn["login"],
+            "password": url.password or "",
+            "schema": name,
+        }
+        try:
+            yield {"name": name, "url": url.render_as_string(hide_password=False), "conn": json.dumps(conn_fields)}
+        finally:
+            with admin.connect() as conn:
+                self.drop(conn, name)
+            admin.dispose()
+
+
+def _drop_postgres(conn: Any, name: str) -> None:
+    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _drop_mariadb(conn: Any, name: str) -> None:
+    import sqlalchemy as sa
+
+    # like PostgreSQL's DROP DATABASE ... WITH (FORCE): end the sessions a test left open
+    sessions = conn.exec_driver_sql(
+        "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> connection_id()", (name,)
+    ).scalars()
+    for session in list(sessions):
+        with contextlib.suppress(sa.exc.DBAPIError):
+            conn.exec_driver_sql(f"KILL {int(session)}")
+    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+POSTGRES = _Server(
+    title="PostgreSQL",
+    variable="PG",
+    admin_url=PG_ADMIN_URL,
+    conn={"conn_type": "postgres", "port": 5432, "login": "postgres"},
+    create='CREATE DATABASE "{name}"',
+    drop=_drop_postgres,
+)
+# the mysql provider's hook builds a PyMySQL engine with client=pymysql
+MARIADB = _Server(
+    title="MariaDB",
+    variable="MARIADB",
+    admin_url=MARIADB_ADMIN_URL,
+    conn={"conn_type": "mysql", "port": 3306, "login": "root", "extra": {"client": "pymysql"}},
+    create="CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
+    drop=_drop_mariadb,
+)
 
 
 @pytest.fixture
 def postgres_database() -> Iterator[dict[str, str]]:
     """A scratch PostgreSQL database (created, then dropped); skipped only outside CI when PG is down."""
-    yield from _scratch_postgres()
+    yield from POSTGRES.scratch()
 
 
 @pytest.fixture(scope="module")
 def postgres_database_module() -> Iterator[dict[str, str]]:
     """As postgres_database, shared by the tests of one module (for expensive data set-up)."""
-    yield from _scratch_postgres()
+    yield from POSTGRES.scratch()
 
 
-def _scratch_postgres() -> Iterator[dict[str, str]]:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql("select 1")
-    except sa.exc.OperationalError as exc:
-        if _pg_required():
-            pytest.fail(f"PostgreSQL is required here but unreachable at {PG_ADMIN_URL}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}")
-    name = f"mlmonitor_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = admin.url.set(database=name)
-    try:
-        yield {
-            "name": name,
-            "url": url.render_as_string(hide_password=False),
-            "conn": json.dumps(
-                {
-                    "conn_type": "postgres",
-                    "host": url.host or "127.0.0.1",
-                    "port": url.port or 5432,
-                    "login": url.username or "postgres",
-                    "password": url.password or "",
-                    "schema": name,
-                }
-            ),
-        }
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+@pytest.fixture
+def mariadb_database() -> Iterator[dict[str, str]]:
+    """A scratch MariaDB database (created, then dropped); skipped only outside CI when MariaDB is down."""
+    yield from MARIADB.scratch()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module")
+def mariadb_database_module() -> Iterator[dict[str, str]]:
+    """As mariadb_database, shared by the tests of one module (for expensive data set-up)."""
+    yield from MARIADB.scratch()
+
+
+@pytest.fixture(params=WAREHOUSES)
 def engine(request: pytest.FixtureRequest) -> Iterator[object]:
-    """An engine on a scratch SQLite file, and (a second run of the test) on a scratch PostgreSQL database."""
+    """An engine on a scratch SQLite file, then (further runs of the test) on a scratch PostgreSQL
+    and a scratch MariaDB database."""
     import sqlalchemy as sa
 
     db = request.getfixturevalue(f"{request.param}_database")

@@ -13,6 +13,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlmonitor.dialect import Double
+
 START = dt.datetime(2024, 3, 1)
 DAYS = 60
 ROWS_PER_DAY = 1200
@@ -70,10 +72,10 @@ def _tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table, sa.Tab
     def feature_columns() -> list[sa.Column[Any]]:
         return [
             sa.Column("age", sa.Integer),
-            sa.Column("income", sa.Float),
-            sa.Column("loan_amount", sa.Float),
-            sa.Column("credit_score", sa.Float),
-            sa.Column("debt_to_income", sa.Float),
+            sa.Column("income", Double),
+            sa.Column("loan_amount", Double),
+            sa.Column("credit_score", Double),
+            sa.Column("debt_to_income", Double),
             sa.Column("employment_type", sa.String(32)),
             sa.Column("region", sa.String(32)),
             sa.Column("purpose", sa.String(32)),
@@ -85,7 +87,7 @@ def _tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table, sa.Tab
         sa.Column("id", sa.String(40), primary_key=True),
         sa.Column("application_time", sa.DateTime),
         *feature_columns(),
-        sa.Column("y_pred_proba", sa.Float),
+        sa.Column("y_pred_proba", Double),
         sa.Column("repaid", sa.Integer),
     )
     serving = sa.Table(
@@ -94,10 +96,10 @@ def _tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table, sa.Tab
         sa.Column("id", sa.String(40), primary_key=True),
         sa.Column("timestamp", sa.DateTime, index=True),
         *feature_columns(),
-        sa.Column("y_pred_proba", sa.Float),
+        sa.Column("y_pred_proba", Double),
         sa.Column("y_pred", sa.Integer),
         sa.Column("model_version", sa.String(16)),
-        sa.Column("latency_ms", sa.Float),
+        sa.Column("latency_ms", Double),
     )
     labels = sa.Table(
         "carloan_labels",

@@ -16,6 +16,7 @@ from mlmonitor.checks import performance
 from mlmonitor.checks.base import WindowContext
 from mlmonitor.checks.registry import window_checks
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import exact_text
 from mlmonitor.errors import BaselineMissing, ConfigError
 from mlmonitor.metrics import Metric, RunSummary, Status, drifted_columns, worst
 from mlmonitor.names import schema_suite_name
@@ -115,7 +116,7 @@ def window_volume(
     vcol = model.serving.model_version_column
     if not vcol:
         return prof.row_count(engine, tables.serving, where), {}
-    version = sa.cast(tables.serving.c[vcol], sa.String)
+    version = exact_text(tables.serving.c[vcol])
     stmt = sa.select(version, sa.func.count()).where(where).group_by(version).order_by(version)
     with engine.connect() as conn:
         versions = {str(v): int(n) for v, n in conn.execute(stmt)}

@@ -6,15 +6,18 @@ drift and statistics), so both sides are counted the same way.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from mlmonitor.dialect import as_float, capabilities, exact_text
 
 QUANTILES = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
 OTHER = "__other__"
@@ -62,18 +65,19 @@ def row_count(engine: Engine, table: sa.Table, where: Where = None) -> int:
 def numeric_profile(
     engine: Engine, col: sa.Column[object], where: Where = None, points: Sequence[float] = QUANTILES
 ) -> NumericProfile:
-    """count, nulls, min, max, mean, std (population) and the quantiles at `points` of a numeric column."""
-    x = sa.cast(col, sa.Float)
+    """count, nulls, min, max, mean, std (population) and the quantiles at `points` of a numeric column:
+    three statements whatever the number of points (aggregates, the variance, the quantiles)."""
+    x = as_float(col)
     exprs = [sa.func.count(), sa.func.count(col), sa.func.min(x), sa.func.max(x), sa.func.avg(x)]
     with engine.connect() as conn:
         total, present, lo, hi, mean = conn.execute(_select(exprs, col.table, where)).one()
         std = None
         if present:
             # second pass around the mean: E[x^2] - E[x]^2 cancels catastrophically for large values
-            dev = x - sa.literal(float(mean), sa.Float)
+            dev = x - sa.literal(float(mean), sa.Double())
             var = conn.execute(_select([sa.func.avg(dev * dev)], col.table, where)).scalar_one()
             std = math.sqrt(max(float(var), 0.0))
-    qs = quantiles(engine, col, where, points) if present else {}
+    qs = quantiles(engine, col, where, points, present=int(present)) if present else {}
     return NumericProfile(
         count=int(total),
         nulls=int(total) - int(present),
@@ -89,22 +93,43 @@ def _f(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-def quantiles(engine: Engine, col: sa.Column[object], where: Where, points: Sequence[float]) -> dict[float, float]:
-    """Discrete quantiles (the first value whose cumulative share reaches p), as percentile_disc."""
-    x = sa.cast(col, sa.Float)
+def quantiles(
+    engine: Engine, col: sa.Column[object], where: Where, points: Sequence[float], present: int | None = None
+) -> dict[float, float]:
+    """Discrete quantiles (the first value whose cumulative share reaches p), as percentile_disc, in
+    ONE statement and one sort of the column whatever the number of points: percentile_disc
+    aggregates where the dialect has them, elsewhere the values at the points' ranks of one
+    row_number() ordering. `present` (the non-NULL count, when the caller has it) saves a count."""
+    x = as_float(col)
     not_null = sa.and_(col.isnot(None), where) if where is not None else col.isnot(None)
     with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
+        if capabilities(engine.dialect).ordered_set_quantiles:
             exprs = [sa.func.percentile_disc(p).within_group(x) for p in points]
             row = conn.execute(_select(exprs, col.table, not_null)).one()
-            return {p: float(v) for p, v in zip(points, row, strict=True)}
-        n = int(conn.execute(_select([sa.func.count()], col.table, not_null)).scalar_one())
-        out: dict[float, float] = {}
-        for p in points:
-            offset = max(math.ceil(p * n) - 1, 0)
-            stmt = _select([x], col.table, not_null).order_by(x).limit(1).offset(offset)
-            out[p] = float(conn.execute(stmt).scalar_one())
-        return out
+            return {} if row[0] is None else {p: float(v) for p, v in zip(points, row, strict=True)}
+        if present is None:
+            present = int(conn.execute(_select([sa.func.count()], col.table, not_null)).scalar_one())
+        if not present:
+            return {}
+        ordered = _select(
+            [
+                x.label("q_value"),
+                sa.func.row_number().over(order_by=x).label("q_rank"),
+                sa.func.count().over().label("q_n"),
+            ],
+            col.table,
+            not_null,
+        ).subquery("ordered")
+        # the rank of p among n values: ceil(p * n) in double precision, as percentile_disc computes it
+        ranks = {p: max(math.ceil(p * present), 1) for p in points}
+        wanted = ordered.c.q_rank.in_(sorted(set(ranks.values())))
+        rows = conn.execute(sa.select(ordered.c.q_rank, ordered.c.q_value, ordered.c.q_n).where(wanted)).all()
+    seen = {int(n) for _, _, n in rows}
+    if seen != {present}:
+        # rows arrived or left since the count: rank again with the count the ordering saw
+        return quantiles(engine, col, where, points, present=seen.pop() if len(seen) == 1 else None)
+    values = {int(rank): float(v) for rank, v, _ in rows}
+    return {p: values[r] for p, r in ranks.items()}
 
 
 def bin_edges(profile: NumericProfile, bins: int) -> list[float]:
@@ -125,7 +150,7 @@ def bin_edges(profile: NumericProfile, bins: int) -> list[float]:
 def bin_index(col: sa.Column[object], edges: Sequence[float]) -> sa.ColumnElement[int]:
     """0 .. len(edges) for values (bin i holds edges[i-1] <= x < edges[i]); -1 for NULL."""
     whens: list[tuple[sa.ColumnElement[bool], int]] = [(col.is_(None), -1)]
-    whens += [(sa.cast(col, sa.Float) < edge, i) for i, edge in enumerate(edges)]
+    whens += [(as_float(col) < edge, i) for i, edge in enumerate(edges)]
     return sa.case(*whens, else_=len(edges))
 
 
@@ -142,7 +167,7 @@ def bin_stats(
 ) -> tuple[list[int], list[float | None], int]:
     """Counts and means per bin (None for an empty bin) and the null count, in one GROUP BY."""
     idx = bin_index(col, edges).label("bin")
-    stmt = _select([idx, sa.func.count(), sa.func.avg(sa.cast(col, sa.Float))], col.table, where).group_by(idx)
+    stmt = _select([idx, sa.func.count(), sa.func.avg(as_float(col))], col.table, where).group_by(idx)
     counts = [0] * (len(edges) + 1)
     means: list[float | None] = [None] * (len(edges) + 1)
     nulls = 0
@@ -168,10 +193,6 @@ class ColumnCounts:
         return sum(self.counts) + self.nulls
 
 
-def _text(col: sa.Column[object]) -> sa.ColumnElement[Any]:
-    return col if isinstance(col.type, sa.String) else sa.cast(col, sa.String)
-
-
 # Packed counts: bin i of a column adds FIELD**i to one exact NUMERIC sum, so every bin count is a
 # 12-digit field of that sum (exact below 10**12 rows per window).
 FIELD = 10**12
@@ -180,26 +201,38 @@ FIELD = 10**12
 Decode = Callable[[Iterator[Any], int], ColumnCounts]
 
 
+CountForm = Literal["packed", "filter", "case"]
+
+
 def window_counts(
     engine: Engine,
     table: sa.Table,
     numeric: dict[str, Sequence[float]],
     categorical: dict[str, Sequence[str]],
     where: Where = None,
-    packed: bool | None = None,
+    form: CountForm | None = None,
 ) -> tuple[int, dict[str, ColumnCounts]]:
     """Rows, and per column its bin / category counts and nulls: ONE aggregate query, one pass over the
     window. The result is one row, so memory does not depend on the window size.
 
-    `packed` (the default on PostgreSQL): one exact `sum(numeric)` per column; a nested CASE picks
-    the column's bin (numeric) or value (categorical) and adds its packed field. On PostgreSQL
-    (10M rows x 20 columns) that query takes 6.3-7.3 s where the FILTER form took 10.2-13.9 s.
-    Otherwise (SQLite, and warehouses whose NUMERIC stops at 38 digits): cumulative counts
-    `count(*) FILTER (WHERE x < edge)` per edge and `count(*) FILTER (WHERE x = value)` per value.
-    `count(x)` gives the NULLs either way."""
-    if packed is None:
-        packed = engine.dialect.name == "postgresql"
-    numeric_part, categorical_part = (_packed_bins, _packed_values) if packed else (_filtered_bins, _filtered_values)
+    The form follows the dialect's capabilities (`form` forces one, for tests and benchmarks):
+    - `packed` (PostgreSQL): one exact `sum(numeric)` per column; a nested CASE picks the column's
+      bin (numeric) or value (categorical) and adds its packed field. On PostgreSQL (10M rows x 20
+      columns) that query takes 6.3-7.3 s where the FILTER form took 10.2-13.9 s.
+    - `filter` (SQLite): cumulative counts `count(*) FILTER (WHERE x < edge)` per edge and
+      `count(*) FILTER (WHERE x = value)` per value.
+    - `case` (MariaDB/MySQL and any other dialect; their NUMERIC stops at 38-65 digits and they have
+      no FILTER): the same counts as `count(CASE WHEN ... THEN 1 END)`.
+    `count(x)` gives the NULLs in every form."""
+    if form is None:
+        caps = capabilities(engine.dialect)
+        form = "packed" if caps.packed_counts else "filter" if caps.aggregate_filter else "case"
+    if form == "packed":
+        numeric_part, categorical_part = _packed_bins, _packed_values
+    else:
+        count = _FILTERED if form == "filter" else _CASE
+        numeric_part = functools.partial(_counted_bins, count=count)
+        categorical_part = functools.partial(_counted_values, count=count)
     parts = {name: numeric_part(table.c[name], edges) for name, edges in numeric.items()}
     parts |= {name: categorical_part(table.c[name], values) for name, values in categorical.items()}
     exprs: list[Any] = [sa.func.count()]
@@ -211,8 +244,14 @@ def window_counts(
     return total, {name: decode(row, total) for name, (_, decode) in parts.items()}
 
 
-def _filtered_bins(col: sa.Column[object], edges: Sequence[float]) -> tuple[list[Any], Decode]:
-    below = [sa.func.count().filter(col < sa.literal(float(e), sa.Float)) for e in edges]
+# the rows where a condition holds, as FILTER or as the CASE that every dialect accepts
+CountWhere = Callable[[sa.ColumnElement[bool]], sa.ColumnElement[int]]
+_FILTERED: CountWhere = lambda condition: sa.func.count().filter(condition)  # noqa: E731
+_CASE: CountWhere = lambda condition: sa.func.count(sa.case((condition, 1)))  # noqa: E731
+
+
+def _counted_bins(col: sa.Column[object], edges: Sequence[float], count: CountWhere) -> tuple[list[Any], Decode]:
+    below = [count(col < sa.literal(float(e), sa.Double())) for e in edges]
 
     def decode(row: Iterator[Any], total: int) -> ColumnCounts:
         present = int(next(row))
@@ -223,9 +262,9 @@ def _filtered_bins(col: sa.Column[object], edges: Sequence[float]) -> tuple[list
     return [sa.func.count(col), *below], decode
 
 
-def _filtered_values(col: sa.Column[object], values: Sequence[str]) -> tuple[list[Any], Decode]:
-    text = _text(col)
-    hits = [sa.func.count().filter(text == sa.literal(v, sa.String)) for v in values]
+def _counted_values(col: sa.Column[object], values: Sequence[str], count: CountWhere) -> tuple[list[Any], Decode]:
+    text = exact_text(col)
+    hits = [count(text == sa.literal(v, sa.String)) for v in values]
     return [sa.func.count(col), *hits], _value_decoder(lambda row: [int(next(row)) for _ in values])
 
 
@@ -250,7 +289,7 @@ def _bin_search(x: sa.ColumnElement[Any], edges: Sequence[float], lo: int, hi: i
     if lo == hi:
         return _field(lo)
     mid = (lo + hi) // 2
-    below = x < sa.literal(float(edges[mid]), sa.Float)
+    below = x < sa.literal(float(edges[mid]), sa.Double())
     return sa.case((below, _bin_search(x, edges, lo, mid)), else_=_bin_search(x, edges, mid + 1, hi))
 
 
@@ -264,7 +303,7 @@ def _fields(packed: object, n: int) -> list[int]:
 
 
 def _packed_bins(col: sa.Column[object], edges: Sequence[float]) -> tuple[list[Any], Decode]:
-    bin_field = _bin_search(sa.cast(col, sa.Float), edges, 0, len(edges))
+    bin_field = _bin_search(as_float(col), edges, 0, len(edges))
 
     def decode(row: Iterator[Any], total: int) -> ColumnCounts:
         present = int(next(row))
@@ -278,18 +317,18 @@ def _packed_bins(col: sa.Column[object], edges: Sequence[float]) -> tuple[list[A
 def _packed_values(col: sa.Column[object], values: Sequence[str]) -> tuple[list[Any], Decode]:
     if not values:  # nothing tracked: every present value is `other`
         return [sa.func.count(col)], _value_decoder(lambda row: [])
-    pick = sa.case({v: _field(i) for i, v in enumerate(values)}, value=_text(col))
+    pick = sa.case({v: _field(i) for i, v in enumerate(values)}, value=exact_text(col))
     read = _value_decoder(lambda row: _fields(next(row), len(values)))
     return [sa.func.count(col), sa.func.sum(pick, type_=sa.Numeric())], read
 
 
 def categorical_profile(engine: Engine, col: sa.Column[object], top_k: int, where: Where = None) -> CategoricalProfile:
     """Top-K value frequencies (ties broken by value, so the result is stable), other and null counts."""
-    value = sa.cast(col, sa.String).label("value")
+    value = exact_text(col).label("value")
     n = sa.func.count().label("n")
     top_stmt = _select([value, n], col.table, where).where(col.isnot(None)).group_by(value)
     top_stmt = top_stmt.order_by(n.desc(), value).limit(top_k)
-    totals = [sa.func.count(), sa.func.count(col), sa.func.count(sa.distinct(col))]
+    totals = [sa.func.count(), sa.func.count(col), sa.func.count(sa.distinct(exact_text(col)))]
     with engine.connect() as conn:
         top = {str(v): int(c) for v, c in conn.execute(top_stmt)}
         total, present, distinct = conn.execute(_select(totals, col.table, where)).one()
@@ -306,7 +345,7 @@ def category_counts(
     engine: Engine, col: sa.Column[object], values: Sequence[str], where: Where = None
 ) -> tuple[dict[str, int], int, int]:
     """Counts of each known value, of all other values and of NULLs, in one GROUP BY."""
-    text = sa.cast(col, sa.String)
+    text = exact_text(col)
     bucket = sa.case((col.is_(None), None), (text.in_(list(values)), text), else_=sa.literal(OTHER)).label("b")
     stmt = _select([bucket, sa.func.count()], col.table, where).group_by(bucket)
     counts = dict.fromkeys(values, 0)
@@ -326,7 +365,7 @@ def unseen_values(
     engine: Engine, col: sa.Column[object], values: Sequence[str], where: Where = None, limit: int = 10
 ) -> list[tuple[str, int]]:
     """The most frequent values not among `values` (at most `limit`), to name them in alerts."""
-    text = sa.cast(col, sa.String).label("value")
+    text = exact_text(col).label("value")
     n = sa.func.count().label("n")
     stmt = _select([text, n], col.table, where).where(col.isnot(None), text.not_in(list(values)))
     stmt = stmt.group_by(text).order_by(n.desc(), text).limit(limit)

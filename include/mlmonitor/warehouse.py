@@ -10,16 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import inspect
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import for_great_expectations, is_transient
 from mlmonitor.errors import WarehouseError, WarehouseUnavailable
 from mlmonitor.window import Window, utc_naive
 
@@ -209,11 +208,12 @@ def expected_types(engine: Engine, col: sa.Column[object]) -> list[str] | None:
     on this warehouse, or None when GE could not recognise the column's own type here."""
     family = type_family(col)
     names = list(_FAMILY_NAMES.get(family, ()))
-    if engine.dialect.name in _STRING_DIALECTS:
+    dialect = for_great_expectations(engine.url).get_backend_name()  # the name GE goes by
+    if dialect in _STRING_DIALECTS:
         own = col.type.compile(dialect=engine.dialect)
         return sorted({*names, own}) if names or own else None
     try:
-        module = importlib.import_module(f"sqlalchemy.dialects.{engine.dialect.name}")
+        module = importlib.import_module(f"sqlalchemy.dialects.{dialect}")
     except ImportError:
         return None
     classes = {n: getattr(module, n, None) for n in names}
@@ -230,64 +230,9 @@ def unavailable_as_error(engine: Engine, what: str = "warehouse") -> Iterator[No
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        if not _is_connection_error(engine, exc):
+        if not is_transient(engine.dialect, exc):
             raise
         raise WarehouseUnavailable(
             f"cannot reach the {what} {engine.url.render_as_string()}: {str(exc.orig).strip().splitlines()[0]}; "
             f"the task is retried (check the database and the Airflow connection)"
         ) from exc
-
-
-def _is_connection_error(engine: Engine, exc: sa.exc.DBAPIError) -> bool:
-    if exc.connection_invalidated:
-        return True
-    if not isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
-        return False
-    if engine.dialect.name == "sqlite":
-        # SQLite reports SQL mistakes as OperationalError too; only a locked or unopenable file is transient
-        return any(s in str(exc.orig) for s in ("database is locked", "unable to open database"))
-    return True
-
-
-def limit_statements(engine: Engine, seconds: float) -> Engine:
-    """Make every statement on `engine` give up after `seconds`, so a slow or locked database answers with
-    an error instead of holding a request (the UI's reads). Each database bounds statements its own way:
-    PostgreSQL `statement_timeout`, MariaDB `max_statement_time`, MySQL `max_execution_time` (SELECTs),
-    SQLite a progress handler that interrupts a statement past its deadline plus a busy timeout for locks;
-    other databases keep their defaults. Returns `engine`."""
-    millis = max(int(seconds * 1000), 1)
-    name = engine.dialect.name
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, record: Any) -> None:
-        if name == "sqlite":
-            deadline = [float("inf")]
-            record.info["mlmonitor_deadline"] = deadline
-            dbapi_conn.set_progress_handler(lambda: int(time.monotonic() > deadline[0]), 1000)
-            statement = f"PRAGMA busy_timeout = {millis}"
-        elif name == "postgresql":
-            statement = f"SET statement_timeout = {millis}"
-        elif name in ("mysql", "mariadb"):
-            mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
-            statement = (
-                f"SET SESSION max_statement_time = {seconds:g}"
-                if mariadb
-                else f"SET SESSION max_execution_time = {millis}"
-            )
-        else:
-            return
-        cursor = dbapi_conn.cursor()
-        try:
-            cursor.execute(statement)
-        finally:
-            cursor.close()
-
-    if name == "sqlite":
-
-        @sa.event.listens_for(engine, "before_cursor_execute")
-        def _start_clock(conn: Any, *args: Any) -> None:
-            deadline = conn.connection.info.get("mlmonitor_deadline")
-            if deadline is not None:
-                deadline[0] = time.monotonic() + seconds
-
-    return engine

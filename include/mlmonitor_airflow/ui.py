@@ -41,6 +41,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.exc import SQLAlchemyError
 
 from mlmonitor.config import ModelConfig, load_models
+from mlmonitor.dialect import limit_statements
 from mlmonitor.errors import MlmonitorError
 from mlmonitor.names import baseline_dag_id, labels_dag_id, model_of_monitor_dag, monitor_dag_id
 from mlmonitor.project import default_project
@@ -72,7 +73,6 @@ from mlmonitor.ui.links import (
     parse_window_key,
     static_base_url,
 )
-from mlmonitor.warehouse import limit_statements
 
 log = logging.getLogger(__name__)
 MAX_WINDOWS = 5000

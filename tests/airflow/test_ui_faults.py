@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from mlmonitor.metrics import RunSummary
 from mlmonitor.storage.results import write_results
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 HOLD = 20.0  # seconds the other session keeps its lock: far longer than the UI may wait
@@ -42,7 +43,7 @@ def _results(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=WAREHOUSES)
 def locked(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Results in a database where another session holds a lock on mlmonitor_runs for HOLD seconds."""
     if request.param == "sqlite":
@@ -53,10 +54,13 @@ def locked(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
         )
         lock = "BEGIN EXCLUSIVE"
     else:
-        db = request.getfixturevalue("postgres_database")
+        db = request.getfixturevalue(f"{request.param}_database")
         url = db["url"]
         monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_WAREHOUSE", db["conn"])
-        lock = "LOCK TABLE mlmonitor_runs IN ACCESS EXCLUSIVE MODE"
+        lock = {
+            "postgres": "LOCK TABLE mlmonitor_runs IN ACCESS EXCLUSIVE MODE",
+            "mariadb": "LOCK TABLES mlmonitor_runs WRITE",
+        }[request.param]
     _results(url)
     monkeypatch.setenv("AIRFLOW__MLMONITOR__UI_STATEMENT_TIMEOUT", str(TIMEOUT))
     holder = sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -66,13 +70,14 @@ def locked(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
         raw.isolation_level = None  # let the BEGIN below be ours
     cursor = raw.cursor()
     cursor.execute(lock)
-    release = threading.Timer(HOLD, raw.rollback)
+    unlock = (lambda: cursor.execute("UNLOCK TABLES")) if request.param == "mariadb" else raw.rollback
+    release = threading.Timer(HOLD, unlock)
     release.start()
     try:
         yield
     finally:
         release.cancel()
-        raw.rollback()
+        unlock()
         conn.close()
         holder.dispose()
 

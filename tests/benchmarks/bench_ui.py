@@ -24,10 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlmonitor.dialect import limit_statements
 from mlmonitor.storage.results import ensure_tables, metrics, runs
 from mlmonitor.ui import dashboard, prometheus
 from mlmonitor.ui.html import Shell
-from mlmonitor.warehouse import limit_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 SQLITE = ROOT / "var" / "bench" / "ui.db"

@@ -26,6 +26,7 @@ from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
 from mlmonitor.storage.results import read_metrics, read_runs, write_results
 from mlmonitor.window import Window
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +95,15 @@ class TcpProxy:
             b.close()
 
 
+@pytest.fixture(params=[server for server in WAREHOUSES if server != "sqlite"])
+def server(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The demo data on a scratch PostgreSQL, then a scratch MariaDB database (servers a proxy can cut)."""
+    engine = sa.create_engine(request.getfixturevalue(f"{request.param}_database")["url"])
+    write_demo(engine, days=[0])
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def pg(postgres_database: dict[str, str]) -> Iterator[Engine]:
     engine = sa.create_engine(postgres_database["url"])
@@ -103,15 +113,15 @@ def pg(postgres_database: dict[str, str]) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def proxy(pg: Engine) -> Iterator[TcpProxy]:
-    p = TcpProxy((pg.url.host or "127.0.0.1", pg.url.port or 5432))
+def proxy(server: Engine) -> Iterator[TcpProxy]:
+    p = TcpProxy((server.url.host or "127.0.0.1", server.url.port or server.dialect.default_port or 0))
     p.start()
     yield p
     p.stop()
 
 
-def _via(proxy: TcpProxy, pg: Engine) -> Engine:
-    return sa.create_engine(pg.url.set(host="127.0.0.1", port=proxy.port))
+def _via(proxy: TcpProxy, server: Engine) -> Engine:
+    return sa.create_engine(server.url.set(host="127.0.0.1", port=proxy.port))
 
 
 def _derive(engine: Engine, project: GxProject) -> None:
@@ -131,32 +141,32 @@ def _assert_one_set(engine: Engine) -> None:
     assert len(keys) == len(set(keys)) > 20
 
 
-@pytest.mark.postgres
 def test_warehouse_refusing_connections_mid_run_is_retryable_and_leaves_no_rows(
-    pg: Engine, proxy: TcpProxy, project: GxProject
+    server: Engine, proxy: TcpProxy, project: GxProject
 ) -> None:
     from mlmonitor_airflow.dag_factory import fail_fast
 
     model = get_model("carloan")
-    _derive(pg, project)
-    engine = _via(proxy, pg)
+    _derive(server, project)
+    engine = _via(proxy, server)
     prepared = pipeline.prepare(model, engine, project, DAY)
     assert prepared.rows > 1000
     proxy.stop()  # the warehouse goes away between two queries of the stats task
     with pytest.raises(
         WarehouseUnavailable,
         match=r"cannot reach the (warehouse|results database) .*"
-        r"(Connection refused|server closed the connection unexpectedly); the task is retried",
+        r"(Connection refused|server closed the connection unexpectedly|Lost connection to (MySQL|MariaDB) server)"
+        r".*; the task is retried",
     ):
         fail_fast(pipeline.analyse, model, engine, engine, prepared, DAY)  # re-raised as-is: Airflow retries
     with pytest.raises(WarehouseUnavailable, match="cannot reach the warehouse"):
-        pipeline.prepare(model, _via(proxy, pg), project, DAY)  # and refuses new connections
-    assert _rows(pg) == ([], [])
+        pipeline.prepare(model, _via(proxy, server), project, DAY)  # and refuses new connections
+    assert _rows(server) == ([], [])
 
     proxy.start()  # it recovers: the retry (a new task process, a new engine) completes the window
-    summary = run_window(model, _via(proxy, pg), DAY, None)
+    summary = run_window(model, _via(proxy, server), DAY, None)
     assert summary.status == "ok"
-    _assert_one_set(pg)
+    _assert_one_set(server)
 
 
 @pytest.mark.postgres
@@ -179,15 +189,43 @@ def test_results_connection_lost_during_the_write_rolls_back(pg: Engine) -> None
     assert len(metrics) == 50 and {m["value"] for m in metrics} == {1.0}
 
 
+@pytest.mark.mariadb
+def test_results_connection_lost_during_the_write_rolls_back_on_mariadb(mariadb_database: dict[str, str]) -> None:
+    """As above on MariaDB, whose triggers cannot end their session: the metric insert stalls on a
+    row and the connection is cut through a proxy meanwhile."""
+    direct = sa.create_engine(mariadb_database["url"])
+    write_results(direct, _summary("first"), _metrics(1.0), dt.datetime(2024, 1, 1))
+    with direct.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER cut BEFORE INSERT ON mlmonitor_metrics FOR EACH ROW "
+            "IF NEW.metric = 'cut' THEN DO SLEEP(3); END IF"
+        )
+    proxy = TcpProxy((direct.url.host or "127.0.0.1", direct.url.port or 3306))
+    proxy.start()
+    cutter = threading.Timer(1.0, proxy.stop)
+    cutter.start()
+    rows = [*_metrics(2.0, 25), Metric(check="drift", column="x", metric="cut", value=0.0), *_metrics(2.0, 50)[25:]]
+    try:
+        with pytest.raises(WarehouseUnavailable, match=r"cannot reach the results database .* the task is retried"):
+            write_results(_via(proxy, direct), _summary("second"), rows, dt.datetime(2024, 1, 2))
+    finally:
+        cutter.join()
+        proxy.stop()
+    assert [r["message"] for r in read_runs(direct, "m")] == ["first"]
+    metrics = read_metrics(direct, "m")
+    assert len(metrics) == 50 and {m["value"] for m in metrics} == {1.0}
+    direct.dispose()
+
+
 @pytest.fixture
 def results_db(engine: Engine) -> Engine:
-    """The SQLite and PostgreSQL engines of conftest."""
+    """The SQLite, PostgreSQL and MariaDB engines of conftest."""
     return engine
 
 
-def _summary(message: str) -> RunSummary:
+def _summary(message: str, model: str = "m") -> RunSummary:
     return RunSummary(
-        model="m",
+        model=model,
         window_start=DAY.start.isoformat(),
         window_end=DAY.end.isoformat(),
         rows=10,
@@ -214,6 +252,11 @@ def test_a_results_write_failing_halfway_rolls_back(results_db: Engine) -> None:
             "CREATE TRIGGER reject_poison BEFORE INSERT ON mlmonitor_metrics "
             "FOR EACH ROW EXECUTE FUNCTION reject_poison()",
         ]
+    elif results_db.dialect.name == "mysql":
+        ddl = [
+            "CREATE TRIGGER reject_poison BEFORE INSERT ON mlmonitor_metrics FOR EACH ROW "
+            "IF NEW.metric = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison row rejected'; END IF"
+        ]
     else:
         ddl = [
             "CREATE TRIGGER reject_poison BEFORE INSERT ON mlmonitor_metrics WHEN NEW.metric = 'poison' "
@@ -231,16 +274,24 @@ def test_a_results_write_failing_halfway_rolls_back(results_db: Engine) -> None:
     assert len(metrics) == 50 and {m["value"] for m in metrics} == {1.0}
 
 
-def test_the_same_window_written_concurrently_ends_with_one_set_of_rows(results_db: Engine) -> None:
+@pytest.mark.parametrize("first_write", [False, True], ids=["rewrite", "first-write"])
+def test_the_same_window_written_concurrently_ends_with_one_set_of_rows(results_db: Engine, first_write: bool) -> None:
+    """Two writers of one window at once: one set of rows, never a mix or an error. A first write
+    (no rows yet) is the hard case on MariaDB: both DELETEs find nothing and take compatible gap locks,
+    then both INSERTs deadlock unless the writers queue on GET_LOCK."""
     write_results(results_db, _summary("warm-up"), _metrics(0.0), dt.datetime(2024, 1, 1))  # tables exist
     for round_ in range(5):
         barrier = threading.Barrier(2)
         errors: list[BaseException] = []
+        model = f"fresh{round_}" if first_write else "m"
 
-        def writer(value: float, barrier: threading.Barrier = barrier, errors: list[BaseException] = errors) -> None:
+        def writer(
+            value: float, barrier: threading.Barrier = barrier, errors: list[BaseException] = errors, model: str = model
+        ) -> None:
             try:
                 barrier.wait()
-                write_results(results_db, _summary(f"writer {value}"), _metrics(value), dt.datetime(2024, 1, 1))
+                summary = _summary(f"writer {value}", model)
+                write_results(results_db, summary, _metrics(value), dt.datetime(2024, 1, 1))
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
@@ -250,8 +301,8 @@ def test_the_same_window_written_concurrently_ends_with_one_set_of_rows(results_
         for t in threads:
             t.join()
         assert not errors, f"round {round_}: {errors}"
-        (run,) = read_runs(results_db, "m")
-        metrics = read_metrics(results_db, "m")
+        (run,) = read_runs(results_db, model)
+        metrics = read_metrics(results_db, model)
         # exactly one writer's set, never a mix
         assert len(metrics) == 50 and {m["value"] for m in metrics} == {float(run["message"].split()[-1])}
 

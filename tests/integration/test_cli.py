@@ -11,14 +11,18 @@ import sqlalchemy as sa
 from mlmonitor.cli import main
 from mlmonitor.demo import INCIDENTS, write_demo
 from mlmonitor.storage.results import read_runs
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def url(sqlite_database: dict[str, str], gx_root: Path) -> str:
-    write_demo(sa.create_engine(sqlite_database["url"]), days=[0, INCIDENTS.quality_incident])
-    return sqlite_database["url"]
+@pytest.fixture(params=WAREHOUSES)
+def url(request: pytest.FixtureRequest, gx_root: Path) -> str:
+    db = request.getfixturevalue(f"{request.param}_database")
+    engine = sa.create_engine(db["url"])
+    write_demo(engine, days=[0, INCIDENTS.quality_incident])
+    engine.dispose()
+    return str(db["url"])
 
 
 def test_check_config(capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,7 @@ from mlmonitor.demo import INCIDENTS, START, write_demo
 from mlmonitor.metrics import Metric
 from mlmonitor.project import default_project
 from mlmonitor.window import Window
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 SWITCH, SLOW = INCIDENTS.version_switch, INCIDENTS.latency_regression_from
@@ -25,7 +26,7 @@ DAYS = [SWITCH - 1, SWITCH, SWITCH + 1, SLOW - 3, SLOW - 2, SLOW - 1, SLOW]
 HEALTH = ("versions", "staleness", "stability", "operations", "skew", "schema_changes")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=WAREHOUSES)
 def engine(request: pytest.FixtureRequest, gx_root: Path) -> Iterator[sa.Engine]:
     db = request.getfixturevalue(f"{request.param}_database")
     eng = sa.create_engine(db["url"])

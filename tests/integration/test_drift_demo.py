@@ -17,16 +17,17 @@ from mlmonitor.metrics import Metric
 from mlmonitor.storage.baselines import derive_baseline
 from mlmonitor.warehouse import resolve_tables
 from mlmonitor.window import Window
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 AUDIT = {"method", "why", "n_train", "n_window", "bins_version", "threshold", "p_value", "effect_size", "decision"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=WAREHOUSES)
 def days(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, list[Metric]]]:
     """Drift metrics of every demo day, computed once per database."""
-    if request.param == "postgres":
-        db: dict[str, Any] = request.getfixturevalue("postgres_database_module")
+    if request.param != "sqlite":
+        db: dict[str, Any] = request.getfixturevalue(f"{request.param}_database_module")
         url = db["url"]
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('drift')}/warehouse.db"

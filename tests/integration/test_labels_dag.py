@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from mlmonitor.demo import INCIDENTS, START, write_demo
 from mlmonitor.storage.results import read_metrics, read_runs
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ def _day(day: int) -> dt.datetime:
     return (START + dt.timedelta(days=day)).replace(tzinfo=dt.UTC)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=WAREHOUSES)
 def warehouse(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, airflow_db: Path, gx_root: Path
 ) -> Iterator[sa.Engine]:

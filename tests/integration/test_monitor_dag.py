@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from mlmonitor.demo import INCIDENTS, START, write_demo
 from mlmonitor.storage.results import read_metrics, read_runs
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def _runs(engine: sa.Engine) -> dict[dt.datetime, dict[str, Any]]:
     return {r["window_start"]: r for r in read_runs(engine, "carloan")}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=WAREHOUSES)
 def warehouse(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, airflow_db: Path, gx_root: Path
 ) -> sa.Engine:

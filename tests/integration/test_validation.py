@@ -19,11 +19,13 @@ import sqlalchemy as sa
 from mlmonitor import pipeline
 from mlmonitor.checks.validation import validate_window
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import Double
 from mlmonitor.metrics import Metric
 from mlmonitor.project import GxProject
 from mlmonitor.warehouse import resolve_tables
 from mlmonitor.window import Window
 from tests.factories import model_config
+from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
 DAY = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
@@ -32,14 +34,14 @@ N = 1000
 CITIES = ("berlin", "paris", "rome")
 
 
-def _columns(income_type: Any = sa.Float) -> list[sa.Column[Any]]:
+def _columns(income_type: Any = Double) -> list[sa.Column[Any]]:
     return [
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("ts", sa.DateTime),
         sa.Column("income", income_type),
         sa.Column("age", sa.Integer),
         sa.Column("city", sa.String(20)),
-        sa.Column("score", sa.Float),
+        sa.Column("score", Double),
     ]
 
 
@@ -79,7 +81,7 @@ def _model(serving: str = "serving") -> ModelConfig:
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=WAREHOUSES)
 def engine(request: pytest.FixtureRequest) -> sa.Engine:
     db = request.getfixturevalue(f"{request.param}_database")
     eng = sa.create_engine(db["url"])
@@ -151,6 +153,22 @@ def test_suite_is_byte_identical_when_re_derived(
     # validating (GE registers the suites in its context) does not rewrite them either
     _validate(engine, project)
     assert [Path(derived[k]).read_bytes() for k in ("suite", "schema_suite")] == first
+
+
+@pytest.mark.mariadb
+def test_a_mariadb_url_validates_like_a_mysql_one(mariadb_database: dict[str, str], project: GxProject) -> None:
+    """GE 1.x knows MariaDB only as `mysql`: a `mariadb+pymysql://` engine (the CLI accepts any URL)
+    validates with GE's MySQL quoting and types, every expectation of a clean window passing."""
+    engine = sa.create_engine(sa.make_url(mariadb_database["url"]).set(drivername="mariadb+pymysql"))
+    assert engine.dialect.name == "mariadb"
+    _table(engine, "training", _rows(), _columns())
+    _table(engine, "serving", _rows(), _columns())
+    derived = pipeline.derive(_model(), engine, project, gx.__version__)
+    assert derived["schema_expectations"] > 0, "the type expectations need the dialect GE knows"
+    success, metrics, _ = _validate(engine, project)
+    assert success, _failed(metrics)
+    assert len(metrics) == derived["expectations"] + derived["schema_expectations"]
+    engine.dispose()
 
 
 def test_clean_window_passes_every_expectation(engine: sa.Engine, project: GxProject, derived: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from mlmonitor.checks import health, schema, skew
 from mlmonitor.checks.base import History
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import Double, capabilities
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage.results import write_results
 from mlmonitor.warehouse import ModelTables, column_types, reflect_table
@@ -40,13 +42,13 @@ def serving(engine: Engine, rows: list[dict[str, Any]], name: str = "s") -> Mode
     table = sa.Table(
         name,
         meta,
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("ts", sa.DateTime),
-        sa.Column("p", sa.Float),
+        sa.Column("p", Double),
         sa.Column("v", sa.String(8)),
-        sa.Column("lat", sa.Float),
+        sa.Column("lat", Double),
         sa.Column("st", sa.String(8)),
-        sa.Column("x", sa.Float),
+        sa.Column("x", Double),
         sa.Column("c", sa.String(8)),
     )
     meta.drop_all(engine)
@@ -146,23 +148,33 @@ def test_clean_predictions_are_stable(engine: Engine) -> None:
 
 
 def test_nan_inf_and_out_of_range_predictions_alert(engine: Engine) -> None:
-    values = [0.5] * 6 + [math.nan, math.inf, -math.inf, 1.5]
+    caps = capabilities(engine.dialect)
+    if caps.stores_infinity:
+        values = [0.5] * 6 + [math.nan, math.inf, -math.inf, 1.5]
+    else:  # MariaDB stores neither (PyMySQL refuses to send them): a writer sends NULL and huge values
+        values = [0.5] * 6 + [None, sys.float_info.max, -sys.float_info.max, 1.5]
     tables = serving(engine, [{"p": v} for v in values])
     shares = by_metric(health.stability_metrics(engine, model(), tables, WINDOW))
-    assert (shares["inf_share"].value, shares["inf_share"].status) == (0.2, "alert")
-    assert (shares["out_of_range_share"].value, shares["out_of_range_share"].status) == (0.1, "alert")
+    if caps.stores_infinity:
+        assert (shares["inf_share"].value, shares["inf_share"].status) == (0.2, "alert")
+        assert (shares["out_of_range_share"].value, shares["out_of_range_share"].status) == (0.1, "alert")
+    else:
+        assert (shares["inf_share"].value, shares["inf_share"].status) == (0.0, "ok")
+        assert (shares["out_of_range_share"].value, shares["out_of_range_share"].status) == (0.3, "alert")
     if engine.dialect.name == "postgresql":  # PostgreSQL stores NaN as NaN
         assert (shares["nan_share"].value, shares["null_share"].value) == (0.1, 0.0)
-    else:  # SQLite stores NaN as NULL: it counts as a NULL prediction
+    else:  # SQLite stores NaN as NULL (MariaDB got a NULL): it counts as a NULL prediction
         assert (shares["nan_share"].value, shares["null_share"].value) == (0.0, 0.1)
     assert shares["null_share"].status == "alert" or shares["nan_share"].status == "alert"
 
 
 def test_regression_has_no_default_range_and_a_tolerated_share(engine: Engine) -> None:
-    tables = serving(engine, [{"p": v} for v in [-5.0, 250.0, math.inf] + [1.0] * 97])
+    invalid = math.inf if capabilities(engine.dialect).stores_infinity else None  # MariaDB: NULL instead
+    tables = serving(engine, [{"p": v} for v in [-5.0, 250.0, invalid] + [1.0] * 97])
     cfg = model(prediction={"task": "regression"}, health={"stability": {"max_invalid_share": 0.02}})
     shares = by_metric(health.stability_metrics(engine, cfg, tables, WINDOW))
-    assert shares["out_of_range_share"].value == 0.0 and shares["inf_share"].value == 0.01
+    assert shares["out_of_range_share"].value == 0.0
+    assert shares["inf_share" if invalid else "null_share"].value == 0.01
     assert {m.status for m in shares.values()} == {"ok"}
     ranged = model(prediction={"task": "regression"}, health={"stability": {"min": 0, "max": 100}})
     assert by_metric(health.stability_metrics(engine, ranged, tables, WINDOW))["out_of_range_share"].value == 0.02
@@ -231,9 +243,7 @@ def test_trailing_history_is_read_from_the_metrics_table(engine: Engine) -> None
 
 def _offline(engine: Engine, rows: list[dict[str, Any]]) -> None:
     meta = sa.MetaData()
-    table = sa.Table(
-        "offline", meta, sa.Column("id", sa.Integer), sa.Column("x", sa.Float), sa.Column("c", sa.String(8))
-    )
+    table = sa.Table("offline", meta, sa.Column("id", sa.Integer), sa.Column("x", Double), sa.Column("c", sa.String(8)))
     meta.drop_all(engine)
     meta.create_all(engine)
     with engine.begin() as conn:
@@ -301,9 +311,10 @@ def test_schema_change_names_added_removed_and_retyped_columns(engine: Engine) -
     assert (changed.value, changed.status) == (3.0, "alert")
     assert changed.details["added"] == ["y"] and changed.details["removed"] == ["x"]
     assert [r["column"] for r in changed.details["retyped"]] == ["c"]
-    assert changed.details["retyped"][0]["to"] == "INTEGER"
+    integer = "INTEGER(11)" if engine.dialect.name == "mysql" else "INTEGER"  # as the warehouse spells it
+    assert changed.details["retyped"][0]["to"] == integer
     assert changed.details["compared_with"].startswith("2024-03-10")
-    assert changed.details["change"] == "added y; removed x; retyped c VARCHAR(8) -> INTEGER"
+    assert changed.details["change"] == f"added y; removed x; retyped c VARCHAR(8) -> {integer}"
 
 
 def test_first_window_compares_with_the_tables_at_baseline_derivation(engine: Engine) -> None:

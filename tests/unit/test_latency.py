@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from mlmonitor.checks.health import latency_metrics
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import Double
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage.results import trailing_values, write_results
 from mlmonitor.warehouse import ModelTables
@@ -29,8 +30,8 @@ def _serving(tmp_path: Path, latencies: list[float]) -> tuple[sa.Engine, ModelTa
         sa.MetaData(),
         sa.Column("id", sa.Integer),
         sa.Column("ts", sa.DateTime),
-        sa.Column("lat", sa.Float),
-        sa.Column("p", sa.Float),
+        sa.Column("lat", Double),
+        sa.Column("p", Double),
     )
     serving.create(engine)
     with engine.begin() as conn:

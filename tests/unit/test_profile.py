@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
+from mlmonitor.dialect import Double, capabilities
 from mlmonitor.profile import NumericProfile
 from mlmonitor.warehouse import bound, window_filter
 from mlmonitor.window import Window
@@ -28,11 +30,11 @@ def db(tmp_path: Path) -> tuple[Engine, sa.Table]:
     t = sa.Table(
         "t",
         md,
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("ts", sa.DateTime, nullable=False),
         sa.Column("x", sa.Integer),
         sa.Column("cat", sa.String(16)),
-        sa.Column("empty", sa.Float),
+        sa.Column("empty", Double),
     )
     md.create_all(engine)
     rows = [{"id": i + 1, "ts": T0 + dt.timedelta(hours=i), "x": X[i], "cat": CAT[i], "empty": None} for i in range(12)]
@@ -224,7 +226,7 @@ def test_std_is_exact_for_large_values_with_small_spread(tmp_path) -> None:
     from mlmonitor.profile import numeric_profile
 
     engine = sa.create_engine(f"sqlite:///{tmp_path}/big.db")
-    table = sa.Table("t", sa.MetaData(), sa.Column("x", sa.Float))
+    table = sa.Table("t", sa.MetaData(), sa.Column("x", Double))
     table.create(engine)
     with engine.begin() as conn:
         conn.execute(table.insert(), [{"x": 1e9 + 1}, {"x": 1e9 + 2}, {"x": 1e9 + 3}])
@@ -264,18 +266,22 @@ def test_bin_stats_means_per_bin(db: tuple[Engine, sa.Table]) -> None:
 
 
 def test_window_counts_on_edges_nulls_infinities_and_integers(engine: Engine) -> None:
-    """Both query forms (packed sums on PostgreSQL, FILTER counts everywhere) agree with the GROUP BY
-    of the baseline: a value equal to an edge goes up, NULLs are counted apart, +-inf in the tails."""
+    """Every query form the warehouse can run (packed sums on PostgreSQL, FILTER counts on PostgreSQL
+    and SQLite, CASE counts everywhere) agrees with the GROUP BY of the baseline: a value equal to an
+    edge goes up, NULLs are counted apart, +-inf (the largest doubles where infinity cannot be
+    stored) in the tails."""
+    caps = capabilities(engine.dialect)
+    big = math.inf if caps.stores_infinity else sys.float_info.max
     md = sa.MetaData()
-    t = sa.Table("w", md, sa.Column("f", sa.Float), sa.Column("i", sa.BigInteger), sa.Column("c", sa.String(8)))
+    t = sa.Table("w", md, sa.Column("f", Double), sa.Column("i", sa.BigInteger), sa.Column("c", sa.String(8)))
     md.create_all(engine)
-    f = [-math.inf, -1.0, 0.0, 0.0, 0.5, 1.0, 2.0, 2.5, math.inf, None, None, 7.0]
+    f = [-big, -1.0, 0.0, 0.0, 0.5, 1.0, 2.0, 2.5, big, None, None, 7.0]
     i = [1, 2, 2, 3, 3, 3, None, 4, 5, 10**15, 0, -4]
     c = ["a", "a", "b", None, "z", "b", "a", "", "c", "c", None, "a"]
     with engine.begin() as conn:
         conn.execute(t.insert(), [{"f": x, "i": y, "c": z} for x, y, z in zip(f, i, c, strict=True)])
     numeric = {"f": [0.0, 1.0, 2.5], "i": [2.0, 3.0, 3.5], "none": []}
-    t.append_column(sa.Column("none", sa.Float))  # a column with no edges: every value in one bin
+    t.append_column(sa.Column("none", Double))  # a column with no edges: every value in one bin
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE w ADD COLUMN none FLOAT")
     categorical = {"c": ["a", "b", ""], "no_values": []}
@@ -295,5 +301,12 @@ def test_window_counts_on_edges_nulls_infinities_and_integers(engine: Engine) ->
     assert got["no_values"] == prof.ColumnCounts([2], 10)
     for name, edges in numeric.items():
         assert (got[name].counts, got[name].nulls) == prof.bin_counts(engine, t.c[name], edges)
-    if engine.dialect.name == "postgresql":
-        assert prof.window_counts(engine, t, numeric, categorical, packed=False) == (total, got)
+    forms = {"packed": caps.packed_counts, "filter": caps.aggregate_filter, "case": True}
+    assert [form for form, able in forms.items() if able] == {
+        "postgresql": ["packed", "filter", "case"],
+        "sqlite": ["filter", "case"],
+        "mysql": ["case"],
+    }[engine.dialect.name]
+    for form, able in forms.items():
+        if able:
+            assert prof.window_counts(engine, t, numeric, categorical, form=form) == (total, got), form

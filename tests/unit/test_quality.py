@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.checks import performance as quality
 from mlmonitor.config import ConfigError, ModelConfig
+from mlmonitor.dialect import Double
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage.results import read_metrics, replace_check, write_results
 from mlmonitor.warehouse import ModelTables
@@ -38,9 +39,9 @@ def load(
 ) -> ModelTables:
     """Serving rows (all in WINDOW) and, for each non-None label, a labels row."""
     meta = sa.MetaData()
-    s = sa.Table("s", meta, sa.Column("id", sa.Integer), sa.Column("ts", sa.DateTime), sa.Column("p", sa.Float))
-    t = sa.Table("t", meta, sa.Column("p", sa.Float), sa.Column("y", sa.Integer))
-    lab = sa.Table("l", meta, sa.Column("id", sa.Integer), sa.Column("y", sa.Float), sa.Column("at", sa.DateTime))
+    s = sa.Table("s", meta, sa.Column("id", sa.Integer), sa.Column("ts", sa.DateTime), sa.Column("p", Double))
+    t = sa.Table("t", meta, sa.Column("p", Double), sa.Column("y", sa.Integer))
+    lab = sa.Table("l", meta, sa.Column("id", sa.Integer), sa.Column("y", Double), sa.Column("at", sa.DateTime))
     meta.drop_all(engine)
     meta.create_all(engine)
     at = arrived or [NAIVE + dt.timedelta(days=1)] * len(labels)

@@ -16,6 +16,7 @@ from mlmonitor.storage.results import (
     read_metrics,
     read_runs,
     replace_check,
+    runs,
     write_results,
 )
 
@@ -56,17 +57,22 @@ def test_a_run_is_found_by_its_run_id_however_old(engine: Engine) -> None:
     """`/runs/{dag}/{run_id}` scanned the newest 1,000 runs, so older runs answered 404."""
     _write(engine, 0, run_id="scheduled__the_oldest")
     with engine.begin() as conn:  # 1,200 newer windows, written in bulk
+        start = D0.replace(tzinfo=None)
         conn.execute(
-            sa.text(
-                "INSERT INTO mlmonitor_runs (model, window_start, window_end, status, rows, model_versions, "
-                "failed_expectations, drifted_features, airflow_run_id, message, computed_at) VALUES "
-                "('m', :s, :e, 'ok', 1, '{}', 0, 0, :r, '', :s)"
-            ),
+            runs.insert(),
             [
                 {
-                    "s": (D0 + dt.timedelta(hours=h)).replace(tzinfo=None),
-                    "e": (D0 + dt.timedelta(hours=h + 1)).replace(tzinfo=None),
-                    "r": f"run{h}",
+                    "model": "m",
+                    "window_start": start + dt.timedelta(hours=h),
+                    "status": "ok",
+                    "rows": 1,
+                    "window_end": start + dt.timedelta(hours=h + 1),
+                    "model_versions": "{}",
+                    "failed_expectations": 0,
+                    "drifted_features": 0,
+                    "airflow_run_id": f"run{h}",
+                    "message": "",
+                    "computed_at": start,
                 }
                 for h in range(1, 1201)
             ],
@@ -80,21 +86,32 @@ def test_a_run_is_found_by_its_run_id_however_old(engine: Engine) -> None:
 
 def test_tables_of_an_older_version_get_the_new_columns_and_index(engine: Engine) -> None:
     """Results tables created before monitor_status / rescored_at existed keep their rows and gain them."""
+    old = sa.MetaData()
+    table = sa.Table(
+        "mlmonitor_runs",
+        old,
+        *(c.copy() for c in runs.columns if c.name not in ("monitor_status", "rescored_at")),  # type: ignore[attr-defined]
+    )
+    old.create_all(engine)
     with engine.begin() as conn:
         conn.execute(
-            sa.text(
-                "CREATE TABLE mlmonitor_runs (model VARCHAR(128) NOT NULL, window_start TIMESTAMP NOT NULL, "
-                "window_end TIMESTAMP NOT NULL, status VARCHAR(16) NOT NULL, rows BIGINT NOT NULL, "
-                "model_versions TEXT NOT NULL, failed_expectations INTEGER NOT NULL, drifted_features INTEGER "
-                "NOT NULL, docs_path TEXT, airflow_run_id VARCHAR(250), message TEXT NOT NULL, computed_at "
-                "TIMESTAMP NOT NULL, PRIMARY KEY (model, window_start, window_end))"
-            )
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO mlmonitor_runs VALUES ('m', '2024-01-01 00:00:00', '2024-01-01 01:00:00', 'warning', 5, "
-                "'{}', 0, 1, NULL, 'old', 'x', '2024-01-01 02:00:00')"
-            )
+            table.insert(),
+            [
+                {
+                    "model": "m",
+                    "window_start": dt.datetime(2024, 1, 1),
+                    "window_end": dt.datetime(2024, 1, 1, 1),
+                    "status": "warning",
+                    "rows": 5,
+                    "model_versions": "{}",
+                    "failed_expectations": 0,
+                    "drifted_features": 1,
+                    "docs_path": None,
+                    "airflow_run_id": "old",
+                    "message": "x",
+                    "computed_at": dt.datetime(2024, 1, 1, 2),
+                }
+            ],
         )
     ensure_tables(engine)
     (row,) = read_runs(engine, "m")

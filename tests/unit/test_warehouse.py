@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import Double
 from mlmonitor.errors import WarehouseError
 from mlmonitor.warehouse import column, is_numeric, reflect_table, resolve_tables, window_filter
 from mlmonitor.window import Window
@@ -44,15 +45,15 @@ def engine(tmp_path: Path) -> Engine:
     sa.Table(
         "train",
         md,
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("created_at", sa.DateTime),
         sa.Column("ts", sa.DateTime),
         sa.Column("version", sa.Text),
-        sa.Column("latency_ms", sa.Float),
-        sa.Column("score", sa.Float),
+        sa.Column("latency_ms", Double),
+        sa.Column("score", Double),
         sa.Column("y_pred", sa.Integer),
         sa.Column("label", sa.Integer),
-        sa.Column("secret", sa.Float),
+        sa.Column("secret", Double),
         sa.Column("age", sa.Integer),
         sa.Column("income", sa.Numeric(12, 2)),
         sa.Column("city", sa.String(32)),
@@ -62,11 +63,11 @@ def engine(tmp_path: Path) -> Engine:
     sa.Table(
         "serve",
         md,
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("ts", sa.DateTime, nullable=False),
         sa.Column("version", sa.Text),
-        sa.Column("latency_ms", sa.Float),
-        sa.Column("score", sa.Float),
+        sa.Column("latency_ms", Double),
+        sa.Column("score", Double),
         sa.Column("y_pred", sa.Integer),
         sa.Column("age", sa.Integer),
         sa.Column("income", sa.Numeric(12, 2)),
@@ -184,9 +185,9 @@ def test_no_features_at_all(tmp_path: Path) -> None:
         sa.Table(
             name,
             md,
-            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("ts", sa.DateTime),
-            sa.Column("score", sa.Float),
+            sa.Column("score", Double),
         )
     md.create_all(engine)
     m = model(
@@ -208,9 +209,9 @@ def test_sql_keyword_column_is_quoted_end_to_end(tmp_path: Path) -> None:
         tables[name] = sa.Table(
             name,
             md,
-            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("ts", sa.DateTime, nullable=False),
-            sa.Column("score", sa.Float),
+            sa.Column("score", Double),
             sa.Column("order", sa.Integer),
             sa.Column("group", sa.String(8)),
         )

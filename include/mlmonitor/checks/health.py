@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from mlmonitor import profile as prof
 from mlmonitor.checks.base import History, WindowCheck, WindowContext
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import as_float, capabilities, exact_text
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.warehouse import ModelTables, column, reflect_table, window_filter
 from mlmonitor.window import Window, schedule_interval, utc_naive
@@ -141,7 +142,7 @@ def staleness_metrics(
         return [_age_metric(model, "model_age_days", last, window, "training max timestamp")] if last else []
     reg = cfg.registry
     table = reflect_table(engine, reg.table, f"{model.name}: model registry")
-    version = sa.cast(column(table, reg.version_column, f"{model.name}: registry version"), sa.String)
+    version = exact_text(column(table, reg.version_column, f"{model.name}: registry version"))
     trained_at = column(table, reg.trained_at_column, f"{model.name}: registry trained_at")
     stmt = sa.select(version, sa.func.max(trained_at)).group_by(version)
     if versions:
@@ -184,17 +185,19 @@ def stability_metrics(engine: Engine, model: ModelConfig, tables: ModelTables, w
 
     NaN and infinity are compared as bound float parameters, so the driver spells them for its
     database: PostgreSQL stores and matches 'NaN' / 'Infinity'; SQLite stores infinity but turns
-    NaN into NULL on insert, so there a NaN prediction counts in `null_share`."""
+    NaN into NULL on insert, so there a NaN prediction counts in `null_share`; MariaDB/MySQL store
+    neither (their shares are 0 without asking)."""
     name = model.prediction.column
     col = tables.serving.c[name]
-    x = sa.cast(col, sa.Float)
+    x = as_float(col)
+    caps = capabilities(engine.dialect)
     lo, hi = prediction_range(model)
     outside = [c for c in (x < lo if lo is not None else None, x > hi if hi is not None else None) if c is not None]
-    whens: list[tuple[sa.ColumnElement[bool], str]] = [
-        (col.is_(None), "null"),
-        (x == sa.literal(math.nan, sa.Float), "nan"),
-        (x.in_([sa.literal(math.inf, sa.Float), sa.literal(-math.inf, sa.Float)]), "inf"),
-    ]
+    whens: list[tuple[sa.ColumnElement[bool], str]] = [(col.is_(None), "null")]
+    if caps.stores_nan:
+        whens.append((x == sa.literal(math.nan, sa.Double()), "nan"))
+    if caps.stores_infinity:
+        whens.append((x.in_([sa.literal(math.inf, sa.Double()), sa.literal(-math.inf, sa.Double())]), "inf"))
     if outside:
         whens.append((sa.or_(*outside), "out_of_range"))
     bucket = sa.case(*whens, else_=sa.literal("ok")).label("bucket")
@@ -310,7 +313,7 @@ def error_rate_metric(
     if not name:
         return []
     ops = model.health.operations
-    status_text = sa.cast(tables.serving.c[name], sa.String)
+    status_text = exact_text(tables.serving.c[name])
     is_error = sa.case((status_text.in_(list(model.serving.error_values)), 1), else_=0)
     stmt = sa.select(sa.func.count(), sa.func.sum(is_error)).where(window_filter(tables.ts(model), window))
     with engine.connect() as conn:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from mlmonitor.checks.base import WindowCheck
 from mlmonitor.checks.scores import CLASSIFICATION, LOWER_IS_BETTER, REGRESSION, Z_SE, auc_se, mean_se, roc_auc, share
 from mlmonitor.config import LabelsConfig, ModelConfig
+from mlmonitor.dialect import as_float, exact_text
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric
 from mlmonitor.warehouse import ModelTables, bound, column, is_numeric, reflect_table, window_filter
@@ -54,16 +55,16 @@ def _outcome(model: ModelConfig, label: sa.Column[Any]) -> sa.ColumnElement[Any]
     """The label as a number: 1/0 for the positive class of a classifier, the value for regression.
     A numeric label column is compared as a number (SQLite spells 1.0 as '1.0' in text), others as text."""
     if model.prediction.task == "regression":
-        return sa.cast(label, sa.Float)
+        return as_float(label)
     positive = _labels(model).positive_label
     if isinstance(label.type, sa.Boolean):
         return sa.case((label.is_(positive.lower() in {"1", "true"}), 1), else_=0)
     try:
-        is_positive = sa.cast(label, sa.Float) == float(positive) if is_numeric(label) else None
+        is_positive = as_float(label) == float(positive) if is_numeric(label) else None
     except ValueError:
         is_positive = None
     if is_positive is None:
-        is_positive = sa.cast(label, sa.String) == positive
+        is_positive = exact_text(label) == positive
     return sa.case((is_positive, 1), else_=0)
 
 
@@ -147,7 +148,7 @@ def training_performance(engine: Engine, model: ModelConfig, tables: ModelTables
     if model.labels is None or model.labels.label_column not in tables.training.c:
         return {}
     t = tables.training
-    p = sa.cast(t.c[model.prediction.column], sa.Float)
+    p = as_float(t.c[model.prediction.column])
     values = score(engine, model, t, p, t.c[model.labels.label_column], sa.true())
     return {k: v for k, (v, _) in values.items() if v is not None}
 
@@ -197,7 +198,7 @@ def performance_metrics(
     ]
     if not labeled:
         return out
-    p = sa.cast(tables.serving.c[model.prediction.column], sa.Float)
+    p = as_float(tables.serving.c[model.prediction.column])
     values = score(engine, model, source, p, label, where)
     for metric in CLASSIFICATION if model.prediction.task == "classification" else REGRESSION:
         value, se = values.get(metric, (None, None))

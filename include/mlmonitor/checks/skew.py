@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.checks.base import WindowCheck
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import as_float, exact_text
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.warehouse import ModelTables, column, is_numeric, reflect_table, window_filter
 from mlmonitor.window import Window
@@ -25,7 +26,7 @@ class SkewDetails(TypedDict, total=False):
 
 def _mismatch(s: sa.ColumnElement[Any], o: sa.ColumnElement[Any], numeric: bool, tol: float) -> sa.Case[Any]:
     """1 when the two values differ (one NULL and the other not, or beyond `tol`), else 0."""
-    differs = sa.func.abs(sa.cast(s, sa.Float) - sa.cast(o, sa.Float)) > tol if numeric else s != o
+    differs = sa.func.abs(as_float(s) - as_float(o)) > tol if numeric else exact_text(s) != exact_text(o)
     return sa.case(
         (sa.and_(s.is_(None), o.is_(None)), 0),
         (sa.or_(s.is_(None), o.is_(None)), 1),
@@ -53,7 +54,7 @@ def skew_metrics(engine: Engine, model: ModelConfig, tables: ModelTables, window
         s, o = serving.c[name], offline.c[name]
         numeric = is_numeric(s) and is_numeric(o)
         exprs.append(sa.func.sum(_mismatch(s, o, numeric, cfg.tolerance)))
-        exprs.append(sa.func.avg(sa.func.abs(sa.cast(s, sa.Float) - sa.cast(o, sa.Float))) if numeric else sa.null())
+        exprs.append(sa.func.avg(sa.func.abs(as_float(s) - as_float(o))) if numeric else sa.null())
     where = window_filter(tables.ts(model), window)
     with engine.connect() as conn:
         row = conn.execute(sa.select(*exprs).select_from(joined).where(where)).one()

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.checks.base import CheckInfo
 from mlmonitor.config import ModelConfig
+from mlmonitor.dialect import for_great_expectations
 from mlmonitor.errors import BaselineMissing
 from mlmonitor.metrics import Metric
 from mlmonitor.names import derive_hint, schema_suite_name
@@ -117,7 +118,7 @@ def validate_window(
     schema_suite = schema_suite_name(model.name)
     has_schema = read_suite(suite_path(project.suites_dir, schema_suite)) is not None
     env = f"MLMONITOR_GX_URL_{model.name.upper()}"
-    os.environ[env] = engine.url.render_as_string(hide_password=False)
+    os.environ[env] = for_great_expectations(engine.url).render_as_string(hide_password=False)
     with _project_lock(project):
         context = gx.get_context(mode="file", project_root_dir=str(project.root))
         # GE draws tqdm bars on stderr, which Airflow logs at ERROR level: a worker's log is no place for them

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.config import Severity
+from mlmonitor.dialect import LongText, UtcDateTime
 from mlmonitor.storage.results import create_missing
 from mlmonitor.storage.results import metrics as metrics_table
 from mlmonitor.window import as_utc, utc_naive
@@ -45,14 +46,14 @@ alerts = sa.Table(
     "mlmonitor_alerts",
     metadata,
     sa.Column("model", sa.String(128), primary_key=True),
-    sa.Column("window_start", sa.DateTime(), primary_key=True, comment="UTC"),
-    sa.Column("window_end", sa.DateTime(), nullable=False, comment="UTC"),
+    sa.Column("window_start", UtcDateTime, primary_key=True, comment="UTC"),
+    sa.Column("window_end", UtcDateTime, nullable=False, comment="UTC"),
     sa.Column("kind", sa.String(16), nullable=False, comment="alert, change, reminder, recovery"),
     sa.Column("severity", sa.String(16), comment="warning, critical; NULL for a recovery"),
-    sa.Column("failing", sa.Text(), nullable=False, comment="JSON list of check:metric(column)"),
-    sa.Column("since", sa.DateTime(), comment="UTC start of the first window of this alert streak"),
+    sa.Column("failing", LongText, nullable=False, comment="JSON list of check:metric(column)"),
+    sa.Column("since", UtcDateTime, comment="UTC start of the first window of this alert streak"),
     sa.Column("destination", sa.String(250), nullable=False, comment="connection id and channel, or the local file"),
-    sa.Column("sent_at", sa.DateTime(), nullable=False, comment="UTC"),
+    sa.Column("sent_at", UtcDateTime, nullable=False, comment="UTC"),
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from mlmonitor.dialect import Double, LongText, UtcDateTime, locked_transaction
 from mlmonitor.metrics import Metric, RunSummary, Status
 from mlmonitor.warehouse import unavailable_as_error
 from mlmonitor.window import utc_naive
@@ -21,20 +22,20 @@ runs = sa.Table(
     "mlmonitor_runs",
     metadata,
     sa.Column("model", sa.String(128), primary_key=True),
-    sa.Column("window_start", sa.DateTime(), primary_key=True, comment="UTC"),
-    sa.Column("window_end", sa.DateTime(), primary_key=True, comment="UTC"),
+    sa.Column("window_start", UtcDateTime, primary_key=True, comment="UTC"),
+    sa.Column("window_end", UtcDateTime, primary_key=True, comment="UTC"),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("rows", sa.BigInteger(), nullable=False),
-    sa.Column("model_versions", sa.Text(), nullable=False, comment="JSON object version -> rows"),
+    sa.Column("model_versions", LongText, nullable=False, comment="JSON object version -> rows"),
     sa.Column("failed_expectations", sa.Integer(), nullable=False),
     sa.Column("drifted_features", sa.Integer(), nullable=False),
-    sa.Column("docs_path", sa.Text()),
+    sa.Column("docs_path", LongText),
     sa.Column("airflow_run_id", sa.String(250)),
-    sa.Column("message", sa.Text(), nullable=False),
-    sa.Column("computed_at", sa.DateTime(), nullable=False, comment="UTC"),
+    sa.Column("message", LongText, nullable=False),
+    sa.Column("computed_at", UtcDateTime, nullable=False, comment="UTC"),
     # the status the monitor run gave: `status` differs when a later re-score (labels DAG) changed it
     sa.Column("monitor_status", sa.String(16)),
-    sa.Column("rescored_at", sa.DateTime(), comment="UTC; when the labels DAG last re-scored the window"),
+    sa.Column("rescored_at", UtcDateTime, comment="UTC; when the labels DAG last re-scored the window"),
     # the Data Docs tab finds a run's window by its Airflow run id
     sa.Index("ix_mlmonitor_runs_run_id", "model", "airflow_run_id"),
 )
@@ -43,16 +44,16 @@ metrics = sa.Table(
     "mlmonitor_metrics",
     metadata,
     sa.Column("model", sa.String(128), primary_key=True),
-    sa.Column("window_start", sa.DateTime(), primary_key=True),
-    sa.Column("window_end", sa.DateTime(), primary_key=True),
+    sa.Column("window_start", UtcDateTime, primary_key=True),
+    sa.Column("window_end", UtcDateTime, primary_key=True),
     sa.Column("check_name", sa.String(16), primary_key=True),
     sa.Column("column_name", sa.String(128), primary_key=True),
     sa.Column("metric", sa.String(128), primary_key=True),
-    sa.Column("value", sa.Float()),
-    sa.Column("threshold", sa.Float()),
-    sa.Column("p_value", sa.Float()),
+    sa.Column("value", Double),
+    sa.Column("threshold", Double),
+    sa.Column("p_value", Double),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("details", sa.Text(), nullable=False, comment="JSON"),
+    sa.Column("details", LongText, nullable=False, comment="JSON"),
 )
 
 
@@ -114,7 +115,8 @@ def _finite(x: float | None) -> float | None:
 def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: dt.datetime) -> None:
     """Replace the run row and metric rows of (model, window) atomically."""
     ensure_tables(engine)
-    key = {"model": run.model, "window_start": _naive(run.window_start), "window_end": _naive(run.window_end)}
+    start, end = _naive(run.window_start), _naive(run.window_end)
+    key: dict[str, Any] = {"model": run.model, "window_start": start, "window_end": end}
     run_row = {
         **key,
         "status": run.status,
@@ -131,10 +133,12 @@ def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: 
     }
     metric_rows = [_metric_row(key, m) for m in rows]
     _check_unique_keys(run.model, metric_rows)
+    token = _window_token(run.model, start, end)
     for attempt in range(_WRITE_ATTEMPTS):
         try:
-            with unavailable_as_error(engine, "results database"), engine.begin() as conn:
-                _lock_window(conn, key)
+            # writers of the same (model, window) queue on an advisory lock where the warehouse has
+            # one, so concurrent re-runs of a window end with exactly one set of rows (last wins)
+            with unavailable_as_error(engine, "results database"), locked_transaction(engine, token) as conn:
                 _delete(conn, key)
                 conn.execute(runs.insert(), [run_row])
                 if metric_rows:
@@ -150,6 +154,11 @@ def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: 
 _WRITE_ATTEMPTS = 3
 
 
+def _window_token(model: str, start: dt.datetime, end: dt.datetime) -> str:
+    """What writers of one (model, window) lock on (the monitor run and the labels DAG's re-score)."""
+    return f"mlmonitor:{model}:{start.isoformat()}:{end.isoformat()}"
+
+
 def _check_unique_keys(model: str, rows: Sequence[dict[str, Any]]) -> None:
     seen: set[tuple[str, str, str]] = set()
     for row in rows:
@@ -161,14 +170,6 @@ def _check_unique_keys(model: str, rows: Sequence[dict[str, Any]]) -> None:
         seen.add(k)
 
 
-def _lock_window(conn: Connection, key: dict[str, Any]) -> None:
-    """On PostgreSQL, writers of the same (model, window) queue on a transaction-scoped advisory lock,
-    so concurrent re-runs of a window end with exactly one set of rows (last writer wins)."""
-    if conn.dialect.name == "postgresql":
-        token = f"mlmonitor:{key['model']}:{key['window_start'].isoformat()}:{key['window_end'].isoformat()}"
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(token, 0))))
-
-
 def _metric_row(key: dict[str, Any], m: Metric) -> dict[str, Any]:
     return {
         **key,
@@ -176,8 +177,8 @@ def _metric_row(key: dict[str, Any], m: Metric) -> dict[str, Any]:
         "column_name": m.column,
         "metric": m.metric,
         "value": _finite(m.value),
-        "threshold": m.threshold,
-        "p_value": m.p_value,
+        "threshold": _finite(m.threshold),
+        "p_value": _finite(m.p_value),
         "status": m.status,
         "details": json.dumps(m.details, sort_keys=True, default=str),
     }
@@ -355,12 +356,13 @@ def replace_check(
     transaction: a quality regression found later shows in the window's status. Returns the run row's
     (previous, new) status, or None without a run row or `restatus`."""
     ensure_tables(engine)
-    key = {"model": model, "window_start": utc_naive(window_start), "window_end": utc_naive(window_end)}
+    start, end = utc_naive(window_start), utc_naive(window_end)
+    key: dict[str, Any] = {"model": model, "window_start": start, "window_end": end}
     wrong = [m.check for m in rows if m.check != check]
     if wrong:
         raise ValueError(f"replace_check({check!r}) got rows of other checks: {sorted(set(wrong))}")
-    with unavailable_as_error(engine, "results database"), engine.begin() as conn:
-        _lock_window(conn, key)
+    token = _window_token(model, start, end)
+    with unavailable_as_error(engine, "results database"), locked_transaction(engine, token) as conn:
         conn.execute(metrics.delete().where(*(metrics.c[k] == v for k, v in {**key, "check_name": check}.items())))
         if rows:
             conn.execute(metrics.insert(), [_metric_row(key, m) for m in rows])
