@@ -43,22 +43,23 @@ TRAIN_ROWS = 100_000
 T0 = dt.datetime(2024, 1, 1)
 
 
-def url(db: str) -> str:
+def url(db: str, pg_db: str = PG_DB, sqlite: Path = SQLITE) -> str:
     if db == "sqlite":
-        return f"sqlite:///{SQLITE}"
-    return sa.make_url(PG_ADMIN).set(database=PG_DB).render_as_string(hide_password=False)
+        return f"sqlite:///{sqlite}"
+    return sa.make_url(PG_ADMIN).set(database=pg_db).render_as_string(hide_password=False)
 
 
-def engine_for(db: str) -> Engine:
+def engine_for(db: str, pg_db: str = PG_DB, sqlite: Path = SQLITE) -> Engine:
+    """A kept benchmark database: the PostgreSQL database `pg_db` (created when missing) or the SQLite file."""
     if db == "postgresql":
         admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            if not conn.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{PG_DB}'").first():
-                conn.exec_driver_sql(f'CREATE DATABASE "{PG_DB}"')
+            if not conn.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{pg_db}'").first():
+                conn.exec_driver_sql(f'CREATE DATABASE "{pg_db}"')
         admin.dispose()
     else:
-        SQLITE.parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url(db))
+        sqlite.parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url(db, pg_db, sqlite))
 
 
 def _select_sql(db: str, rows: int) -> str:

@@ -6,7 +6,7 @@ the page rendered; Airflow's auth and the connection lookup excluded): the model
 (`dashboard.load_model` + `render_model`, its 366 newest windows), `/metrics` (`prometheus`, the newest
 100 windows), the overview line and a window's page. Each: the first call (cold caches) and the median
 of 5 more. The results tables are generated once and kept (var/bench/ui.db, PostgreSQL database
-mlmonitor_bench_ui); `--quick` uses a month of hourly windows.
+mlmonitor_bench_ui; `--quick`, a month of hourly windows: ui-quick.db, mlmonitor_bench_ui_quick).
 Goals: model page and /metrics under 1 s each (issue 16).
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -28,10 +27,10 @@ from mlmonitor.dialect import limit_statements
 from mlmonitor.storage.results import ensure_tables, metrics, runs
 from mlmonitor.ui import dashboard, prometheus
 from mlmonitor.ui.html import Shell
+from tests.benchmarks.bench_drift_speed import engine_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SQLITE = ROOT / "var" / "bench" / "ui.db"
-PG_ADMIN = os.environ.get("MLMONITOR_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 PG_DB = "mlmonitor_bench_ui"
 MODEL = "hourly"
 T0 = dt.datetime(2023, 1, 1)
@@ -199,16 +198,11 @@ def _window_rows(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return run, out
 
 
-def _engine(db: str) -> Engine:
-    if db == "postgresql":
-        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            if not conn.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{PG_DB}'").first():
-                conn.exec_driver_sql(f'CREATE DATABASE "{PG_DB}"')
-        admin.dispose()
-        return sa.create_engine(sa.make_url(PG_ADMIN).set(database=PG_DB))
-    SQLITE.parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(f"sqlite:///{SQLITE}")
+def _engine(db: str, quick: bool = False) -> Engine:
+    """The kept database of the full or the quick size (each generated once)."""
+    if quick:
+        return engine_for(db, f"{PG_DB}_quick", SQLITE.with_name("ui-quick.db"))
+    return engine_for(db, PG_DB, SQLITE)
 
 
 def _chunks(n: int, size: int = 200) -> Iterator[range]:
@@ -274,8 +268,10 @@ def main(quick: bool = False) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     goals: dict[str, Any] = {}
     for db in ("sqlite", "postgresql"):
-        engine = limit_statements(_engine(db), 10.0)  # as the UI reads
-        generated = prepare(engine, windows)
+        writer = _engine(db, quick)
+        generated = prepare(writer, windows)
+        writer.dispose()
+        engine = limit_statements(_engine(db, quick), 10.0)  # as the UI reads
         with engine.connect() as conn:
             count = conn.execute(sa.select(sa.func.count()).select_from(metrics)).scalar_one()
         for r in measure(engine, windows):

@@ -36,15 +36,8 @@ RUN_ID = "scheduled__2024-03-02T00:00:00+00:00"
 
 
 def _model_yaml(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "training": {"table": "train"},
-        "serving": {"table": "serve", "timestamp_column": "ts", "id_column": "id", "model_version_column": "version"},
-        "prediction": {"column": "score", "task": "classification"},
-        "features": {"numeric": ["age"], "categorical": ["city"]},
-        "exclude": ["label"],
-        "start_date": "2024-03-01",
-    }
+    """The tiny model of the bad-input matrix under another name."""
+    return {**matrix.tiny_model().model_dump(mode="json", exclude_defaults=True), "name": name}
 
 
 @pytest.fixture(scope="module")

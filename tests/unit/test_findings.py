@@ -226,3 +226,62 @@ def test_episodes_say_from_when_to_when_each_reason_held() -> None:
         ("prediction quality regressed", "2024-03-05 → 2024-03-06 (2 windows)"),
         ("prediction quality regressed", "2024-03-01 (1 window)"),
     ]
+
+
+def test_every_health_check_says_what_it_saw() -> None:
+    rows = [
+        row(
+            "health",
+            "model_version",
+            "model_age_days",
+            95.0,
+            details={
+                "trained_at": "2024-01-01T00:00:00",
+                "source": "registry table r",
+                "warn_days": 90,
+                "alert_days": 180,
+            },
+        ),
+        row("health", "model_version", "model_age_days:2.0", None, details={"problem": "version 2.0 has no row in r"}),
+        row("health", "p", "nan_share", 0.02, "alert", threshold=0.0, details={"count": 20, "rows": 1000}),
+        row(
+            "health",
+            "serve",
+            "schema_changes",
+            1.0,
+            "alert",
+            details={"change": "serving: added x", "compared_with": "baseline derivation"},
+        ),
+        row(
+            "health",
+            "age",
+            "serving_schema",
+            1.0,
+            "alert",
+            details={"problem": "age is missing", "effect": "not drift-checked"},
+        ),
+        row(
+            "health", "age", "skew_mismatch_rate", 0.04, threshold=0.01, details={"joined": 900, "offline_table": "off"}
+        ),
+        row("health", "", "window_intervals", 45.0, threshold=31, details={"window_hours": 1080.0, "rule": "split it"}),
+    ]
+    found = {(f.topic, f.title): f.detail for f in window_findings(rows)}
+    assert found == {
+        (
+            "staleness",
+            "model age",
+        ): "95 days (trained 2024-01-01, registry table r); warning from 90, alert from 180 days",
+        ("staleness", "model 2.0 age"): "version 2.0 has no row in r",
+        ("stability", "p: NaN predictions"): "2.00% (20 of 1000 rows) vs at most 0.00%",
+        ("schema", "table serve changed"): "serving: added x (compared with baseline derivation)",
+        ("schema", "age: serving schema"): "age is missing; not drift-checked",
+        ("skew", "age: training/serving skew"): "4.00% of 900 joined rows differ from off (limit 1.00%)",
+        ("window length", "window length"): "45 schedule intervals (1,080 h); warning above 31: split it",
+    }
+
+
+def test_an_empty_or_failed_run_says_so() -> None:
+    (empty,) = window_findings([], run(0, "no_data"))
+    assert (empty.title, empty.status) == ("no serving rows", "no_data") and "logging" in empty.detail
+    (failed,) = window_findings([], run(0, "error", message="warehouse down"))
+    assert (failed.title, failed.detail) == ("the monitoring run failed", "warehouse down")

@@ -43,6 +43,7 @@ from mlmonitor.ui.html import (
     badge,
     bars_figure,
     day,
+    episodes_list,
     figure,
     findings_list,
     link,
@@ -290,25 +291,10 @@ def _model_card(s: ModelSummary, base: str) -> str:
         f'<article class="model st-edge-{escape(w.status)}"><header>{name} {badge(w.status, was=w.monitor_status)} '
         f"{health}</header>{desc}<p class=facts>{facts}</p>"
         f"{findings_list(w.findings, limit=6, more_href=w.href)}"
-        f"{_episodes_list(s.earlier, 'Earlier in the last windows', limit=8)}"
+        f"{episodes_list(s.earlier, 'Earlier in the last windows', limit=8)}"
         f"{strip([_cell(x) for x in s.recent], label=f'recent windows of {s.model}, oldest first')}"
         f'<p class="evidence">{_evidence(w)}</p></article>'
     )
-
-
-def _episodes_list(found: Sequence[Episode], title: str, *, limit: int | None = None) -> str:
-    """Reasons with the windows they held in: first → last (how many, whether ongoing)."""
-    if not found:
-        return ""
-    shown = found[:limit] if limit else found
-    items = "".join(
-        f'<li class="episode"><span class="dot st-{escape(e.finding.status)}"></span>'
-        f'<span class="topic">{escape(e.finding.topic)}</span> <b>{escape(e.finding.title)}</b> '
-        f'<span class="when">{escape(e.text())}</span></li>'
-        for e in shown
-    )
-    more = f'<li class="more">+ {len(found) - len(shown)} more</li>' if len(found) > len(shown) else ""
-    return f'<div class="episodes"><h3>{escape(title)}</h3><ul>{items}{more}</ul></div>'
 
 
 def render_index(models: Sequence[ModelSummary], shell: Shell | None = None) -> str:
@@ -534,7 +520,7 @@ def render_model(view: ModelView, shell: Shell | None = None) -> str:
         f"{_changed(latest)}</p>{findings_list(latest.findings)}<p class=evidence>{_evidence(latest)}</p></section>"
     )
     earlier = [e for e in episodes({w.start: w.findings for w in view.windows}) if not e.ongoing]
-    incidents = _episodes_list(earlier, f"Earlier incidents in the {len(view.windows)} windows shown")
+    incidents = episodes_list(earlier, f"Earlier incidents in the {len(view.windows)} windows shown")
     why += f'<section id="incidents">{incidents}</section>' if incidents else ""
     toc = (
         '<nav class="toc" aria-label="sections"><a href="#drift">Drift</a><a href="#prediction">Prediction</a>'

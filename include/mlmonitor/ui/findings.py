@@ -339,10 +339,19 @@ def _versions(rows: Sequence[Row], previous: Mapping[str, int] | None) -> Findin
 
 def _health(row: Row) -> Finding:
     """Latency, volume, error rate, staleness, stability, schema, skew and window length rows."""
-    metric, column = str(row["metric"]), str(row.get("column_name") or "")
-    d = details_of(row)
-    value, limit = row.get("value"), row.get("threshold")
-    status: Status = row["status"]
+    column = str(row.get("column_name") or "")
+    described = _health_text(str(row["metric"]), column, details_of(row), row.get("value"), row.get("threshold"))
+    if described is None:
+        return _generic(row)
+    topic, title, detail = described
+    return Finding(key=_label(row), topic=topic, status=row["status"], title=title, detail=detail, column=column)
+
+
+_INVALID = {"null_share": "NULL", "nan_share": "NaN", "inf_share": "infinite", "out_of_range_share": "out-of-range"}
+
+
+def _health_text(metric: str, column: str, d: dict[str, Any], value: Any, limit: Any) -> tuple[str, str, str] | None:
+    """(topic, title, detail) of a health row, from its check's typed details; None for one unknown here."""
     if metric in {"p50", "p95", "p99"}:
         o = cast(OperationsDetails, d)
         median, high = num(o.get("trailing_median_p95")), num(limit)
@@ -353,111 +362,55 @@ def _health(row: Row) -> Finding:
             if median and high
             else ""
         )
-        return Finding(
-            key=_label(row),
-            topic="latency",
-            status=status,
-            column=column,
-            title=f"{column}: {metric} latency",
-            detail=f"{fmt(value)}{unit} vs limit {fmt(limit)}{unit}{history}",
-        )
+        return "latency", f"{column}: {metric} latency", f"{fmt(value)}{unit} vs limit {fmt(limit)}{unit}{history}"
     if metric == "rows":
         o = cast(OperationsDetails, d)
-        median = o.get("trailing_median_rows")
-        return Finding(
-            key=_label(row),
-            topic="volume",
-            status=status,
-            title="request volume",
-            detail=f"{fmt(value)} rows vs the trailing median {fmt(median)} of "
+        return (
+            "volume",
+            "request volume",
+            f"{fmt(value)} rows vs the trailing median {fmt(o.get('trailing_median_rows'))} of "
             f"{o.get('trailing_windows')} healthy windows (rule: {o.get('rule', 'outside the usual range')})",
         )
     if metric == "error_rate":
         o = cast(OperationsDetails, d)
-        return Finding(
-            key=_label(row),
-            topic="error rate",
-            status=status,
-            column=column,
-            title="error rate",
-            detail=f"{pct(value, 2)} ({o.get('errors', '?')} of {o.get('rows', '?')} requests) "
-            f"vs limit {pct(limit, 2)}",
-        )
+        counted = f"{o.get('errors', '?')} of {o.get('rows', '?')} requests"
+        return "error rate", "error rate", f"{pct(value, 2)} ({counted}) vs limit {pct(limit, 2)}"
     if metric.startswith("model_age_days"):
         a = cast(AgeDetails, d)
         version = metric.partition(":")[2]
         title = f"model {_cut(version, 40)} age" if version else "model age"
         if a.get("problem"):
-            return Finding(key=_label(row), topic="staleness", status=status, title=title, detail=str(a["problem"]))
-        return Finding(
-            key=_label(row),
-            topic="staleness",
-            status=status,
-            title=title,
-            detail=f"{fmt(value)} days (trained {str(a.get('trained_at', '?'))[:10]}, {a.get('source', '')}); "
-            f"warning from {fmt(a.get('warn_days'))}, alert from {fmt(a.get('alert_days'))} days",
-        )
-    if metric in {"null_share", "nan_share", "inf_share", "out_of_range_share"}:
+            return "staleness", title, str(a["problem"])
+        trained = f"trained {str(a.get('trained_at', '?'))[:10]}, {a.get('source', '')}"
+        limits = f"warning from {fmt(a.get('warn_days'))}, alert from {fmt(a.get('alert_days'))} days"
+        return "staleness", title, f"{fmt(value)} days ({trained}); {limits}"
+    if metric in _INVALID:
         s = cast(StabilityDetails, d)
-        what = {"null_share": "NULL", "nan_share": "NaN", "inf_share": "infinite", "out_of_range_share": "out-of-range"}
-        return Finding(
-            key=_label(row),
-            topic="stability",
-            status=status,
-            column=column,
-            title=f"{column}: {what[metric]} predictions",
-            detail=f"{pct(value, 2)} ({s.get('count', '?')} of {s.get('rows', '?')} rows) vs at most {pct(limit, 2)}",
+        counted = f"{s.get('count', '?')} of {s.get('rows', '?')} rows"
+        return (
+            "stability",
+            f"{column}: {_INVALID[metric]} predictions",
+            f"{pct(value, 2)} ({counted}) vs at most {pct(limit, 2)}",
         )
     if metric == "schema_changes":
         sc = cast(SchemaDetails, d)
-        compared = sc.get("compared_with")
-        return Finding(
-            key=_label(row),
-            topic="schema",
-            status=status,
-            column=column,
-            title=f"table {column} changed",
-            detail=_cut(str(sc.get("change", "columns changed")), 300)
-            + (f" (compared with {compared})" if compared else ""),
-        )
+        compared = f" (compared with {sc['compared_with']})" if sc.get("compared_with") else ""
+        return "schema", f"table {column} changed", _cut(str(sc.get("change", "columns changed")), 300) + compared
     if "problem" in d and "effect" in d:
         ss = cast(ServingSchemaDetails, d)
-        return Finding(
-            key=_label(row),
-            topic="schema",
-            status=status,
-            column=column,
-            title=f"{column}: serving schema",
-            detail=f"{ss['problem']}; {ss['effect']}",
-        )
+        return "schema", f"{column}: serving schema", f"{ss['problem']}; {ss['effect']}"
     if metric.startswith("skew"):
         k = cast(SkewDetails, d)
+        table = k.get("offline_table", "the offline table")
         if metric == "skew_join_coverage":
-            detail = f"{pct(value)} of serving rows found in {k.get('offline_table', 'the offline table')}"
-        else:
-            detail = (
-                f"{pct(value, 2)} of {k.get('joined', '?')} joined rows differ from "
-                f"{k.get('offline_table', 'the offline table')} (limit {pct(limit, 2)})"
-            )
-        return Finding(
-            key=_label(row),
-            topic="skew",
-            status=status,
-            column=column,
-            title=f"{column}: training/serving skew",
-            detail=detail,
-        )
+            return "skew", f"{column}: training/serving skew", f"{pct(value)} of serving rows found in {table}"
+        detail = f"{pct(value, 2)} of {k.get('joined', '?')} joined rows differ from {table} (limit {pct(limit, 2)})"
+        return "skew", f"{column}: training/serving skew", detail
     if metric == "window_intervals":
         w = cast(WindowLengthDetails, d)
-        return Finding(
-            key=_label(row),
-            topic="window length",
-            status=status,
-            title="window length",
-            detail=f"{fmt(value)} schedule intervals ({fmt(w.get('window_hours'))} h); "
-            f"warning above {fmt(limit)}: {w.get('rule', '')}",
-        )
-    return _generic(row)
+        detail = f"{fmt(value)} schedule intervals ({fmt(w.get('window_hours'))} h); warning above {fmt(limit)}"
+        return "window length", "window length", f"{detail}: {w.get('rule', '')}"
+    return None
 
 
 def _generic(row: Row) -> Finding:
@@ -522,6 +475,11 @@ def _dataset_drift(row: Row) -> Finding:
     )
 
 
+# a run row's own status: (topic, title, detail; '' = the run's message)
+_RUN_FINDINGS: dict[str, tuple[str, str, str]] = {
+    "no_data": ("no data", "no serving rows", "is the model serving, and is prediction logging working?"),
+    "error": ("error", "the monitoring run failed", ""),
+}
 _ORDER = ("quality", "failed expectation", "schema", "stability", "model versions", "drift", "prediction")
 
 
@@ -570,26 +528,11 @@ def window_findings(
         rescored = run.get("rescored_at") if run else None
         found = f"{rescored:%Y-%m-%d %H:%M} UTC" if isinstance(rescored, dt.datetime) else None
         out.append(_quality(sorted(quality, key=lambda r: str(r["metric"])), found))
-    if run is not None and run.get("status") == "no_data":
-        out.append(
-            Finding(
-                key="status:no_data",
-                topic="no data",
-                status="no_data",
-                title="no serving rows",
-                detail="is the model serving, and is prediction logging working?",
-            )
-        )
-    if run is not None and run.get("status") == "error":
-        out.append(
-            Finding(
-                key="status:error",
-                topic="error",
-                status="error",
-                title="the monitoring run failed",
-                detail=_cut(str(run.get("message") or ""), 300),
-            )
-        )
+    status = run.get("status") if run is not None else None
+    if run is not None and status in _RUN_FINDINGS:
+        topic, title, detail = _RUN_FINDINGS[status]
+        detail = detail or _cut(str(run.get("message") or ""), 300)
+        out.append(Finding(key=f"status:{status}", topic=topic, status=status, title=title, detail=detail))
     rank = {"error": 0, "alert": 1, "warning": 2, "no_data": 3, "ok": 4}
     return sorted(out, key=lambda f: (rank.get(f.status, 5), _topic_rank(f.topic), f.title))
 

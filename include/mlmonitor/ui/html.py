@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from html import escape
 
 from mlmonitor.checks.registry import status_meanings
-from mlmonitor.ui.findings import Finding
+from mlmonitor.ui.findings import Episode, Finding
 from mlmonitor.ui.svgchart import Bars, Chart, bars_legend, legend, render, render_bars
 
 STATUS_TEXT = {"ok": "ok", "warning": "warning", "alert": "alert", "no_data": "no data", "error": "error"}
@@ -85,25 +85,41 @@ def since_text(f: Finding) -> str:
     return f"since {day(f.since)} ({at_least}{f.windows} windows)"
 
 
+def _listing(cls: str, items: Sequence[str], *, limit: int | None, more_href: str | None = None) -> str:
+    """A list of prepared <li> items, the first `limit` shown and how many more there are."""
+    shown = items[:limit] if limit else items
+    more = ""
+    if len(items) > len(shown):
+        rest = f"+ {len(items) - len(shown)} more"
+        more = f'<li class="more">{link(more_href, rest) if more_href else escape(rest)}</li>'
+    return f'<ul class="{cls}">{"".join(shown)}{more}</ul>'
+
+
 def findings_list(findings: Sequence[Finding], *, limit: int | None = None, more_href: str | None = None) -> str:
     """The reasons for a status, each with what it is, observed vs expected or what moved, and since when."""
     if not findings:
         return '<p class="muted">Every check passed.</p>'
-    shown = findings[:limit] if limit else findings
-    items = "".join(
+    items = [
         f'<li class="finding"><span class="dot st-{escape(f.status)}" aria-label="{escape(f.status)}"></span>'
         f'<div><span class="topic">{escape(f.topic)}</span> <b>{escape(f.title)}</b>'
         f' <span class="since">{escape(since_text(f))}</span>'
         f'<div class="detail">{escape(f.detail)}</div></div></li>'
-        for f in shown
-    )
-    more = ""
-    if limit and len(findings) > limit:
-        rest = len(findings) - limit
-        more = (
-            f'<li class="more">{link(more_href, f"+ {rest} more finding(s)") if more_href else f"+ {rest} more"}</li>'
-        )
-    return f'<ul class="findings">{items}{more}</ul>'
+        for f in findings
+    ]
+    return _listing("findings", items, limit=limit, more_href=more_href)
+
+
+def episodes_list(found: Sequence[Episode], title: str, *, limit: int | None = None) -> str:
+    """Reasons with the windows they held in: first → last (how many, whether ongoing)."""
+    if not found:
+        return ""
+    items = [
+        f'<li class="episode"><span class="dot st-{escape(e.finding.status)}"></span>'
+        f'<span class="topic">{escape(e.finding.topic)}</span> <b>{escape(e.finding.title)}</b> '
+        f'<span class="when">{escape(e.text())}</span></li>'
+        for e in found
+    ]
+    return f'<div class="episodes"><h3>{escape(title)}</h3>{_listing("", items, limit=limit)}</div>'
 
 
 @dataclass(frozen=True, kw_only=True)
