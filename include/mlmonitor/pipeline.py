@@ -41,6 +41,7 @@ class Derived(TypedDict):
     fingerprint: dict[str, Any]
     numeric: list[str]
     categorical: list[str]
+    warnings: list[str]  # what the training data lacks (Baseline.warnings)
 
 
 def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: str) -> Derived:
@@ -67,6 +68,7 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
         "fingerprint": baseline.fingerprint.model_dump(),
         "numeric": list(tables.numeric),
         "categorical": list(tables.categorical),
+        "warnings": list(baseline.warnings),
     }
 
 

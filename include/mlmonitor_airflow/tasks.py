@@ -202,6 +202,8 @@ def derive(model_name: str) -> pipeline.Derived:
         "changed" if result["suite_changed"] else "unchanged",
         result["fingerprint"],
     )
+    for warning in result["warnings"]:
+        log.warning("training data of %s: %s", model.name, warning)
     return result
 
 
