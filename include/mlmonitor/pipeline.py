@@ -18,6 +18,7 @@ from mlmonitor.checks.registry import window_checks
 from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import exact_text
 from mlmonitor.errors import BaselineMissing, ConfigError
+from mlmonitor.limits import bound_versions
 from mlmonitor.metrics import Metric, RunSummary, Status, drifted_columns, worst
 from mlmonitor.names import schema_suite_name
 from mlmonitor.project import GxProject
@@ -113,16 +114,19 @@ class Prepared:
 def window_volume(
     engine: Engine, model: ModelConfig, tables: ModelTables, window: Window
 ) -> tuple[int, dict[str, int]]:
-    """Rows in the window and rows per model version (one GROUP BY)."""
+    """Rows in the window and rows per model version: the `serving.max_model_versions` most served
+    (one GROUP BY, clipped to VERSION_CHARS), the others summed under OTHER_VERSIONS."""
     where = window_filter(tables.ts(model), window)
+    rows = prof.row_count(engine, tables.serving, where)
     vcol = model.serving.model_version_column
-    if not vcol:
-        return prof.row_count(engine, tables.serving, where), {}
+    if not vcol or not rows:
+        return rows, {}
     version = exact_text(tables.serving.c[vcol])
-    stmt = sa.select(version, sa.func.count()).where(where).group_by(version).order_by(version)
+    n = sa.func.count()
+    stmt = sa.select(version, n).where(where).group_by(version).order_by(n.desc(), version)
     with engine.connect() as conn:
-        versions = {str(v): int(n) for v, n in conn.execute(stmt)}
-    return sum(versions.values()), versions
+        top = {str(v): int(c) for v, c in conn.execute(stmt.limit(model.serving.max_model_versions))}
+    return rows, bound_versions(top, rows)
 
 
 def prepare(model: ModelConfig, engine: Engine, project: GxProject, window: Window) -> Prepared:

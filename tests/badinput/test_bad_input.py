@@ -254,6 +254,19 @@ def test_unseen_categories_are_named(warehouse: Engine, project: GxProject) -> N
     assert json.loads(drift["details"])["unseen_values"] == [{"value": "atlantis", "count": 120}]
 
 
+def test_long_unseen_values_are_stored_clipped(sqlite: Engine, project: GxProject) -> None:
+    load(sqlite)
+    model = derive(sqlite, project)
+    long = "atlantis-" + "x" * 5000
+    load(sqlite, serving=[{**r, "city": long if r["id"] % 2 else r["city"]} for r in serving_rows()])
+    monitor(sqlite, model)
+    (unseen,) = json.loads(_distribution_row(sqlite, "city")["details"])["unseen_values"]
+    assert unseen["count"] == 120 and len(unseen["value"]) == 200 and unseen["value"].startswith("atlantis-xxx")
+    (in_set,) = [m for m in read_metrics(sqlite, "tiny") if m["metric"] == "expect_column_values_to_be_in_set"]
+    samples = json.loads(in_set["details"])["partial_unexpected_counts"]
+    assert samples and all(len(str(s["value"])) <= 200 for s in samples)
+
+
 def test_categories_differing_only_in_case_or_spaces_are_unseen(warehouse: Engine, project: GxProject) -> None:
     """'Paris' and 'paris ' are not 'paris': drift counts them as unseen on every warehouse, also on
     MariaDB, whose default collation compares 'Paris' = 'paris ' = 'paris'."""
@@ -387,6 +400,43 @@ def test_an_all_null_training_feature_is_reported(warehouse: Engine, project: Gx
     monitor(warehouse, model)
     assert "cannot be compared" in json.loads(_distribution_row(warehouse, "age")["details"])["note"]
     assert statuses(warehouse, "drift")[("age", "null_rate_shift")] == "warning"
+
+
+def test_a_200_character_version_is_stored_clipped(warehouse: Engine, project: GxProject) -> None:
+    """`share:<version>` of a 200-character version overflowed the metric column (String(128): a
+    DataError on PostgreSQL on every window); versions are stored clipped, still distinct."""
+    long_a, long_b = "v" * 199 + "a", "v" * 199 + "b"  # the same first 199 characters
+    load(warehouse)
+    model = derive(warehouse, project)
+    load(warehouse, serving=[{**r, "version": long_a if r["id"] % 2 else long_b} for r in serving_rows()])
+    summary = monitor(warehouse, model)
+    assert summary.status == "warning", summary.message  # mixed versions, nothing else
+    (run,) = read_runs(warehouse, "tiny")
+    stored = json.loads(run["model_versions"])
+    assert len(stored) == 2 and set(stored.values()) == {120}
+    assert all(len(v) == 64 and v.startswith("v" * 55 + "…") for v in stored)
+    shares = [m["metric"] for m in read_metrics(warehouse, "tiny") if m["metric"].startswith("share:")]
+    assert sorted(shares) == sorted(f"share:{v}" for v in stored)
+
+
+def test_500_versions_in_one_window_are_bounded(warehouse: Engine, project: GxProject) -> None:
+    """A version per request (a bug upstream) would write 500 share rows per window, and as many
+    Prometheus series and XCom keys: the 20 most served are kept and the rest summed as other."""
+    load(warehouse)
+    serving = {**tiny_model().serving.model_dump(exclude_defaults=True), "allowed_model_versions": ["1.0.0"]}
+    model = derive(warehouse, project, tiny_model(serving=serving))
+    rows = serving_rows(540, step=dt.timedelta(minutes=2))
+    load(warehouse, serving=[{**r, "version": "1.0.0" if r["id"] < 40 else f"build-{r['id']:04d}"} for r in rows])
+    summary = monitor(warehouse, model)
+    assert summary.status == "alert", summary.message  # versions outside allowed_model_versions
+    (run,) = read_runs(warehouse, "tiny")
+    stored = json.loads(run["model_versions"])
+    assert len(stored) == 21 and stored["1.0.0"] == 40 and stored["(other versions)"] == 500 - 19
+    assert sum(stored.values()) == summary.rows == 540
+    shares = {m["metric"]: m for m in read_metrics(warehouse, "tiny") if m["metric"].startswith("share:")}
+    assert len(shares) == 21
+    assert shares["share:(other versions)"]["value"] == pytest.approx(481 / 540)
+    assert (shares["share:1.0.0"]["status"], shares["share:(other versions)"]["status"]) == ("warning", "alert")
 
 
 def test_duplicate_ids_alert(warehouse: Engine, project: GxProject) -> None:

@@ -27,6 +27,7 @@ from mlmonitor.checks.drift_stats import (
 )
 from mlmonitor.config import DriftRule, ModelConfig
 from mlmonitor.errors import ConfigError
+from mlmonitor.limits import VALUE_CHARS, clip
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.storage.baselines import Baseline, NumericBaseline
 from mlmonitor.warehouse import ModelTables, window_filter
@@ -289,7 +290,7 @@ def _column_rows(
     main["distances"] = r.distances
     main["counts"] = binned_counts(baseline, c)
     if unseen:
-        main["unseen_values"] = [{"value": v, "count": n} for v, n in unseen]
+        main["unseen_values"] = [{"value": clip(v, VALUE_CHARS), "count": n} for v, n in unseen]
     if not sum(c.reference):
         main["note"] = NO_TRAINING_VALUES
     null_details = audit(nulls, NULL_RATE_WHY, NULL_EVIDENCE)
