@@ -24,6 +24,7 @@ from mlmonitor.names import schema_suite_name
 from mlmonitor.project import GxProject
 from mlmonitor.storage.baselines import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
 from mlmonitor.storage.results import replace_check, write_results
+from mlmonitor.storage.retention import prune_results, prune_validations
 from mlmonitor.storage.suites import build_schema_suite, build_suite, read_suite, suite_path, write_suite
 from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables, unavailable_as_error, window_filter
 from mlmonitor.window import Window
@@ -304,3 +305,24 @@ def _label(m: Metric) -> str:
     """`metric(column)`, with the change a schema row names: `schema_changes(serve: added new_feature)`."""
     inner = ": ".join(str(x) for x in (m.column, m.details.get("change")) if x)
     return f"{m.metric}({inner})" if inner else m.metric
+
+
+class Pruned(TypedDict):
+    """What retention removed of one model."""
+
+    model: str
+    runs: int  # mlmonitor_runs rows
+    metrics: int  # mlmonitor_metrics rows
+    validations: int  # validation runs: their Data Docs pages and stored validation results
+
+
+def prune(model: ModelConfig, results_engine: Engine, project: GxProject, before: dt.datetime) -> Pruned:
+    """Remove what is kept of `model`'s windows that started before `before`: results rows first,
+    then validation results and Data Docs pages (the model's validation index rewritten)."""
+    from mlmonitor.checks.validation import write_model_index
+
+    runs, metrics = prune_results(results_engine, model.name, before)
+    validations = prune_validations(project, model.name, before)
+    if validations:
+        write_model_index(project, model.name)
+    return {"model": model.name, "runs": runs, "metrics": metrics, "validations": validations}
