@@ -352,6 +352,7 @@ def test_non_finite_training_values_are_left_out_and_counted(
     assert warning in suite["meta"]["mlmonitor"]["training_warnings"] and warning in suite["notes"]
     summary = monitor(engine, model)
     assert summary.status == "ok", summary.message
+    assert warning in (project.docs_dir / "expectations" / "tiny.html").read_text()  # the suite's Data Docs page
     engine.dispose()
 
 
