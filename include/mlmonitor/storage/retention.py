@@ -55,7 +55,7 @@ def prune_validations(project: GxProject, model: str, before: dt.datetime) -> in
     """Remove the validation runs (Data Docs pages and stored validation results) of `model`'s suites
     whose window started before `before`. Returns the number of validation runs removed."""
     cutoff = utc_naive(before)
-    removed = 0
+    removed: set[tuple[str, str]] = set()
     roots = (project.docs_dir / "validations", project.gx_dir / "uncommitted" / "validations")
     for suite in (model, schema_suite_name(model)):
         for root in roots:
@@ -66,8 +66,8 @@ def prune_validations(project: GxProject, model: str, before: dt.datetime) -> in
                 start = _window_start(run.name)
                 if run.is_dir() and start is not None and start < cutoff:
                     shutil.rmtree(run)
-                    removed += root == roots[1]  # one validation run = its result JSON folder
-    return removed
+                    removed.add((suite, run.name))  # its result JSON and its Data Docs page: one run
+    return len(removed)
 
 
 @contextlib.contextmanager
