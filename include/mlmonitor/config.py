@@ -65,6 +65,8 @@ class ServingConfig(_Strict):
     model_version_column: Identifier | None = None
     latency_column: Identifier | None = None
     allowed_model_versions: tuple[str, ...] = ()
+    # versions kept per window (share rows, run row, XCom, Prometheus); the rest are summed as "other"
+    max_model_versions: int = Field(default=20, ge=1, le=1000)
     status_column: Identifier | None = None
     error_values: tuple[str, ...] = ("error",)
 

@@ -27,7 +27,13 @@ from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id, trai
 from mlmonitor.pipeline import Derived
 from mlmonitor.ui.links import dashboard_url
 from mlmonitor_airflow.extra_links import DataDocsLink
-from mlmonitor_airflow.payloads import RescorePayload, StatsPayload, SummaryPayload, ValidationPayload
+from mlmonitor_airflow.payloads import (
+    RescorePayload,
+    RetentionPayload,
+    StatsPayload,
+    SummaryPayload,
+    ValidationPayload,
+)
 from mlmonitor_airflow.slack import FailureNotifier
 
 MONITOR_DOC = """\
@@ -95,6 +101,7 @@ arrived by then: label coverage and {kind} metrics against the training baseline
 
 
 T = TypeVar("T")
+RETENTION_DAG_ID = "mlmonitor_retention"
 
 
 def fail_fast(fn: Callable[..., T], *args: Any) -> T:
@@ -395,6 +402,44 @@ def labels_dag(model: ModelConfig) -> DAG | None:
     return dag
 
 
+RETENTION_DOC = """\
+### Retention
+
+Each day removes what mlmonitor keeps of windows that started more than `[mlmonitor] retention_days`
+(env `AIRFLOW__MLMONITOR__RETENTION_DAYS`) days before the run's data interval end: the rows of
+`mlmonitor_runs` and `mlmonitor_metrics`, the validation results and Data Docs pages of the models
+{models}, and alerts of the alerts file written before then. With `retention_days` 0 (the default)
+everything is kept and the run does nothing.
+"""
+
+
+def retention_dag(models: list[ModelConfig]) -> DAG | None:
+    """`mlmonitor_retention`: one daily run for every model (none without models)."""
+    if not models:
+        return None
+    names = sorted(m.name for m in models)
+    with DAG(
+        dag_id=RETENTION_DAG_ID,
+        schedule="@daily",
+        start_date=dt.datetime.combine(min(m.start_date for m in models), dt.time(), tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        description="Removes results rows, Data Docs pages, validation results and alerts older than retention_days",
+        doc_md=RETENTION_DOC.format(models=", ".join(f"`{n}`" for n in names)),
+        tags=["mlmonitor", "retention"],
+        default_args={"owner": models[0].owner, "retries": 1, "retry_delay": dt.timedelta(minutes=5)},
+    ) as dag:
+
+        @task
+        def prune(**context: Any) -> RetentionPayload:
+            from mlmonitor_airflow import tasks
+
+            return fail_fast(tasks.retention, names, context["data_interval_end"])
+
+        prune()
+    return dag
+
+
 INVALID_DOC = """\
 ### Invalid model config `{file}`
 
@@ -440,6 +485,9 @@ def build_dags(models: list[ModelConfig], broken: dict[Path, str] | None = None)
         for dag in (monitor_dag(model), baseline_dag(model), labels_dag(model)):
             if dag is not None:
                 dags[dag.dag_id] = dag
+    retention = retention_dag(models)
+    if retention is not None:
+        dags[retention.dag_id] = retention
     for path, message in (broken or {}).items():
         dag = invalid_config_dag(path, message)
         dags[dag.dag_id] = dag

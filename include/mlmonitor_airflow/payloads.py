@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypedDict, cast
 
 from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.pipeline import Pruned
 
 
 class WindowPayload(TypedDict):
@@ -85,3 +86,12 @@ def summary_payload(summary: RunSummary) -> SummaryPayload:
 
 def summary_of(payload: SummaryPayload) -> RunSummary:
     return RunSummary(**payload)  # type: ignore[arg-type]
+
+
+class RetentionPayload(TypedDict):
+    """What the retention DAG removed: windows that started before `before` (None: retention is off)."""
+
+    retention_days: int
+    before: str | None
+    models: list[Pruned]
+    alerts: int  # alerts removed from the alerts file

@@ -11,11 +11,13 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from mlmonitor import pipeline
 from mlmonitor.alerting.message import Links
 from mlmonitor.alerting.notify import notify_window
 from mlmonitor.config import ModelConfig, get_model
+from mlmonitor.errors import WarehouseUnavailable
 from mlmonitor.metrics import RunSummary
 from mlmonitor.project import default_project
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url, window_url
@@ -23,6 +25,7 @@ from mlmonitor.window import Window, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
 from mlmonitor_airflow.payloads import (
     RescorePayload,
+    RetentionPayload,
     StatsPayload,
     SummaryPayload,
     ValidationPayload,
@@ -156,6 +159,43 @@ def notify(
     return str(notified)
 
 
+def retention_days() -> int:
+    """[mlmonitor] retention_days (env AIRFLOW__MLMONITOR__RETENTION_DAYS): days of windows to keep; 0 keeps all."""
+    from airflow.sdk.configuration import conf
+
+    return int(conf.getint("mlmonitor", "retention_days", fallback=0))
+
+
+def retention(model_names: list[str], interval_end: dt.datetime) -> RetentionPayload:
+    """Remove what is kept of windows that started more than retention_days before `interval_end`
+    (the run's data interval end, so a re-run removes the same things): every model's results rows,
+    validation results and Data Docs pages, then the alerts file's older alerts. A model whose
+    results database fails is reported after the others were pruned."""
+    from mlmonitor.storage.retention import prune_alerts
+
+    days = retention_days()
+    if days <= 0:
+        log.info("[mlmonitor] retention_days is %d: everything is kept", days)
+        return {"retention_days": days, "before": None, "models": [], "alerts": 0}
+    before = interval_end - dt.timedelta(days=days)
+    project = default_project()
+    pruned, failed = [], []
+    for name in model_names:
+        model = get_model(name)
+        try:
+            pruned.append(pipeline.prune(model, _results_engine(model), project, before))
+        except SQLAlchemyError as exc:
+            log.error("retention of %s failed: %s", name, exc)
+            failed.append(name)
+            continue
+        log.info("%s: windows before %s removed: %s", name, before.isoformat(), pruned[-1])
+    alerts = prune_alerts(project.alerts_file, before)
+    log.info("%d alert(s) written before %s removed from %s", alerts, before.isoformat(), project.alerts_file)
+    if failed:
+        raise WarehouseUnavailable(f"retention could not reach the results database of {', '.join(failed)}")
+    return {"retention_days": days, "before": before.isoformat(), "models": pruned, "alerts": alerts}
+
+
 def _ui_base() -> str:
     from airflow.sdk.configuration import conf
 
@@ -202,6 +242,8 @@ def derive(model_name: str) -> pipeline.Derived:
         "changed" if result["suite_changed"] else "unchanged",
         result["fingerprint"],
     )
+    for warning in result["warnings"]:
+        log.warning("training data of %s: %s", model.name, warning)
     return result
 
 

@@ -54,7 +54,12 @@ def _parse(dags_folder: Path, env: dict[str, str] | None = None) -> dict[str, ob
 def test_dags_parse_without_io_or_heavy_imports() -> None:
     result = _parse(ROOT / "dags")
     assert result["errors"] == {}
-    assert result["dags"] == ["mlmonitor_carloan", "mlmonitor_carloan_baseline", "mlmonitor_carloan_labels"]
+    assert result["dags"] == [
+        "mlmonitor_carloan",
+        "mlmonitor_carloan_baseline",
+        "mlmonitor_carloan_labels",
+        "mlmonitor_retention",
+    ]
     assert result["heavy"] == [], "great_expectations/scipy must only be imported inside tasks"
 
 
@@ -74,6 +79,7 @@ def test_broken_yaml_is_a_placeholder_dag_naming_file_field_and_fix(tmp_path: Pa
         "mlmonitor_other",
         "mlmonitor_other_baseline",
         "mlmonitor_other_labels",
+        "mlmonitor_retention",
     ]
     descriptions = result["descriptions"]
     message = descriptions["mlmonitor_invalid_config_carloan"]  # type: ignore[index]
