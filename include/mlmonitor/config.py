@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlmonitor.alerting.mentions import CHECKS, kind_of
 from mlmonitor.checks.drift_methods import drift_method
 from mlmonitor.checks.drift_stats import ColumnKind
 from mlmonitor.checks.scores import CLASSIFICATION, REGRESSION
@@ -215,6 +216,35 @@ class AlertsConfig(_Strict):
     retries: int = Field(default=3, ge=0, le=10)
     retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)
     timeout_seconds: int = Field(default=30, ge=1, le=300)
+    owners: list[str] = []  # mentioned in every message: Slack user ids, user groups, e-mail addresses
+    subscribers: list[str] = []  # named in every message too, after the owners
+    check_owners: dict[str, list[str]] = {}  # check (validation, drift ...) -> owners named when it fails
+    column_owners: dict[str, list[str]] = {}  # column -> owners named when one of its checks fails
+
+    @field_validator("owners", "subscribers")
+    @classmethod
+    def _mentions(cls, value: list[str]) -> list[str]:
+        for name in value:
+            kind_of(name)
+        return value
+
+    @field_validator("check_owners")
+    @classmethod
+    def _check_mentions(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for check, names in value.items():
+            if check not in CHECKS:
+                raise ValueError(f"check_owners: {check!r} is not a check; use one of {', '.join(CHECKS)}")
+            for name in names:
+                kind_of(name)
+        return value
+
+    @field_validator("column_owners")
+    @classmethod
+    def _column_mentions(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for names in value.values():
+            for name in names:
+                kind_of(name)
+        return value
 
     def route(self, severity: Severity) -> tuple[str, str | None]:
         """(Slack connection id, channel) for alerts of `severity`."""

@@ -204,6 +204,14 @@ def monitor_params() -> dict[str, Param]:
             "drifts when its effect reaches it and the change is statistically significant. "
             "Raise it to see only large shifts in this run.",
         ),
+        "as_history": Param(
+            False,
+            type=["null", "boolean"],
+            title="Count this window as history",
+            description="A window given above that is not one interval of the schedule is ad hoc: it is "
+            "recorded and alerted on its own, but left out of the trailing history (latency, volume "
+            "baselines, drift streaks, alert streaks). Tick to count it as history anyway.",
+        ),
     }
 
 

@@ -19,7 +19,7 @@ from mlmonitor.config import ModelConfig, get_model
 from mlmonitor.metrics import RunSummary
 from mlmonitor.project import default_project
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url, window_url
-from mlmonitor.window import Window, last_complete_interval, window_from_params
+from mlmonitor.window import Window, is_adhoc, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
 from mlmonitor_airflow.payloads import (
     RescorePayload,
@@ -68,6 +68,8 @@ def stats(
     if interval_start is None or interval_end is None:
         interval_start, interval_end = last_complete_interval(model.schedule, run_after)
     window = window_from_params(params.get("window_start"), params.get("window_end"), interval_start, interval_end)
+    from_form = bool(params.get("window_start") or params.get("window_end"))
+    adhoc = from_form and not params.get("as_history") and is_adhoc(model.schedule, window)
     engine = warehouse_engine(model.warehouse_conn_id)
     prepared = pipeline.prepare(model, engine, default_project(), window)
     metrics = pipeline.analyse(model, engine, _results_engine(model), prepared, window, params.get("columns") or None)
@@ -84,6 +86,7 @@ def stats(
         "rows": prepared.rows,
         "versions": prepared.versions,
         "metrics": metric_payloads(metrics),
+        "adhoc": adhoc,
     }
 
 
@@ -124,6 +127,7 @@ def persist(model_name: str, stats_result: StatsPayload, validation: ValidationP
         validation["docs_path"],
         run_id,
         dt.datetime.now(dt.UTC),
+        adhoc=stats_result.get("adhoc", False),
     )
     log.info("persisted %s: %s", summary.status, summary.message)
     return summary_payload(summary)

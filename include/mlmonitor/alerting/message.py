@@ -97,6 +97,7 @@ class Alert:
         blocks: paragraphs and lists of findings, in order.
         links: (name, URL) pairs of the evidence.
         model, severity, window_start, status: plain data for destinations that route or record.
+        owners, subscribers: who the message names (`alerting.mentions`): each renderer writes them its way.
     """
 
     kind: MessageKind
@@ -110,6 +111,8 @@ class Alert:
     severity: Severity | None = None
     window_start: str | None = None
     status: str | None = None
+    owners: tuple[str, ...] = ()
+    subscribers: tuple[str, ...] = ()
 
 
 _TITLE = {
@@ -159,7 +162,9 @@ def _failed_line(m: Metric) -> Line:
         total = d.get("element_count")
         observed += f" ({unexpected}" + (f" of {total}" if isinstance(total, int) else "") + " rows)"
     seen = d.get("partial_unexpected_counts") or []
-    examples = sorted({str(v["value"]) for v in seen if isinstance(v, dict) and v.get("value") is not None})[:3]
+    examples = sorted({cut(str(v["value"]), 60) for v in seen if isinstance(v, dict) and v.get("value") is not None})[
+        :3
+    ]
     if examples:
         observed += ", e.g. " + ", ".join(examples)
     kwargs = d.get("kwargs")
@@ -180,7 +185,7 @@ def _streak(windows: int) -> str:
 
 def _drift_line(m: Metric, streaks: Mapping[str, int]) -> Line:
     d = cast(DriftDetails, m.details)
-    method = d.get("method") or m.metric
+    method = cut(str(d.get("method") or m.metric), 60)
     evidence = f", p={number(d.get('p_value', m.p_value))}" if d.get("p_value", m.p_value) is not None else ""
     streak = f"; {_streak(streaks[m.column])}" if m.column in streaks else ""
     effect, threshold = d.get("effect_size", m.value), d.get("threshold", m.threshold)
@@ -223,7 +228,7 @@ def _other_line(m: Metric) -> Line:
 
 def _facts(decision: AlertDecision, summary: RunSummary) -> tuple[tuple[str, str], ...]:
     versions = sorted(summary.model_versions.items(), key=lambda kv: -kv[1])
-    shown = ", ".join(f"{v} ({n} rows)" for v, n in versions[:5]) + (
+    shown = ", ".join(f"{cut(v, 60)} ({n} rows)" for v, n in versions[:5]) + (
         f", +{len(versions) - 5} more" if len(versions) > 5 else ""
     )
     return (
@@ -244,7 +249,7 @@ def _findings(summary: RunSummary, metrics: Sequence[Metric], streaks: Mapping[s
         lead = strong("No serving rows in this window.")
         out.append(Paragraph(lines=((lead, plain(" Is the model serving, and is prediction logging working?")),)))
     if summary.status == "error" and summary.message:
-        out.append(Paragraph(lines=((strong("Error:"), plain(f" {summary.message}")),)))
+        out.append(Paragraph(lines=((strong("Error:"), plain(f" {cut(summary.message, ERROR_LIMIT)}")),)))
     listings = (
         ("Failed expectations", [_failed_line(m) for m in bad if m.check == "validation"]),
         ("Drifted columns", [_drift_line(m, streaks) for m in drifted]),
@@ -284,6 +289,9 @@ def build_alert(
     now_failing: Sequence[str],
     streaks: Mapping[str, int],
     links: Links,
+    *,
+    owners: Sequence[str] = (),
+    subscribers: Sequence[str] = (),
 ) -> Alert:
     """The alert for `decision` about the window of `summary`.
 
@@ -294,6 +302,7 @@ def build_alert(
         now_failing: what fails in the window (`policy.failing`).
         streaks: drifted column -> consecutive drifting windows up to and including this one.
         links: URLs of the Data Docs page, the dashboard and the Airflow run.
+        owners, subscribers: who the message names.
     """
     kind = decision.kind or "alert"
     recovery = kind == "recovery"
@@ -310,6 +319,30 @@ def build_alert(
         severity=decision.severity,
         window_start=summary.window_start,
         status=summary.status,
+        owners=tuple(owners),
+        subscribers=tuple(subscribers),
+    )
+
+
+def resolved_alert(recovery: Alert, since: dt.datetime | None, at: dt.datetime) -> Alert:
+    """What the first message of an incident becomes when it resolves (a conversational destination
+    updates it in place): resolved, since which window it had failed, by which window and when."""
+    return Alert(
+        kind="recovery",
+        tone="resolved",
+        label="RESOLVED",
+        title=f"{recovery.model}: resolved",
+        facts=(
+            ("Model", recovery.model),
+            ("Failing since", f"window of {when(since)}"),
+            ("Resolved by", f"window of {when(recovery.window_start)}"),
+            ("Resolved at (UTC)", when(at)),
+        ),
+        blocks=recovery.blocks,
+        links=recovery.links,
+        model=recovery.model,
+        window_start=recovery.window_start,
+        status=recovery.status,
     )
 
 
