@@ -180,7 +180,7 @@ class SlackDestination:
         response = _hook(self.conn_id, self.alerts).call("chat.postMessage", json=body)
         channel, ts = cast(Any, response).get("channel"), cast(Any, response).get("ts")
         ref = MessageRef(str(channel), str(ts)) if channel and ts else None
-        where = f"{self.conn_id} {self.channel}" + (f" (thread {thread.ts})" if thread else "")
+        where = f"{self.conn_id} " + (f"{thread.channel} (thread {thread.ts})" if thread else f"{self.channel}")
         return Posted(where, ref)
 
 

@@ -18,6 +18,7 @@ from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage import alert_state
 from mlmonitor.storage.alert_state import SentAlert
 from mlmonitor.storage.results import read_runs, write_results
+from mlmonitor.window import Window
 from mlmonitor_airflow.slack import SlackUndelivered
 
 T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
@@ -107,6 +108,10 @@ HEALTHY = [
 ]
 
 
+def _win(day: int) -> Window:
+    return Window(T0 + day * DAY, T0 + (day + 1) * DAY)
+
+
 def _window(day: int, metrics: list[Metric], engine: sa.Engine) -> tuple[RunSummary, list[Metric]]:
     """Persist a window's results the way the persist task does, and return what notify receives."""
     from mlmonitor.config import get_model
@@ -144,16 +149,23 @@ def _expected(
 
 
 def test_alert_change_recovery_without_duplicates(env: sa.Engine, slack: Any) -> None:
+    """One streak: alert, quiet, change, recovery. With a bot token it is one conversation: the alert is a
+    channel message, the change and the recovery reply in its thread (in the alert's channel, whatever
+    their severity's channel), and the recovery updates the alert to say resolved. A webhook posts each
+    message on its own channel as before."""
     slack_server, webhook = slack, slack.webhook
+    root = "1700000000.000100"  # the ts the server gives the first message
 
-    def channel(name: str) -> dict[str, str]:
-        return {} if webhook else {"channel": name}
+    def channel(name: str, reply: bool = True) -> dict[str, str]:
+        if webhook:
+            return {}
+        return {"channel": "CMLCRITICAL", "thread_ts": root} if reply else {"channel": name}
 
     # day 0: the first alerting window (critical: a failed expectation) posts an alert
     s0, m0 = _window(0, [DRIFT_INCOME, NULLS], env)
     assert _notify(s0, m0).startswith("alert sent to mlmonitor_slack")
     first = _expected("alert", s0, m0, 0, {"income": 1}, None)
-    assert slack_server.bodies() == [{**channel("#ml-critical"), **first}]
+    assert slack_server.bodies() == [{**channel("#ml-critical", reply=False), **first}]
     assert first["blocks"][0]["text"]["text"] == "🚨 CRITICAL · carloan: ALERT"
     assert (
         (slack_server.requests[0][0] == "/services/T0/B0/secret")
@@ -169,7 +181,7 @@ def test_alert_change_recovery_without_duplicates(env: sa.Engine, slack: Any) ->
     # day 2: expectations pass but region drifts too: a change, a warning now, since day 0
     s2, m2 = _window(2, [DRIFT_INCOME, DRIFT_REGION], env)
     assert _notify(s2, m2).startswith("change sent")
-    prev = alert_state.for_window(env, "carloan", T0 + 2 * DAY)[1]
+    prev = alert_state.for_window(env, "carloan", _win(2))[1]
     change = _expected("change", s2, m2, 0, {"income": 3, "region": 1}, prev)
     assert slack_server.bodies()[1] == {**channel("#ml-alerts"), **change}
     assert change["blocks"][2:4] == [
@@ -185,14 +197,41 @@ def test_alert_change_recovery_without_duplicates(env: sa.Engine, slack: Any) ->
     # day 3: healthy: a recovery (to the channel of the last alert's severity); day 4: quiet
     s3, m3 = _window(3, HEALTHY, env)
     assert _notify(s3, m3).startswith("recovery sent")
-    prev = alert_state.for_window(env, "carloan", T0 + 3 * DAY)[1]
+    prev = alert_state.for_window(env, "carloan", _win(3))[1]
     assert slack_server.bodies()[2] == {**channel("#ml-alerts"), **_expected("recovery", s3, m3, 0, {}, prev)}
     s4, m4 = _window(4, HEALTHY, env)
     assert _notify(s4, m4).startswith("not posted")
-    assert len(slack_server.requests) == 3
+    assert len(slack_server.bodies()) == 3
     with env.connect() as c:
-        rows = c.execute(sa.text("select kind, severity from mlmonitor_alerts order by window_start")).all()
-    assert [tuple(r) for r in rows] == [("alert", "critical"), ("change", "warning"), ("recovery", None)]
+        rows = c.execute(
+            sa.text("select kind, severity, slack_channel, thread_ts from mlmonitor_alerts order by window_start")
+        ).all()
+    if webhook:
+        assert [tuple(r) for r in rows] == [
+            ("alert", "critical", None, None),
+            ("change", "warning", None, None),
+            ("recovery", None, None, None),
+        ]
+        assert slack_server.calls("chat.update") == []
+        return
+    assert [tuple(r) for r in rows] == [
+        ("alert", "critical", "CMLCRITICAL", root),
+        ("change", "warning", "CMLCRITICAL", root),
+        ("recovery", None, "CMLCRITICAL", root),
+    ]
+    # the first message now says resolved, since when and by which window
+    (update,) = slack_server.calls("chat.update")
+    assert (update["channel"], update["ts"]) == ("CMLCRITICAL", root)
+    resolved = slack_server.messages[root]
+    assert resolved["blocks"][0]["text"]["text"] == "✅ RESOLVED · carloan: resolved"
+    assert resolved["blocks"][1]["fields"][1:3] == [
+        {"type": "mrkdwn", "text": "*Failing since*\nwindow of 2024-04-01 00:00"},
+        {"type": "mrkdwn", "text": "*Resolved by*\nwindow of 2024-04-04 00:00"},
+    ]
+    # the next incident starts a new conversation
+    s5, m5 = _window(5, [DRIFT_INCOME], env)
+    assert _notify(s5, m5).startswith("alert sent to mlmonitor_slack #ml-alerts: first alerting window")
+    assert "thread_ts" not in slack_server.bodies()[-1]
 
 
 def test_429_is_retried_after_retry_after(env: sa.Engine, slack: Any) -> None:
@@ -202,7 +241,7 @@ def test_429_is_retried_after_retry_after(env: sa.Engine, slack: Any) -> None:
     assert _notify(s0, m0).startswith("alert sent")
     bodies = slack_server.bodies()
     assert len(bodies) == 2 and bodies[0] == bodies[1]
-    assert alert_state.for_window(env, "carloan", T0)[0] is not None
+    assert alert_state.for_window(env, "carloan", _win(0))[0] is not None
 
 
 def test_a_timeout_is_retried(
@@ -226,12 +265,12 @@ def test_slack_down_fails_loudly_keeps_results_and_a_later_run_delivers(env: sa.
         _notify(s0, m0)
     assert len(slack_server.requests) == 3  # the first try and two retries
     assert [r["status"] for r in read_runs(env, "carloan")] == ["warning"]  # results kept
-    assert alert_state.for_window(env, "carloan", T0) == (None, None)  # not marked sent
+    assert alert_state.for_window(env, "carloan", _win(0)) == (None, None)  # not marked sent
     # Slack is back (one scripted 503 left, then 200): the rerun delivers the same alert once
     assert _notify(s0, m0).startswith("alert sent")
     bodies = slack_server.bodies()
     assert len(bodies) == 5 and bodies[-1] == bodies[0]
-    assert alert_state.for_window(env, "carloan", T0)[0] is not None
+    assert alert_state.for_window(env, "carloan", _win(0))[0] is not None
 
 
 def test_without_a_slack_connection_alerts_go_to_the_local_file(env: sa.Engine, gx_root: Path) -> None:
