@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +299,102 @@ def test_a_bot_connection_without_channel_is_a_config_error(
     with pytest.raises(ConfigError, match=r"needs a channel: set alerts\.channel"):
         _notify(s0, m0)
     assert slack_server.requests == []
+
+
+OWNERS_YAML = """\
+  owners: [U0OWNER, alice@example.com, bob@example.com]
+  subscribers: ["<!subteam^S0TEAM>"]
+  check_owners: {validation: [carol@example.com]}
+"""
+
+
+def test_owners_and_subscribers_are_mentioned_resolved_or_as_plain_text(
+    env: sa.Engine, slack: Any, tmp_path: Path
+) -> None:
+    """User ids and groups are mentions on both connection types; e-mails are looked up once (cached) with a
+    bot token, and stay plain text when unknown (bob) or when the connection is a webhook."""
+    from mlmonitor_airflow import slack as slack_module
+
+    slack_module._users.clear()  # the per-process cache, shared with other tests
+    (tmp_path / "models" / "carloan.yaml").write_text(MODEL_YAML + OWNERS_YAML)
+    slack.users = {"alice@example.com": "U0ALICE", "carol@example.com": "U0CAROL"}
+    s0, m0 = _window(0, [DRIFT_INCOME, NULLS], env)
+    assert _notify(s0, m0).startswith("alert sent")
+    if slack.webhook:
+        people = (
+            "Owners: <@U0OWNER>, alice@example.com, bob@example.com, carol@example.com · Subscribers: <!subteam^S0TEAM>"
+        )
+    else:
+        people = "Owners: <@U0OWNER>, <@U0ALICE>, bob@example.com, <@U0CAROL> · Subscribers: <!subteam^S0TEAM>"
+    body = slack.bodies()[0]
+    assert body["blocks"][2] == {"type": "section", "text": {"type": "mrkdwn", "text": people}}
+    assert people in body["text"]  # the notification text mentions them too
+    lookups = [call["email"] for call in slack.calls("users.lookupByEmail")]
+    assert lookups == ([] if slack.webhook else ["alice@example.com", "bob@example.com", "carol@example.com"])
+    # the change (validation passes now: carol is no longer named) looks nobody up again
+    s1, m1 = _window(1, [DRIFT_INCOME], env)
+    assert _notify(s1, m1).startswith("change sent")
+    assert "carol" not in slack.bodies()[1]["blocks"][2]["text"]["text"]
+    assert len(slack.calls("users.lookupByEmail")) == len(lookups)
+
+
+def test_hostile_values_are_inert_in_slack(env: sa.Engine, slack: Any) -> None:
+    """Serving values, versions and error text reach Slack escaped: no channel ping, no disguised link; long
+    values are cut."""
+    from mlmonitor.config import get_model
+    from mlmonitor.pipeline import summarize
+    from mlmonitor.window import Window
+
+    hostile = Metric(
+        check="validation",
+        column="region",
+        metric="expect_column_values_to_be_in_set",
+        value=3.0,
+        status="alert",
+        details={
+            "kwargs": {"column": "region", "value_set": ["north", "<!here>"]},
+            "unexpected_count": 3,
+            "partial_unexpected_counts": [
+                {"value": "<!channel>", "count": 2},
+                {"value": "a&b" + "x" * 5000, "count": 1},
+            ],
+        },
+    )
+    versions = {"<https://evil.example|Data Docs>": 600, "v" * 5000: 600}
+    window = Window(T0, T0 + DAY)
+    summary = summarize(get_model("carloan"), window, 1200, versions, [hostile], None, "run_0")
+    write_results(env, summary, [hostile], T0)
+    assert _notify(summary, [hostile]).startswith("alert sent")
+    sent = json.dumps(slack.bodies()[0], ensure_ascii=False)
+    for raw in ("<!channel>", "<!here>", "<https://evil"):
+        assert raw not in sent
+    assert "&lt;!channel&gt;" in sent and "&lt;https://evil.example|Data Docs&gt;" in sent and "a&amp;b" in sent
+    assert "x" * 100 not in sent and "v" * 100 not in sent  # cut
+    links = slack.bodies()[0]["blocks"][-1]["text"]["text"]
+    assert links.startswith(f"<{BASE}/mlmonitor/") and links.count("<") == 2  # only our links
+
+
+def test_an_adhoc_window_does_not_hide_the_daily_alert(env: sa.Engine, slack: Any) -> None:
+    """Ad-hoc [00:00, 02:00) alerts on its own; the daily window of the same day still posts its alert, and
+    later windows are compared with the daily one; a healthy ad-hoc window posts no recovery."""
+    from mlmonitor.config import get_model
+    from mlmonitor.pipeline import summarize
+    from mlmonitor.window import Window
+
+    def adhoc(day: int, metrics: list[Metric]) -> RunSummary:
+        window = Window(T0 + day * DAY, T0 + day * DAY + dt.timedelta(hours=2))
+        summary = replace(summarize(get_model("carloan"), window, 50, {"1.0.0": 50}, metrics), adhoc=True)
+        write_results(env, summary, metrics, T0)
+        return summary
+
+    a0 = adhoc(0, [DRIFT_INCOME])
+    assert _notify(a0, [DRIFT_INCOME]).startswith("alert sent")
+    assert _notify(a0, [DRIFT_INCOME]).startswith("not posted: a alert was already sent")
+    s0, m0 = _window(0, [DRIFT_INCOME], env)
+    assert _notify(s0, m0).endswith(": first alerting window")
+    assert _notify(s0, m0).startswith("not posted") and len(slack.bodies()) == 2
+    a1 = adhoc(1, HEALTHY)
+    assert _notify(a1, HEALTHY).startswith("not posted: healthy")
+    s1, m1 = _window(1, [DRIFT_INCOME], env)
+    assert "unchanged since the alert for window 2024-04-01 00:00" in _notify(s1, m1)
+    assert len(slack.bodies()) == 2
