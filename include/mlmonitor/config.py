@@ -220,6 +220,7 @@ class AlertsConfig(_Strict):
     subscribers: list[str] = []  # named in every message too, after the owners
     check_owners: dict[str, list[str]] = {}  # check (validation, drift ...) -> owners named when it fails
     column_owners: dict[str, list[str]] = {}  # column -> owners named when one of its checks fails
+    group_threshold: int | None = Field(default=None, ge=1)  # queue messages; >= this many per channel: one message
 
     @field_validator("owners", "subscribers")
     @classmethod

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor import pipeline
 from mlmonitor.alerting.message import Links
-from mlmonitor.alerting.notify import notify_window
-from mlmonitor.config import ModelConfig, get_model
+from mlmonitor.alerting.notify import deliver_pending, notify_window
+from mlmonitor.config import AlertsConfig, ModelConfig, get_model, load_models_and_errors
 from mlmonitor.metrics import RunSummary
 from mlmonitor.project import default_project
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url, window_url
@@ -158,6 +158,26 @@ def notify(
     )
     log.info("%s", notified)
     return str(notified)
+
+
+def deliver_grouped() -> str:
+    """The grouped delivery of one tick: post every queued message of the models with
+    `alerts.group_threshold`, one message per channel when enough are queued for it (`alerting.notify`)."""
+    models = {m.name: m for m in load_models_and_errors()[0]}
+    grouped = [m for m in models.values() if m.alerts.group_threshold is not None]
+    databases = {m.results_conn_id or m.warehouse_conn_id for m in grouped}
+    done = []
+    for conn_id in sorted(databases):
+        delivered = deliver_pending(
+            warehouse_engine(conn_id),
+            lambda model, severity: destination_for(
+                models[model].alerts if model in models else AlertsConfig(), severity
+            ),
+            lambda model: models[model].alerts.group_threshold if model in models else None,
+        )
+        log.info("%s: %s", conn_id, delivered)
+        done.append(f"{conn_id}: {delivered}")
+    return "; ".join(done) or "no model groups its alerts"
 
 
 def _ui_base() -> str:

@@ -398,3 +398,55 @@ def test_an_adhoc_window_does_not_hide_the_daily_alert(env: sa.Engine, slack: An
     s1, m1 = _window(1, [DRIFT_INCOME], env)
     assert "unchanged since the alert for window 2024-04-01 00:00" in _notify(s1, m1)
     assert len(slack.bodies()) == 2
+
+
+def test_ten_models_alerts_of_one_tick_are_one_message(env: sa.Engine, slack: Any, tmp_path: Path) -> None:
+    """With `group_threshold: 5` the notify tasks queue their messages; the grouped delivery posts the ten
+    of one tick as one message (a section per model with its own links), and below the threshold one by one."""
+    from mlmonitor.config import get_model
+    from mlmonitor.pipeline import summarize
+    from mlmonitor_airflow import tasks
+
+    names = [f"model{i}" for i in range(10)]
+    for name in names:
+        yaml = MODEL_YAML.replace("name: carloan", f"name: {name}") + "  group_threshold: 5\n"
+        (tmp_path / "models" / f"{name}.yaml").write_text(yaml)
+
+    def tick(day: int, models: list[str]) -> None:
+        for name in models:
+            summary = summarize(get_model(name), _win(day), 1200, {"1.0.0": 1200}, [DRIFT_INCOME], None, f"r{day}")
+            write_results(env, summary, [DRIFT_INCOME], T0)
+            stats = {"metrics": [DRIFT_INCOME.to_dict()]}
+            out = tasks.notify(name, summary.to_dict(), stats, {"metrics": []}, True, f"mlmonitor_{name}")
+            assert out.startswith("alert sent to the grouped delivery of this tick (queued)")
+
+    tick(0, names)
+    assert slack.bodies() == []  # queued, nothing posted yet
+    assert tasks.deliver_grouped().endswith(
+        "10 messages as one to " + ("mlmonitor_slack (webhook)" if slack.webhook else "mlmonitor_slack #ml-alerts")
+    )
+    (body,) = slack.bodies()
+    assert body["blocks"][0]["text"]["text"] == "⚠️ 10 ALERTS · 10 models"
+    sections = [b["text"]["text"] for b in body["blocks"][1:]]
+    assert len(sections) == 10
+    for name, text in zip(names, sections, strict=True):
+        assert text.startswith(f"*⚠️ WARNING · {name}: WARNING*\n")
+        assert "\nDrifted columns: • `income` (psi+chi2): effect size 0.3" in text
+        assert f"<{BASE}/mlmonitor/models/{name}|Dashboard>" in text
+    assert tasks.deliver_grouped().endswith("nothing queued")  # delivered once
+    with env.connect() as c:
+        states = c.execute(sa.text("select state, count(*) from mlmonitor_alerts group by state")).all()
+    assert [tuple(s) for s in states] == [("sent", 10)]
+    # the next tick, three models change: below the threshold, one message each
+    s1 = [DRIFT_INCOME, DRIFT_REGION]
+    for name in names[:3]:
+        summary = summarize(get_model(name), _win(1), 1200, {"1.0.0": 1200}, s1, None, "r1")
+        write_results(env, summary, s1, T0)
+        stats = {"metrics": [m.to_dict() for m in s1]}
+        assert tasks.notify(name, summary.to_dict(), stats, {"metrics": []}, True, "x").startswith(
+            "change sent to the grouped"
+        )
+    assert "3 message(s) one by one" in tasks.deliver_grouped()
+    assert [b["blocks"][0]["text"]["text"] for b in slack.bodies()[1:]] == [
+        f"⚠️ WARNING · {name}: WARNING, what fails changed" for name in names[:3]
+    ]

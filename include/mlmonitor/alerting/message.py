@@ -9,6 +9,7 @@ Findings read each check's typed details (`checks.*.…Details`), never guessed 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -20,7 +21,7 @@ from mlmonitor.checks.validation import ValidationDetails
 from mlmonitor.config import Severity
 from mlmonitor.metrics import Metric, RunSummary
 
-Style = Literal["plain", "strong", "code", "pre"]
+Style = Literal["plain", "strong", "code", "pre", "link"]
 Tone = Literal["critical", "warning", "resolved", "failure"]
 MessageKind = Literal["alert", "change", "reminder", "recovery", "task_failure"]
 ICONS: dict[Tone, str] = {"critical": "🚨", "warning": "⚠️", "resolved": "✅", "failure": "💥"}
@@ -28,10 +29,12 @@ ICONS: dict[Tone, str] = {"critical": "🚨", "warning": "⚠️", "resolved": "
 
 @dataclass(frozen=True)
 class Span:
-    """A run of text with one style: plain, strong (emphasis), code (an identifier) or pre (a block)."""
+    """A run of text with one style: plain, strong (emphasis), code (an identifier), pre (a block) or
+    link (`text` naming `url`)."""
 
     text: str
     style: Style = "plain"
+    url: str | None = None
 
 
 Line = tuple[Span, ...]
@@ -51,6 +54,10 @@ def code(text: str) -> Span:
 
 def pre(text: str) -> Span:
     return Span(text, "pre")
+
+
+def link(name: str, url: str) -> Span:
+    return Span(name, "link", url)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -361,4 +368,70 @@ def failure_alert(model: str, dag_id: str, task_id: str, run_id: str, error: str
         links=(("Task log", log_url),) if log_url else (),
         model=model,
         severity="critical",
+    )
+
+
+def alert_to_json(alert: Alert) -> str:
+    """`alert` as JSON (queued alerts wait in the alert state for the grouped delivery)."""
+
+    def block(b: Block) -> dict[str, Any]:
+        lines = b.lines if isinstance(b, Paragraph) else b.items
+        out: dict[str, Any] = {"lines": [[[x.text, x.style, x.url] for x in line] for line in lines]}
+        return out if isinstance(b, Paragraph) else {**out, "title": b.title}
+
+    data = {f: getattr(alert, f) for f in alert.__dataclass_fields__ if f != "blocks"}
+    return json.dumps({**data, "blocks": [block(b) for b in alert.blocks]})
+
+
+def alert_from_json(text: str) -> Alert:
+    """The inverse of `alert_to_json`."""
+    data = json.loads(text)
+
+    def lines(raw: list[list[list[Any]]]) -> tuple[Line, ...]:
+        return tuple(tuple(Span(t, style, url) for t, style, url in line) for line in raw)
+
+    blocks: list[Block] = [
+        Listing(title=b["title"], items=lines(b["lines"])) if "title" in b else Paragraph(lines=lines(b["lines"]))
+        for b in data.pop("blocks")
+    ]
+    pairs = {k: tuple(tuple(p) for p in data[k]) for k in ("facts", "links")}
+    people = {k: tuple(data[k]) for k in ("owners", "subscribers")}
+    return Alert(**{**data, **pairs, **people}, blocks=tuple(blocks))
+
+
+_RANK: dict[Tone, int] = {"failure": 3, "critical": 2, "warning": 1, "resolved": 0}
+
+
+def grouped_alert(alerts: Sequence[Alert]) -> Alert:
+    """Many models' messages of one tick as one: a headline with the count, then per model a section
+    with its headline, window, status, since, the first line of each list, and its own links."""
+    tone = max((a.tone for a in alerts), key=_RANK.__getitem__)
+    models = sorted({a.model for a in alerts})
+    blocks: list[Block] = []
+    for a in sorted(alerts, key=lambda a: (-_RANK[a.tone], a.model)):
+        facts = dict(a.facts)
+        lines: list[Line] = [(strong(f"{ICONS[a.tone]} {a.label} · {a.title}"),)]
+        where = " · ".join(f"{k} {facts[k]}" for k in ("Window (UTC)", "Status", "Since") if k in facts)
+        if where:
+            lines.append((plain(where),))
+        for b in a.blocks:
+            if isinstance(b, Listing) and b.items:
+                more = f" (+{len(b.items) - 1} more)" if len(b.items) > 1 else ""
+                lines.append((plain(f"{b.title}: "), *b.items[0], plain(more)))
+        if a.links:
+            lines.append(
+                tuple(
+                    span for i, (n, u) in enumerate(a.links) for span in ((plain(" · "),) if i else ()) + (link(n, u),)
+                )
+            )
+        blocks.append(Paragraph(lines=tuple(lines)))
+    return Alert(
+        kind="alert",
+        tone=tone,
+        label=f"{len(alerts)} ALERTS",
+        title=f"{len(models)} models",
+        blocks=tuple(blocks),
+        model=", ".join(models),
+        owners=tuple(dict.fromkeys(o for a in alerts for o in a.owners)),
+        subscribers=tuple(dict.fromkeys(o for a in alerts for o in a.subscribers)),
     )

@@ -11,6 +11,7 @@ change, reminder and recovery messages reply in it, and the recovery updates the
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -19,7 +20,15 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.alerting.destinations import Destination
 from mlmonitor.alerting.mentions import unique
-from mlmonitor.alerting.message import Links, build_alert, resolved_alert
+from mlmonitor.alerting.message import (
+    Alert,
+    Links,
+    alert_from_json,
+    alert_to_json,
+    build_alert,
+    grouped_alert,
+    resolved_alert,
+)
 from mlmonitor.alerting.policy import AlertDecision, decide_post, failing, severity_of
 from mlmonitor.alerting.threads import Conversational, post
 from mlmonitor.config import AlertsConfig, ModelConfig, Severity
@@ -94,47 +103,137 @@ def notify_window(
         subscribers=model.alerts.subscribers,
     )
     route = decision.severity or (decision.previous.severity if decision.previous else None) or "warning"
-    destination = destination_for(route)
     thread = decision.previous.thread if decision.kind != "alert" and decision.previous else None
     recovered = decision.kind == "recovery"
-    sending = SentAlert(
+    row = SentAlert(
         model=model.name,
         window_start=window.start,
         window_end=window.end,
         kind=decision.kind,
         severity=decision.severity,
         failing=() if recovered else now_failing,
-        since=None if recovered else decision.since,
+        since=decision.since,
         destination="(posting)",
         sent_at=now(),
         state="sending",
         thread=thread,
         adhoc=summary.adhoc,
     )
-    alert_state.begin(results_engine, sending)
+    if model.alerts.group_threshold is not None:
+        payload = json.dumps({"route": route, "alert": alert_to_json(alert)})
+        alert_state.record(
+            results_engine, replace(row, state="pending", destination="(grouped delivery)", payload=payload)
+        )
+        log.info("%s queued for the grouped delivery (%s)", decision.kind, decision.reason)
+        return Notified(decision=decision, destination="the grouped delivery of this tick (queued)")
+    where = _deliver(results_engine, row, alert, destination_for(route), now)
+    log.info("%s sent to %s (%s)", decision.kind, where, decision.reason)
+    return Notified(decision=decision, destination=where)
+
+
+def _deliver(
+    engine: Engine, row: SentAlert, alert: Alert, destination: Destination, now: Callable[[], dt.datetime]
+) -> str:
+    """Post one message with its alert state going `sending` -> `sent` (removed when the post fails);
+    a recovery in a thread also marks the thread's first message resolved."""
+    sending = replace(row, state="sending", payload=None)
+    alert_state.begin(engine, sending)
     try:
-        posted = post(destination, alert, thread)
+        posted = post(destination, alert, row.thread)
     except Exception:
         try:
-            alert_state.abandon(results_engine, model.name, window)
+            alert_state.abandon(engine, row.model, row.window)
         except Exception as exc:  # the database failed too: the row stays `sending`, the retry will not post
-            log.error("%s %s: the post failed and the alert state could not be reset (%s)", model.name, window, exc)
+            log.error("%s %s: the post failed and the alert state could not be reset (%s)", row.model, row.window, exc)
         raise
-    if recovered and thread is not None and isinstance(destination, Conversational):
+    if row.kind == "recovery" and row.thread is not None and isinstance(destination, Conversational):
         try:
-            destination.update(thread, resolved_alert(alert, decision.since, now()))
+            destination.update(row.thread, resolved_alert(alert, row.since, now()))
         except Exception as exc:  # the recovery itself is posted; a stale first message is not worth a retry
-            log.warning("%s: the first message of the incident could not be marked resolved: %s", model.name, exc)
+            log.warning("%s: the first message of the incident could not be marked resolved: %s", row.model, exc)
     alert_state.finish(
-        results_engine,
+        engine,
         replace(
             sending,
             state="sent",
             destination=posted.where,
             message=posted.ref,
-            thread=posted.ref if decision.kind == "alert" else thread,
+            thread=posted.ref if row.kind == "alert" else row.thread,
             sent_at=now(),
         ),
     )
-    log.info("%s sent to %s (%s)", decision.kind, posted.where, decision.reason)
-    return Notified(decision=decision, destination=posted.where)
+    return posted.where
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupedDelivery:
+    """What `deliver_pending` did: per destination, how many messages went as one and how many alone."""
+
+    grouped: dict[str, int]
+    single: dict[str, int]
+
+    def __str__(self) -> str:
+        parts = [f"{n} messages as one to {w}" for w, n in self.grouped.items()]
+        parts += [f"{n} message(s) one by one to {w}" for w, n in self.single.items()]
+        return "; ".join(parts) or "nothing queued"
+
+
+def deliver_pending(
+    engine: Engine,
+    destination_for: Callable[[str, Severity], Destination],
+    threshold_of: Callable[[str], int | None],
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> GroupedDelivery:
+    """Post the queued messages of `engine`'s alert state: per destination, as one grouped message when
+    there are at least as many as the smallest `threshold_of(model)` among them, else one by one (with
+    their threads). A grouped message starts no thread: the next messages of those models post anew.
+
+    Args:
+        engine: the results database holding the queue.
+        destination_for: (model, severity) -> where that model's messages of that severity go.
+        threshold_of: model -> its `alerts.group_threshold` (None: the model no longer groups).
+    """
+    queued = [(row, json.loads(row.payload or "{}")) for row in alert_state.pending(engine)]
+    by_destination: dict[str, list[tuple[SentAlert, Alert, Destination]]] = {}
+    for row, payload in queued:
+        destination = destination_for(row.model, payload["route"])
+        key = _identity(destination)
+        by_destination.setdefault(key, []).append((row, alert_from_json(payload["alert"]), destination))
+    out = GroupedDelivery(grouped={}, single={})
+    for items in by_destination.values():
+        limits = [t for t in (threshold_of(row.model) for row, _, _ in items) if t is not None]
+        if limits and len(items) >= min(limits):
+            destination = items[0][2]
+            for row, _, _ in items:
+                alert_state.begin(engine, replace(row, state="sending"))
+            try:
+                posted = post(destination, grouped_alert([a for _, a, _ in items]), None)
+            except Exception:
+                for row, _, _ in items:  # queued again: the retry posts them
+                    alert_state.record(engine, row)
+                raise
+            for row, _, _ in items:
+                alert_state.finish(
+                    engine,
+                    replace(
+                        row,
+                        state="sent",
+                        destination=posted.where,
+                        message=posted.ref,
+                        thread=None,
+                        payload=None,
+                        sent_at=now(),
+                    ),
+                )
+            out.grouped[posted.where] = len(items)
+            continue
+        for row, alert, destination in items:
+            where = _deliver(engine, row, alert, destination, now)
+            out.single[where] = out.single.get(where, 0) + 1
+    return out
+
+
+def _identity(destination: Destination) -> str:
+    """What makes two destinations one channel (Slack: the connection and channel; a file: its path)."""
+    parts = (type(destination).__name__, *(str(getattr(destination, f, "")) for f in ("conn_id", "channel", "path")))
+    return " ".join(parts)

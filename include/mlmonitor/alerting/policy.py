@@ -78,6 +78,10 @@ def decide_post(
         previous: the last message delivered for an earlier window, if any.
         reminder: repeat an unchanged alert after this much window time; None never repeats.
     """
+    if this_window is not None and this_window.state == "pending":
+        return AlertDecision(
+            kind=None, reason=f"a {this_window.kind} for this window is queued for the grouped delivery of its tick"
+        )
     if this_window is not None and this_window.state == "sending":
         return AlertDecision(
             kind=None,

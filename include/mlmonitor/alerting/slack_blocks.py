@@ -25,7 +25,7 @@ MAX_HEADER = 150
 MAX_FIELD = 2000
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _LINE = 400  # one bullet; longer ones are cut so a list still shows several items
-_MARK = {"plain": "{}", "strong": "*{}*", "code": "`{}`", "pre": "```{}```"}
+_MARK = {"plain": "{}", "strong": "*{}*", "code": "`{}`", "pre": "```{}```", "link": "{}"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,10 @@ def escape(text: str) -> str:
 
 def mrkdwn(line: Line) -> str:
     """A line of spans in Slack's mrkdwn (each span's text escaped)."""
-    return "".join(_MARK[span.style].format(escape(span.text)) for span in line)
+    return "".join(
+        _link(span.url, span.text) if span.style == "link" and span.url else _MARK[span.style].format(escape(span.text))
+        for span in line
+    )
 
 
 def _link(url: str, name: str) -> str:

@@ -11,7 +11,9 @@ from mlmonitor.alerting.message import ICONS, Alert, Line, Listing, Paragraph
 
 def spans_text(line: Line) -> str:
     """A line of spans as plain text (code keeps its backticks)."""
-    return "".join(f"`{s.text}`" if s.style == "code" else s.text for s in line)
+    return "".join(
+        f"`{s.text}`" if s.style == "code" else f"{s.text}: {s.url}" if s.style == "link" else s.text for s in line
+    )
 
 
 def render_text(alert: Alert, top: int = 5) -> str:

@@ -4,12 +4,14 @@ One row per (model, window_start, window_end): the whole window is the key, so a
 [00:00, 02:00) and the daily [00:00, 24:00) window are two rows, and a rerun of a window finds its
 own row and does not post twice.
 
-A row goes `sending` just before the post and `sent` just after it (`begin` / `finish`); a post that
-fails removes it (`abandon`), so a later run still delivers. A row left `sending` means the post was
-attempted and could not be confirmed (typically: the results database failed right after the post):
-the retry does not post it again (at most once; see `policy.decide_post`). `slack_channel` /
-`slack_ts` say where the message is and `thread_ts` which thread (the first alert of the streak) its
-follow-ups reply in; ad-hoc windows (`adhoc`) never take part in a streak.
+A row is `pending` while it waits for the grouped delivery of its tick (`alerts.group_threshold`,
+the message in `payload`); it goes `sending` just before the post and `sent` just after it (`begin`
+/ `finish`); a post that fails removes it (`abandon`), so a later run still delivers. A row left
+`sending` means the post was attempted and could not be confirmed (typically: the results database
+failed right after the post): the retry does not post it again (at most once; see
+`policy.decide_post`). `slack_channel` / `slack_ts` say where the message is and `thread_ts` which
+thread (the first alert of the streak) its follow-ups reply in; ad-hoc windows (`adhoc`) never take
+part in a streak.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from mlmonitor.storage.results import metrics as metrics_table
 from mlmonitor.window import Window, as_utc, utc_naive
 
 AlertKind = Literal["alert", "change", "reminder", "recovery"]
-DeliveryState = Literal["sending", "sent"]
+DeliveryState = Literal["pending", "sending", "sent"]
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,11 @@ class SentAlert:
     """One message about one window: a row of `mlmonitor_alerts`.
 
     Attributes:
-        state: `sending` (post attempted, not confirmed) or `sent`.
+        state: `pending` (queued for the grouped delivery), `sending` (post attempted, not confirmed) or `sent`.
         message: where the message itself is (bot-token Slack only).
         thread: the first message of the streak, whose thread the follow-ups reply in.
         adhoc: a window from the trigger form's params, outside the streak.
+        payload: the queued message and its route (JSON), while `pending`.
     """
 
     model: str
@@ -65,6 +68,7 @@ class SentAlert:
     message: MessageRef | None = None
     thread: MessageRef | None = None
     adhoc: bool = False
+    payload: str | None = None
 
     @property
     def window(self) -> Window:
@@ -79,7 +83,7 @@ alerts = sa.Table(
     sa.Column("model", sa.String(128), primary_key=True),
     sa.Column("window_start", UtcDateTime, primary_key=True, comment="UTC"),
     sa.Column("window_end", UtcDateTime, primary_key=True, comment="UTC"),
-    sa.Column("state", sa.String(16), nullable=False, comment="sending, sent"),
+    sa.Column("state", sa.String(16), nullable=False, comment="pending, sending, sent"),
     sa.Column("adhoc", sa.Boolean(), nullable=False, comment="a trigger-form window, outside the streak"),
     sa.Column("kind", sa.String(16), nullable=False, comment="alert, change, reminder, recovery"),
     sa.Column("severity", sa.String(16), comment="warning, critical; NULL for a recovery"),
@@ -90,6 +94,7 @@ alerts = sa.Table(
     sa.Column("slack_channel", sa.String(64), comment="channel id of the message (bot token)"),
     sa.Column("slack_ts", sa.String(32), comment="ts of the message (bot token)"),
     sa.Column("thread_ts", sa.String(32), comment="ts of the streak's first message: its thread"),
+    sa.Column("payload", LongText, comment="JSON: the queued message and its route, while pending"),
 )
 
 _checked: set[str] = set()  # databases whose table this process has checked
@@ -142,6 +147,7 @@ def _sent(row: Any) -> SentAlert:
         message=_ref(row.slack_channel, row.slack_ts),
         thread=_ref(row.slack_channel, row.thread_ts),
         adhoc=bool(row.adhoc),
+        payload=row.payload,
     )
 
 
@@ -184,6 +190,7 @@ def _row(sent: SentAlert) -> dict[str, Any]:
         "slack_channel": where.channel if where else None,
         "slack_ts": sent.message.ts if sent.message else None,
         "thread_ts": sent.thread.ts if sent.thread else None,
+        "payload": sent.payload,
     }
 
 
@@ -212,6 +219,15 @@ def abandon(engine: Engine, model: str, window: Window) -> None:
     ensure_table(engine)
     with engine.begin() as conn:
         conn.execute(alerts.delete().where(*_key(model, window), alerts.c.state == "sending"))
+
+
+def pending(engine: Engine) -> list[SentAlert]:
+    """Every queued (`pending`) row of every model, oldest window first."""
+    ensure_table(engine)
+    a = alerts.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(alerts).where(a.state == "pending").order_by(a.window_start, a.model)).all()
+    return [_sent(r) for r in rows]
 
 
 def drift_streaks(
