@@ -177,7 +177,17 @@ class SlackDestination:
         }
         if thread:
             body["thread_ts"] = thread.ts
-        response = _hook(self.conn_id, self.alerts).call("chat.postMessage", json=body)
+        hook = _hook(self.conn_id, self.alerts)
+        try:
+            response = hook.call("chat.postMessage", json=body)
+        except Exception as exc:
+            from slack_sdk.errors import SlackApiError
+
+            if thread is None or not isinstance(exc, SlackApiError):
+                raise
+            # Slack answered but refused the reply (thread or channel gone, bot removed): post on the route
+            log.warning("reply in thread %s refused (%s): posting to %s instead", thread.ts, exc, self.channel)
+            return self._send(conn_type, message, None)
         channel, ts = cast(Any, response).get("channel"), cast(Any, response).get("ts")
         ref = MessageRef(str(channel), str(ts)) if channel and ts else None
         where = f"{self.conn_id} " + (f"{thread.channel} (thread {thread.ts})" if thread else f"{self.channel}")

@@ -47,6 +47,8 @@ class Recorder:
             user = self.users.get(str(body.get("email")))
             return {"ok": True, "user": {"id": user}} if user else {"ok": False, "error": "users_not_found"}
         if method == "chat.postMessage":
+            if body.get("thread_ts") and body["thread_ts"] not in self.messages:
+                return {"ok": False, "error": "thread_not_found"}
             ts = f"{1700000000 + len(self.messages)}.000100"
             channel = "C" + str(body.get("channel", "")).strip("#").replace("-", "").upper()
             if str(body.get("channel", "")).startswith("C"):

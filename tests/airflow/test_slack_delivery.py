@@ -450,3 +450,19 @@ def test_ten_models_alerts_of_one_tick_are_one_message(env: sa.Engine, slack: An
     assert [b["blocks"][0]["text"]["text"] for b in slack.bodies()[1:]] == [
         f"⚠️ WARNING · {name}: WARNING, what fails changed" for name in names[:3]
     ]
+
+
+def test_a_reply_slack_refuses_goes_to_the_channel(
+    env: sa.Engine, slack_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first message of the incident was deleted: the change cannot reply in its thread and is posted
+    on its route instead of failing the task for good."""
+    monkeypatch.setenv("AIRFLOW_CONN_MLMONITOR_SLACK", slack_server.bot_connection())
+    s0, m0 = _window(0, [DRIFT_INCOME], env)
+    assert _notify(s0, m0).startswith("alert sent")
+    slack_server.messages.clear()  # someone deleted it
+    s1, m1 = _window(1, [DRIFT_INCOME, DRIFT_REGION], env)
+    assert _notify(s1, m1).startswith("change sent to mlmonitor_slack #ml-alerts:")
+    first_try, fallback = slack_server.bodies()[1:]
+    assert first_try["thread_ts"] == "1700000000.000100" and "thread_ts" not in fallback
+    assert fallback["channel"] == "#ml-alerts"

@@ -429,7 +429,7 @@ def grouped_alert(alerts: Sequence[Alert]) -> Alert:
         kind="alert",
         tone=tone,
         label=f"{len(alerts)} ALERTS",
-        title=f"{len(models)} models",
+        title=f"{len(models)} model" + ("s" if len(models) != 1 else ""),
         blocks=tuple(blocks),
         model=", ".join(models),
         owners=tuple(dict.fromkeys(o for a in alerts for o in a.owners)),

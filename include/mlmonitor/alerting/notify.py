@@ -103,7 +103,11 @@ def notify_window(
         subscribers=model.alerts.subscribers,
     )
     route = decision.severity or (decision.previous.severity if decision.previous else None) or "warning"
-    thread = decision.previous.thread if decision.kind != "alert" and decision.previous else None
+    previous = decision.previous if decision.kind != "alert" else None
+    destination = destination_for(route)
+    # follow-ups reply in the first message's thread when they go through the same connection
+    same = previous is not None and previous.destination.split(" ", 1)[0] == getattr(destination, "conn_id", None)
+    thread = previous.thread if previous is not None and same else None
     recovered = decision.kind == "recovery"
     row = SentAlert(
         model=model.name,
@@ -126,7 +130,7 @@ def notify_window(
         )
         log.info("%s queued for the grouped delivery (%s)", decision.kind, decision.reason)
         return Notified(decision=decision, destination="the grouped delivery of this tick (queued)")
-    where = _deliver(results_engine, row, alert, destination_for(route), now)
+    where = _deliver(results_engine, row, alert, destination, now)
     log.info("%s sent to %s (%s)", decision.kind, where, decision.reason)
     return Notified(decision=decision, destination=where)
 
