@@ -400,12 +400,16 @@ def test_an_adhoc_window_does_not_hide_the_daily_alert(env: sa.Engine, slack: An
     assert len(slack.bodies()) == 2
 
 
-def test_ten_models_alerts_of_one_tick_are_one_message(env: sa.Engine, slack: Any, tmp_path: Path) -> None:
-    """With `group_threshold: 5` the notify tasks queue their messages; the grouped delivery posts the ten
-    of one tick as one message (a section per model with its own links), and below the threshold one by one."""
-    from mlmonitor.config import get_model
+def test_ten_models_alerts_of_one_tick_are_one_message(
+    env: sa.Engine, slack: Any, tmp_path: Path, airflow_db: Path
+) -> None:
+    """With `group_threshold: 5` the notify tasks queue their messages; the grouped delivery DAG posts the
+    ten of one tick as one message (a section per model with its own links), and below the threshold one by
+    one."""
+    from mlmonitor.config import get_model, load_models
     from mlmonitor.pipeline import summarize
     from mlmonitor_airflow import tasks
+    from mlmonitor_airflow.dag_factory import GROUPED_DAG_ID, build_dags
 
     names = [f"model{i}" for i in range(10)]
     for name in names:
@@ -422,9 +426,7 @@ def test_ten_models_alerts_of_one_tick_are_one_message(env: sa.Engine, slack: An
 
     tick(0, names)
     assert slack.bodies() == []  # queued, nothing posted yet
-    assert tasks.deliver_grouped().endswith(
-        "10 messages as one to " + ("mlmonitor_slack (webhook)" if slack.webhook else "mlmonitor_slack #ml-alerts")
-    )
+    assert build_dags(load_models())[GROUPED_DAG_ID].test().state == "success"
     (body,) = slack.bodies()
     assert body["blocks"][0]["text"]["text"] == "⚠️ 10 ALERTS · 10 models"
     sections = [b["text"]["text"] for b in body["blocks"][1:]]

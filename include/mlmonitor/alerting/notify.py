@@ -87,7 +87,8 @@ def notify_window(
     decision = decide_post(window.start, severity, now_failing, this_window, previous, reminder)
     if decision.kind is None:
         if this_window is not None and this_window.state == "sending":
-            alert_state.finish(results_engine, replace(this_window, state="sent"))
+            unconfirmed = replace(this_window, state="sent", destination="(posted, unconfirmed)", payload=None)
+            alert_state.finish(results_engine, unconfirmed)
             log.warning("%s %s: %s", model.name, window.label, decision.reason)
         log.info("%s %s: not posted: %s", model.name, summary.status, decision.reason)
         return Notified(decision=decision, destination=None)
