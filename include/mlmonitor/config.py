@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mlmonitor.alerting.mentions import CHECKS, kind_of
 from mlmonitor.checks.drift_methods import drift_method
@@ -222,29 +222,15 @@ class AlertsConfig(_Strict):
     column_owners: dict[str, list[str]] = {}  # column -> owners named when one of its checks fails
     group_threshold: int | None = Field(default=None, ge=1)  # queue messages; >= this many per channel: one message
 
-    @field_validator("owners", "subscribers")
+    @field_validator("owners", "subscribers", "check_owners", "column_owners")
     @classmethod
-    def _mentions(cls, value: list[str]) -> list[str]:
-        for name in value:
+    def _mentions(cls, value: list[str] | dict[str, list[str]], info: ValidationInfo) -> object:
+        """Every owner a Slack user id, user group or e-mail (`mentions.kind_of`); check_owners keyed by checks."""
+        unknown = [k for k in value if k not in CHECKS] if info.field_name == "check_owners" else []
+        if unknown:
+            raise ValueError(f"check_owners: {unknown[0]!r} is not a check; use one of {', '.join(CHECKS)}")
+        for name in [n for names in value.values() for n in names] if isinstance(value, dict) else value:
             kind_of(name)
-        return value
-
-    @field_validator("check_owners")
-    @classmethod
-    def _check_mentions(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for check, names in value.items():
-            if check not in CHECKS:
-                raise ValueError(f"check_owners: {check!r} is not a check; use one of {', '.join(CHECKS)}")
-            for name in names:
-                kind_of(name)
-        return value
-
-    @field_validator("column_owners")
-    @classmethod
-    def _column_mentions(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for names in value.values():
-            for name in names:
-                kind_of(name)
         return value
 
     def route(self, severity: Severity) -> tuple[str, str | None]:
