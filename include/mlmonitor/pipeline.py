@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
@@ -255,9 +255,12 @@ def persist(
     docs_path: str | None,
     run_id: str | None,
     now: dt.datetime,
+    *,
+    adhoc: bool = False,
 ) -> RunSummary:
-    """Summarise and write the run and its metrics (replacing any earlier rows of the window)."""
-    summary = summarize(model, window, rows, versions, metrics, docs_path, run_id)
+    """Summarise and write the run and its metrics (replacing any earlier rows of the window); an
+    `adhoc` window (trigger form) is recorded as such and stays out of trailing history."""
+    summary = replace(summarize(model, window, rows, versions, metrics, docs_path, run_id), adhoc=adhoc)
     write_results(results_engine, summary, metrics, now)
     return summary
 

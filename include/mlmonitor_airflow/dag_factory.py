@@ -211,6 +211,14 @@ def monitor_params() -> dict[str, Param]:
             "drifts when its effect reaches it and the change is statistically significant. "
             "Raise it to see only large shifts in this run.",
         ),
+        "as_history": Param(
+            False,
+            type=["null", "boolean"],
+            title="Count this window as history",
+            description="A window given above that is not one interval of the schedule is ad hoc: it is "
+            "recorded and alerted on its own, but left out of the trailing history (latency, volume "
+            "baselines, drift streaks, alert streaks). Tick to count it as history anyway.",
+        ),
     }
 
 
@@ -252,7 +260,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
 
             return fail_fast(tasks.persist, name, stats_result, validation, context["run_id"])
 
-        @task(**failure)
+        @task(**failure, outlets=[ALERTS_QUEUED] if model.alerts.group_threshold is not None else [])
         def notify(
             summary: SummaryPayload, stats_result: StatsPayload, validation: ValidationPayload, **context: Any
         ) -> str:
@@ -478,9 +486,42 @@ def invalid_config_dag(path: Path, message: str) -> DAG:
     return dag
 
 
+GROUPED_DAG_ID = "mlmonitor_alerts_grouped"
+# updated by the notify task of every model that groups its alerts: one run of the grouped delivery per
+# scheduler tick takes every message queued by the runs that ended since the last one
+ALERTS_QUEUED = Asset(name="mlmonitor_alerts_queued", uri="mlmonitor://alerts/queued")
+
+
+def grouped_alerts_dag() -> DAG:
+    """Posts the messages queued by the models with `alerts.group_threshold`: per channel one message
+    when at least that many are queued, else one by one (README "Slack", Grouping)."""
+    with DAG(
+        dag_id=GROUPED_DAG_ID,
+        schedule=[ALERTS_QUEUED],
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["mlmonitor"],
+        doc_md="Grouped alert delivery: runs when a monitor run of a model with `alerts.group_threshold` "
+        "queued its message, and posts what is queued, one message per channel above the threshold.",
+    ) as dag:
+
+        @task(retries=2, retry_delay=dt.timedelta(seconds=30))
+        def deliver() -> str:
+            from mlmonitor_airflow import tasks
+
+            return tasks.deliver_grouped()
+
+        deliver()
+    return dag
+
+
 def build_dags(models: list[ModelConfig], broken: dict[Path, str] | None = None) -> dict[str, DAG]:
-    """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML."""
+    """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML, and the
+    grouped alert delivery when a model groups its alerts."""
     dags: dict[str, DAG] = {}
+    if any(m.alerts.group_threshold is not None for m in models):
+        dags[GROUPED_DAG_ID] = grouped_alerts_dag()
     for model in models:
         for dag in (monitor_dag(model), baseline_dag(model), labels_dag(model)):
             if dag is not None:

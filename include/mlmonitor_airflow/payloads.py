@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.pipeline import Pruned
@@ -33,6 +33,7 @@ class StatsPayload(TypedDict):
     rows: int
     versions: dict[str, int]
     metrics: list[MetricPayload]
+    adhoc: NotRequired[bool]  # a trigger-form window that is not a schedule interval
 
 
 class ValidationPayload(TypedDict):
@@ -57,6 +58,7 @@ class SummaryPayload(TypedDict):
     docs_path: str | None
     airflow_run_id: str | None
     message: str
+    adhoc: NotRequired[bool]
 
 
 class RescoredWindow(TypedDict):

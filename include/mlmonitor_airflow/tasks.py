@@ -15,13 +15,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mlmonitor import pipeline
 from mlmonitor.alerting.message import Links
-from mlmonitor.alerting.notify import notify_window
-from mlmonitor.config import ModelConfig, get_model
+from mlmonitor.alerting.notify import deliver_pending, notify_window
+from mlmonitor.config import AlertsConfig, ModelConfig, get_model, load_models_and_errors
 from mlmonitor.errors import WarehouseUnavailable
 from mlmonitor.metrics import RunSummary
 from mlmonitor.project import default_project
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url, window_url
-from mlmonitor.window import Window, last_complete_interval, window_from_params
+from mlmonitor.window import Window, is_adhoc, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
 from mlmonitor_airflow.payloads import (
     RescorePayload,
@@ -71,6 +71,8 @@ def stats(
     if interval_start is None or interval_end is None:
         interval_start, interval_end = last_complete_interval(model.schedule, run_after)
     window = window_from_params(params.get("window_start"), params.get("window_end"), interval_start, interval_end)
+    from_form = bool(params.get("window_start") or params.get("window_end"))
+    adhoc = from_form and not params.get("as_history") and is_adhoc(model.schedule, window)
     engine = warehouse_engine(model.warehouse_conn_id)
     prepared = pipeline.prepare(model, engine, default_project(), window)
     metrics = pipeline.analyse(model, engine, _results_engine(model), prepared, window, params.get("columns") or None)
@@ -87,6 +89,7 @@ def stats(
         "rows": prepared.rows,
         "versions": prepared.versions,
         "metrics": metric_payloads(metrics),
+        "adhoc": adhoc,
     }
 
 
@@ -127,6 +130,7 @@ def persist(model_name: str, stats_result: StatsPayload, validation: ValidationP
         validation["docs_path"],
         run_id,
         dt.datetime.now(dt.UTC),
+        adhoc=stats_result.get("adhoc", False),
     )
     log.info("persisted %s: %s", summary.status, summary.message)
     return summary_payload(summary)
@@ -194,6 +198,26 @@ def retention(model_names: list[str], interval_end: dt.datetime) -> RetentionPay
     if failed:
         raise WarehouseUnavailable(f"retention could not reach the results database of {', '.join(failed)}")
     return {"retention_days": days, "before": before.isoformat(), "models": pruned, "alerts": alerts}
+
+
+def deliver_grouped() -> str:
+    """The grouped delivery of one tick: post every queued message of the models with
+    `alerts.group_threshold`, one message per channel when enough are queued for it (`alerting.notify`)."""
+    models = {m.name: m for m in load_models_and_errors()[0]}
+    grouped = [m for m in models.values() if m.alerts.group_threshold is not None]
+    databases = {m.results_conn_id or m.warehouse_conn_id for m in grouped}
+    done = []
+    for conn_id in sorted(databases):
+        delivered = deliver_pending(
+            warehouse_engine(conn_id),
+            lambda model, severity: destination_for(
+                models[model].alerts if model in models else AlertsConfig(), severity
+            ),
+            lambda model: models[model].alerts.group_threshold if model in models else None,
+        )
+        log.info("%s: %s", conn_id, delivered)
+        done.append(f"{conn_id}: {delivered}")
+    return "; ".join(done) or "no model groups its alerts"
 
 
 def _ui_base() -> str:

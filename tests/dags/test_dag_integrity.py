@@ -152,3 +152,16 @@ def test_no_labels_section_means_no_labels_dag() -> None:
 
     model = load_model(ROOT / "include/models/carloan.yaml").model_copy(update={"labels": None})
     assert labels_dag(model) is None
+
+
+def test_grouping_adds_the_grouped_delivery_dag_fed_by_the_notify_tasks() -> None:
+    from mlmonitor_airflow.dag_factory import ALERTS_QUEUED, GROUPED_DAG_ID, build_dags
+    from tests.factories import model_config
+
+    plain, grouped = model_config("a"), model_config("b", alerts={"group_threshold": 5})
+    assert GROUPED_DAG_ID not in build_dags([plain])
+    dags = build_dags([plain, grouped])
+    delivery = dags[GROUPED_DAG_ID]
+    assert [t.task_id for t in delivery.tasks] == ["deliver"]  # type: ignore[attr-defined]
+    assert dags["mlmonitor_b"].get_task("notify").outlets == [ALERTS_QUEUED]  # type: ignore[attr-defined]
+    assert dags["mlmonitor_a"].get_task("notify").outlets == []  # type: ignore[attr-defined]
