@@ -21,6 +21,7 @@ from mlmonitor.project import default_project
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url, window_url
 from mlmonitor.window import Window, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
+from mlmonitor_airflow.notifiers import destinations_for
 from mlmonitor_airflow.payloads import (
     RescorePayload,
     StatsPayload,
@@ -32,7 +33,6 @@ from mlmonitor_airflow.payloads import (
     summary_of,
     summary_payload,
 )
-from mlmonitor_airflow.slack import destination_for
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def notify(
         metrics_of(stats_result["metrics"], validation["metrics"]),
         _results_engine(model),
         _links(summary, dag_id),
-        partial(destination_for, model.alerts),
+        partial(destinations_for, model.name, model.alerts),
     )
     log.info("%s", notified)
     return str(notified)
