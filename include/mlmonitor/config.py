@@ -243,6 +243,8 @@ class AlertsConfig(_Strict):
     critical: SeverityRoute = SeverityRoute()
     notifiers: tuple[NotifierConfig, ...] = ()
     reminder_hours: float | None = Field(default=None, gt=0)
+    # tell the critical route when a window is not monitored this long after it ends (Airflow deadline alerts)
+    late_after_hours: float | None = Field(default=None, gt=0)
     top: int = Field(default=5, ge=1, le=50)
     retries: int = Field(default=3, ge=0, le=10)
     retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)

@@ -21,6 +21,8 @@ from airflow.sdk import (
     Param,
     task,
 )
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from mlmonitor.config import ModelConfig
 from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id, training_asset_name
@@ -207,12 +209,39 @@ def monitor_params() -> dict[str, Param]:
     }
 
 
+def longest_interval(schedule: str, start: dt.date, intervals: int = 13) -> dt.timedelta:
+    """The longest of the schedule's first `intervals` windows from `start` (a month for @monthly)."""
+    from itertools import pairwise
+
+    from croniter import croniter
+
+    ticks = croniter(schedule, dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
+    moments: list[dt.datetime] = [ticks.get_next(dt.datetime) for _ in range(intervals + 1)]
+    return max(b - a for a, b in pairwise(moments))
+
+
+def late_deadline(model: ModelConfig) -> DeadlineAlert | None:
+    """The monitor DAG's deadline (Airflow deadline alerts, experimental): a run not done
+    `alerts.late_after_hours` after its window ends calls `mlmonitor_airflow.late.report_late`.
+    The reference is the run's logical date (its window start), so the interval adds the window length."""
+    hours = model.alerts.late_after_hours
+    if hours is None:
+        return None
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=longest_interval(model.schedule, model.start_date) + dt.timedelta(hours=hours),
+        callback=SyncCallback("mlmonitor_airflow.late.report_late", kwargs={"model": model.name}),
+        name=f"{model.name} window not monitored",
+    )
+
+
 def monitor_dag(model: ModelConfig) -> DAG:
     name = model.name
     failure = _on_failure(model)
     with DAG(
         dag_id=monitor_dag_id(name),
         schedule=CronDataIntervalTimetable(model.schedule, timezone="UTC"),
+        deadline=late_deadline(model),
         **_model_dag_args(model),
         doc_md=monitor_doc(model),
         params=monitor_params(),
