@@ -462,13 +462,89 @@ def invalid_config_dag(path: Path, message: str) -> DAG:
     return dag
 
 
+ACK_DOC = """\
+### Acknowledge or mute alerts
+
+For on-call: silence what is already known, without silencing everything else. Trigger this DAG and
+fill in the form:
+
+* **mute**: the alerts of a check (`check`), a column (`column`), both, or the whole model (neither)
+  are not posted for the windows that start before `until`;
+* **acknowledge**: what the model's last alert reports (narrowed by `check` / `column` when given) is
+  not posted again before `until`; anything newly failing still posts;
+* **unmute**: ends the mutes and acknowledgements of that scope set before now.
+
+Findings are still recorded, and the dashboard shows them as muted with who set it (the user who
+triggered this run), until when and why. Stored in `mlmonitor_mutes` beside the results tables.
+"""
+
+
+def ack_dag(models: list[ModelConfig]) -> DAG | None:
+    """`mlmonitor_ack`: the trigger form that mutes or acknowledges a model's alerts (None without models)."""
+    from mlmonitor.metrics import FAMILIES
+
+    if not models:
+        return None
+    with DAG(
+        dag_id="mlmonitor_ack",
+        schedule=None,
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        doc_md=ACK_DOC,
+        tags=["mlmonitor"],
+        default_args={"retries": 0},
+        params={
+            "model": Param(models[0].name, type="string", enum=sorted(m.name for m in models), title="Model"),
+            "action": Param("mute", type="string", enum=["mute", "acknowledge", "unmute"], title="Action"),
+            "check": Param(
+                "any",
+                type="string",
+                enum=["any", *FAMILIES],
+                title="Check",
+                description="The check family whose alerts to silence; any: every check.",
+            ),
+            "column": Param(
+                None,
+                type=["null", "string"],
+                title="Column",
+                description="Leave empty for every column (and the window-level findings).",
+            ),
+            "until": Param(
+                None,
+                type=["null", "string"],
+                format="date-time",
+                title="Until",
+                description="Windows starting before this instant are silenced (UTC without a time zone). "
+                "Required for mute and acknowledge.",
+            ),
+            "reason": Param("", type=["null", "string"], title="Reason", description="Shown on the dashboard."),
+        },
+    ) as dag:
+
+        @task
+        def record(**context: Any) -> str:
+            import datetime as dtm
+
+            from mlmonitor_airflow import ack
+
+            user = getattr(context["dag_run"], "triggering_user_name", None)
+            return fail_fast(ack.record, dict(context["params"]), user, dtm.datetime.now(dtm.UTC))
+
+        record()
+    return dag
+
+
 def build_dags(models: list[ModelConfig], broken: dict[Path, str] | None = None) -> dict[str, DAG]:
-    """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML."""
+    """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML, and the
+    acknowledge / mute form."""
     dags: dict[str, DAG] = {}
     for model in models:
         for dag in (monitor_dag(model), baseline_dag(model), labels_dag(model)):
             if dag is not None:
                 dags[dag.dag_id] = dag
+    ack = ack_dag(models)
+    if ack is not None:
+        dags[ack.dag_id] = ack
     for path, message in (broken or {}).items():
         dag = invalid_config_dag(path, message)
         dags[dag.dag_id] = dag

@@ -16,10 +16,10 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.alerting.destinations import Destination, deliver
 from mlmonitor.alerting.message import Links, build_alert
-from mlmonitor.alerting.policy import AlertDecision, decide_post, failing, severity_of
+from mlmonitor.alerting.policy import AlertDecision, apply_mutes, decide_post, failing, severity_of
 from mlmonitor.config import ModelConfig, Severity
 from mlmonitor.metrics import Metric, RunSummary, drifted_columns
-from mlmonitor.storage import alert_state
+from mlmonitor.storage import alert_state, mutes
 from mlmonitor.storage.alert_state import SentAlert
 from mlmonitor.window import Window
 
@@ -59,6 +59,8 @@ def notify_window(
     hours = model.alerts.reminder_hours
     reminder = None if hours is None else dt.timedelta(hours=hours)
     decision = decide_post(window.start, severity, now_failing, this_window, previous, reminder)
+    found = mutes.for_window(mutes.active(results_engine, model.name, window.start), window.start)
+    decision = apply_mutes(decision, now_failing, found)
     if decision.kind is None:
         log.info("%s %s: not posted: %s", model.name, summary.status, decision.reason)
         return Notified(decision=decision, destination=None)
