@@ -54,7 +54,12 @@ def _parse(dags_folder: Path, env: dict[str, str] | None = None) -> dict[str, ob
 def test_dags_parse_without_io_or_heavy_imports() -> None:
     result = _parse(ROOT / "dags")
     assert result["errors"] == {}
-    assert result["dags"] == ["mlmonitor_carloan", "mlmonitor_carloan_baseline", "mlmonitor_carloan_labels"]
+    assert result["dags"] == [
+        "mlmonitor_ack",
+        "mlmonitor_carloan",
+        "mlmonitor_carloan_baseline",
+        "mlmonitor_carloan_labels",
+    ]
     assert result["heavy"] == [], "great_expectations/scipy must only be imported inside tasks"
 
 
@@ -69,6 +74,7 @@ def test_broken_yaml_is_a_placeholder_dag_naming_file_field_and_fix(tmp_path: Pa
     result = _parse(ROOT / "dags", {"MLMONITOR_MODELS_DIR": str(tmp_path)})
     assert result["errors"] == {}
     assert result["dags"] == [
+        "mlmonitor_ack",  # the valid models' acknowledge / mute form
         "mlmonitor_invalid_config_carloan",
         "mlmonitor_invalid_config_syntax",
         "mlmonitor_other",

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.checks.drift import NULL_RATE_METRIC
 from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id
-from mlmonitor.storage.mutes import Mute, check_and_column, covering, for_window
+from mlmonitor.storage.mutes import Mute, check_and_column, for_window
 from mlmonitor.storage.mutes import active as active_mutes
 from mlmonitor.storage.results import read_details, read_metrics, read_runs
 from mlmonitor.ui import trends
@@ -116,8 +116,9 @@ def with_mutes(findings: Sequence[Finding], start: dt.datetime, found: Sequence[
         return tuple(findings)
     out = []
     for f in findings:
-        mute = covering(active, *finding_scope(f))
-        out.append(replace(f, muted=mute.describe()) if mute else f)
+        scope = finding_scope(f)
+        muted = "; ".join(m.describe() for m in active if m.covers(*scope))  # newest first
+        out.append(replace(f, muted=muted) if muted else f)
     return tuple(out)
 
 
