@@ -128,10 +128,8 @@ def test_mute_then_resume_acknowledge_and_dashboard(
     # both silence it: the acknowledgement (newest first) and the mute in force when it was notified
     assert finding.muted == f"acknowledged by dag_test until 2024-04-07 00:00 UTC: on it; {muted}"
     html = dashboard.render_window(page)
-    assert (
-        "🔕 acknowledged by dag_test until 2024-04-07 00:00 UTC: on it; muted by dag_test until 2024-04-03 00:00 UTC: known upstream change &lt;b&gt;"
-        in html
-    )  # noqa: E501
+    shown = f"🔕 acknowledged by dag_test until 2024-04-07 00:00 UTC: on it; {muted.replace('<b>', '&lt;b&gt;')}"
+    assert shown in html
     model_page = dashboard.render_model(dashboard.load_model(env, "carloan", ""))
     assert "🔕 acknowledged by dag_test until 2024-04-07 00:00 UTC: on it" in model_page  # latest window, income
     assert model_page.count("🔕") == 1  # region (newly failing) is not acknowledged
