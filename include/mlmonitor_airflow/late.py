@@ -16,6 +16,7 @@ from typing import Any
 from mlmonitor.alerting.destinations import LocalFile, deliver
 from mlmonitor.alerting.late import late_alert
 from mlmonitor.config import get_model
+from mlmonitor.errors import ConfigError
 from mlmonitor.project import default_project
 from mlmonitor.storage.results import read_runs
 from mlmonitor.window import as_utc
@@ -37,6 +38,7 @@ def report_late(model: str, context: dict[str, Any] | None = None) -> str:
     from mlmonitor.ui.links import airflow_run_url
     from mlmonitor_airflow.connections import warehouse_engine
     from mlmonitor_airflow.notifiers import destinations_for
+    from mlmonitor_airflow.slack import destination_for
     from mlmonitor_airflow.tasks import _ui_base
 
     run = (context or {}).get("dag_run") or {}
@@ -67,7 +69,12 @@ def report_late(model: str, context: dict[str, Any] | None = None) -> str:
         run_url=airflow_run_url(base, dag_id, run_id) if base else None,
     )
     local = LocalFile(default_project().alerts_file, config.alerts.top)
-    where = deliver(alert, destinations_for(model, config.alerts, "critical"), fallback=local)
+    try:
+        destination = destinations_for(model, config.alerts, "critical")
+    except ConfigError as exc:  # a misconfigured notifier must not hide that the window is late
+        log.error("late notice goes to Slack only: %s", exc)
+        destination = destination_for(config.alerts, "critical")
+    where = deliver(alert, destination, fallback=local)
     message = f"{model} {start:%Y-%m-%d %H:%M}: not monitored by {deadline:%Y-%m-%d %H:%M}; told {where}"
     log.warning("%s", message)
     return message
