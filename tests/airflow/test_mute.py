@@ -113,7 +113,10 @@ def test_mute_then_resume_acknowledge_and_dashboard(
     # ... but what newly fails is
     assert _window(4, [_drift("income"), _drift("region")], env).startswith("change sent")
     assert len(slack_server.requests) == 2
-    assert "region" in slack_server.bodies()[1]["text"]
+    change = slack_server.bodies()[1]["text"]
+    assert "*Newly failing (1)*\ndrift:psi(region)" in change
+    acknowledged = "acknowledged by dag_test until 2024-04-07 00:00 UTC: on it"
+    assert change.endswith(f"*Muted (still failing) (1)*\n• `drift:psi(income)`: {acknowledged}")
 
     # a finding outside the acknowledgement without a mute: an error in the form is refused
     assert _ack(bag, action="mute", column="income") == "failed"  # no 'until'
@@ -126,10 +129,10 @@ def test_mute_then_resume_acknowledge_and_dashboard(
     assert page is not None
     (finding,) = page.view.findings
     # both silence it: the acknowledgement (newest first) and the mute in force when it was notified
-    assert finding.muted == f"acknowledged by dag_test until 2024-04-07 00:00 UTC: on it; {muted}"
+    assert finding.muted == f"{acknowledged}; {muted}"
     html = dashboard.render_window(page)
-    shown = f"🔕 acknowledged by dag_test until 2024-04-07 00:00 UTC: on it; {muted.replace('<b>', '&lt;b&gt;')}"
+    shown = f"🔕 {acknowledged}; {muted.replace('<b>', '&lt;b&gt;')}"
     assert shown in html
     model_page = dashboard.render_model(dashboard.load_model(env, "carloan", ""))
-    assert "🔕 acknowledged by dag_test until 2024-04-07 00:00 UTC: on it" in model_page  # latest window, income
+    assert f"🔕 {acknowledged}" in model_page  # latest window, income
     assert model_page.count("🔕") == 1  # region (newly failing) is not acknowledged

@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
 
 from mlmonitor.alerting.destinations import Destination, deliver
-from mlmonitor.alerting.message import Links, build_alert
+from mlmonitor.alerting.message import Alert, Links, Listing, build_alert, code, plain
 from mlmonitor.alerting.policy import AlertDecision, apply_mutes, decide_post, failing, severity_of
 from mlmonitor.config import ModelConfig, Severity
 from mlmonitor.metrics import Metric, RunSummary, drifted_columns
@@ -37,6 +37,18 @@ class Notified:
         if self.destination is None:
             return f"not posted: {self.decision.reason}"
         return f"{self.decision.kind} sent to {self.destination}: {self.decision.reason}"
+
+
+def with_muted(alert: Alert, now_failing: Sequence[str], found: Sequence[mutes.Mute]) -> Alert:
+    """`alert` with a list of what fails but is muted or acknowledged (and by whom, until when)."""
+    items = []
+    for label in now_failing:
+        mute = mutes.covering(found, *mutes.check_and_column(label))
+        if mute is not None:
+            items.append((plain("• "), code(label), plain(f": {mute.describe()}")))
+    if not items:
+        return alert
+    return replace(alert, blocks=(*alert.blocks, Listing(title="Muted (still failing)", items=tuple(items))))
 
 
 def notify_window(
@@ -65,7 +77,7 @@ def notify_window(
         log.info("%s %s: not posted: %s", model.name, summary.status, decision.reason)
         return Notified(decision=decision, destination=None)
     streaks = alert_state.drift_streaks(results_engine, model.name, drifted_columns(metrics), window.start)
-    alert = build_alert(decision, summary, metrics, now_failing, streaks, links)
+    alert = with_muted(build_alert(decision, summary, metrics, now_failing, streaks, links), now_failing, found)
     route = decision.severity or (decision.previous.severity if decision.previous else None) or "warning"
     destination = deliver(alert, destination_for(route))
     recovered = decision.kind == "recovery"
