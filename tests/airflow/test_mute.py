@@ -136,3 +136,32 @@ def test_mute_then_resume_acknowledge_and_dashboard(
     model_page = dashboard.render_model(dashboard.load_model(env, "carloan", ""))
     assert f"🔕 {acknowledged}" in model_page  # latest window, income
     assert model_page.count("🔕") == 1  # region (newly failing) is not acknowledged
+
+
+def test_the_form_records_the_user_who_triggered_it(
+    env: sa.Engine, airflow_db: Path, gx_root: Path, client: Any, token: str
+) -> None:
+    """Triggered through the REST API (what the UI's trigger form calls), the run carries the logged-in
+    user, which the task stores as who set the mute."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    bag = DagBag(str(ROOT / "dags"))
+    assert _ack(bag, action="mute", until=(T0 + DAY).isoformat()) == "success"  # also puts the DAG in the db
+    form = {**FORM, "until": (T0 + 3 * DAY).isoformat(), "reason": "from the UI"}
+    response = client.post(
+        "/api/v2/dags/mlmonitor_ack/dagRuns",
+        json={"logical_date": None, "conf": form},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["triggering_user_name"] == "admin"
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.run_id == response.json()["dag_run_id"]).one()
+        assert run.triggering_user_name == "admin"
+    # the task body with what that run's context gives it
+    from mlmonitor_airflow import ack
+
+    ack.record(form, run.triggering_user_name, dt.datetime.now(dt.UTC))
+    assert [m.set_by for m in mutes.active(env, "carloan", T0 + DAY)] == ["admin"]
