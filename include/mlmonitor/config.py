@@ -199,11 +199,42 @@ class SkewConfig(_Strict):
 Severity = Literal["warning", "critical"]
 
 
+_DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+_KEYWORD = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class NotifierConfig(_Strict):
+    """An Airflow notifier (any provider's `BaseNotifier` subclass, by dotted path) as an alert
+    destination. It receives the alert's plain text in the keyword `text_argument`, and its kwargs
+    are rendered as Jinja templates with `alert_text`, `alert_title`, `model`, `severity` and `kind`.
+    The core only declares it; the Airflow layer imports and calls the class."""
+
+    notifier: str = Field(pattern=_DOTTED, max_length=250)
+    text_argument: str | None = Field(default=None, pattern=_KEYWORD)
+    title_argument: str | None = Field(default=None, pattern=_KEYWORD)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _receives_the_text(self) -> NotifierConfig:
+        templated = any("alert_text" in str(v) for v in self.kwargs.values())
+        if self.text_argument is None and not templated:
+            raise ValueError(
+                f"{self.notifier} would not receive the alert: set text_argument to the keyword that takes the "
+                "message (e.g. html_content for SmtpNotifier, summary for PagerdutyNotifier, body for "
+                "AppriseNotifier), or use '{{ alert_text }}' in one of its kwargs"
+            )
+        given = {self.text_argument, self.title_argument} & set(self.kwargs)
+        if given:
+            raise ValueError(f"kwargs {sorted(str(g) for g in given)} are filled by mlmonitor; remove them from kwargs")
+        return self
+
+
 class SeverityRoute(_Strict):
     """Where alerts of one severity go; empty fields fall back to the `alerts` defaults."""
 
     slack_conn_id: str | None = None
     channel: str | None = None
+    notifiers: tuple[NotifierConfig, ...] | None = None  # None: alerts.notifiers; [] : none for this severity
 
 
 class AlertsConfig(_Strict):
@@ -213,7 +244,10 @@ class AlertsConfig(_Strict):
     channel: str | None = None
     warning: SeverityRoute = SeverityRoute()
     critical: SeverityRoute = SeverityRoute()
+    notifiers: tuple[NotifierConfig, ...] = ()
     reminder_hours: float | None = Field(default=None, gt=0)
+    # tell the critical route when a window is not monitored this long after it ends (Airflow deadline alerts)
+    late_after_hours: float | None = Field(default=None, gt=0)
     top: int = Field(default=5, ge=1, le=50)
     retries: int = Field(default=3, ge=0, le=10)
     retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)
@@ -239,6 +273,13 @@ class AlertsConfig(_Strict):
         """(Slack connection id, channel) for alerts of `severity`."""
         chosen = self.critical if severity == "critical" else self.warning
         return chosen.slack_conn_id or self.slack_conn_id, chosen.channel or self.channel
+
+    def notifiers_for(self, severity: Severity) -> tuple[tuple[str, NotifierConfig], ...]:
+        """(YAML field, notifier) of each Airflow notifier that alerts of `severity` go to, besides Slack."""
+        chosen = self.critical if severity == "critical" else self.warning
+        if chosen.notifiers is not None:
+            return tuple((f"alerts.{severity}.notifiers[{i}]", n) for i, n in enumerate(chosen.notifiers))
+        return tuple((f"alerts.notifiers[{i}]", n) for i, n in enumerate(self.notifiers))
 
 
 def _method(name: str, kind: ColumnKind | None = None) -> str:
@@ -460,6 +501,13 @@ def load_models_and_errors(directory: Path | None = None) -> tuple[list[ModelCon
         owner[model.name] = path
         models.append(model)
     return models, broken
+
+
+def model_file(name: str, directory: Path | None = None) -> Path:
+    """The YAML file of model `name` (for error messages; the .yaml path when neither exists)."""
+    folder = directory or models_dir()
+    found = [folder / f"{name}{suffix}" for suffix in (".yaml", ".yml") if (folder / f"{name}{suffix}").exists()]
+    return found[0] if found else folder / f"{name}.yaml"
 
 
 def get_model(name: str, directory: Path | None = None) -> ModelConfig:

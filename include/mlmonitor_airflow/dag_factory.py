@@ -21,6 +21,8 @@ from airflow.sdk import (
     Param,
     task,
 )
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from mlmonitor.config import ModelConfig
 from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id, training_asset_name
@@ -222,12 +224,39 @@ def monitor_params() -> dict[str, Param]:
     }
 
 
+def longest_interval(schedule: str, start: dt.date, intervals: int = 13) -> dt.timedelta:
+    """The longest of the schedule's first `intervals` windows from `start` (a month for @monthly)."""
+    from itertools import pairwise
+
+    from croniter import croniter
+
+    ticks = croniter(schedule, dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
+    moments: list[dt.datetime] = [ticks.get_next(dt.datetime) for _ in range(intervals + 1)]
+    return max(b - a for a, b in pairwise(moments))
+
+
+def late_deadline(model: ModelConfig) -> DeadlineAlert | None:
+    """The monitor DAG's deadline (Airflow deadline alerts, experimental): a run not done
+    `alerts.late_after_hours` after its window ends calls `mlmonitor_airflow.late.report_late`.
+    The reference is the run's logical date (its window start), so the interval adds the window length."""
+    hours = model.alerts.late_after_hours
+    if hours is None:
+        return None
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=longest_interval(model.schedule, model.start_date) + dt.timedelta(hours=hours),
+        callback=SyncCallback("mlmonitor_airflow.late.report_late", kwargs={"model": model.name}),
+        name=f"{model.name} window not monitored",
+    )
+
+
 def monitor_dag(model: ModelConfig) -> DAG:
     name = model.name
     failure = _on_failure(model)
     with DAG(
         dag_id=monitor_dag_id(name),
         schedule=CronDataIntervalTimetable(model.schedule, timezone="UTC"),
+        deadline=late_deadline(model),
         **_model_dag_args(model),
         doc_md=monitor_doc(model),
         params=monitor_params(),
@@ -516,9 +545,81 @@ def grouped_alerts_dag() -> DAG:
     return dag
 
 
+ACK_DOC = """\
+### Acknowledge or mute alerts
+
+For on-call: silence what is already known, without silencing everything else. Trigger this DAG and
+fill in the form:
+
+* **mute**: the alerts of a check (`check`), a column (`column`), both, or the whole model (neither)
+  are not posted for the windows that start before `until`;
+* **acknowledge**: what the model's last alert reports (narrowed by `check` / `column` when given) is
+  not posted again before `until`; anything newly failing still posts;
+* **unmute**: ends the mutes and acknowledgements of that scope set before now.
+
+Findings are still recorded, and the dashboard shows them as muted with who set it (the user who
+triggered this run), until when and why. Stored in `mlmonitor_mutes` beside the results tables.
+"""
+
+
+def ack_dag(models: list[ModelConfig]) -> DAG | None:
+    """`mlmonitor_ack`: the trigger form that mutes or acknowledges a model's alerts (None without models)."""
+    from mlmonitor.metrics import FAMILIES
+
+    if not models:
+        return None
+    with DAG(
+        dag_id="mlmonitor_ack",
+        schedule=None,
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        doc_md=ACK_DOC,
+        tags=["mlmonitor"],
+        default_args={"retries": 0},
+        params={
+            "model": Param(models[0].name, type="string", enum=sorted(m.name for m in models), title="Model"),
+            "action": Param("mute", type="string", enum=["mute", "acknowledge", "unmute"], title="Action"),
+            "check": Param(
+                "any",
+                type="string",
+                enum=["any", *FAMILIES],
+                title="Check",
+                description="The check family whose alerts to silence; any: every check.",
+            ),
+            "column": Param(
+                None,
+                type=["null", "string"],
+                title="Column",
+                description="Leave empty for every column (and the window-level findings).",
+            ),
+            "until": Param(
+                None,
+                type=["null", "string"],
+                format="date-time",
+                title="Until",
+                description="Windows starting before this instant are silenced (UTC without a time zone). "
+                "Required for mute and acknowledge.",
+            ),
+            "reason": Param("", type=["null", "string"], title="Reason", description="Shown on the dashboard."),
+        },
+    ) as dag:
+
+        @task
+        def record(**context: Any) -> str:
+            import datetime as dtm
+
+            from mlmonitor_airflow import ack
+
+            user = getattr(context["dag_run"], "triggering_user_name", None)
+            return fail_fast(ack.record, dict(context["params"]), user, dtm.datetime.now(dtm.UTC))
+
+        record()
+    return dag
+
+
 def build_dags(models: list[ModelConfig], broken: dict[Path, str] | None = None) -> dict[str, DAG]:
     """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML, and the
-    grouped alert delivery when a model groups its alerts."""
+    grouped alert delivery when a model groups its alerts, and the acknowledge / mute form."""
     dags: dict[str, DAG] = {}
     if any(m.alerts.group_threshold is not None for m in models):
         dags[GROUPED_DAG_ID] = grouped_alerts_dag()
@@ -529,6 +630,9 @@ def build_dags(models: list[ModelConfig], broken: dict[Path, str] | None = None)
     retention = retention_dag(models)
     if retention is not None:
         dags[retention.dag_id] = retention
+    ack = ack_dag(models)
+    if ack is not None:
+        dags[ack.dag_id] = ack
     for path, message in (broken or {}).items():
         dag = invalid_config_dag(path, message)
         dags[dag.dag_id] = dag

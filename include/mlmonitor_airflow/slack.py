@@ -216,6 +216,17 @@ class FailureNotifier(BaseNotifier):
         self.model = model
         self.alerts = alerts
 
+    def _destination(self) -> Destination:
+        """The critical route with its Airflow notifiers; Slack alone when a notifier is misconfigured
+        (the task's own error may be that very ConfigError)."""
+        from mlmonitor_airflow.notifiers import destinations_for
+
+        try:
+            return destinations_for(self.model, self.alerts, "critical")
+        except ConfigError as exc:
+            log.error("task failure goes to Slack only: %s", exc)
+            return destination_for(self.alerts, "critical")
+
     def notify(self, context: Any) -> None:
         ti = context.get("ti") or context.get("task_instance")
         error = context.get("exception")
@@ -228,5 +239,5 @@ class FailureNotifier(BaseNotifier):
             getattr(ti, "log_url", None),
         )
         local = LocalFile(default_project().alerts_file, self.alerts.top)
-        where = deliver(alert, destination_for(self.alerts, "critical"), fallback=local)
+        where = deliver(alert, self._destination(), fallback=local)
         log.info("task failure sent to %s", where)

@@ -23,6 +23,7 @@ from mlmonitor.project import default_project
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url, window_url
 from mlmonitor.window import Window, is_adhoc, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
+from mlmonitor_airflow.notifiers import destinations_for
 from mlmonitor_airflow.payloads import (
     RescorePayload,
     RetentionPayload,
@@ -35,7 +36,6 @@ from mlmonitor_airflow.payloads import (
     summary_of,
     summary_payload,
 )
-from mlmonitor_airflow.slack import destination_for
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def notify(
         metrics_of(stats_result["metrics"], validation["metrics"]),
         _results_engine(model),
         _links(summary, dag_id),
-        partial(destination_for, model.alerts),
+        partial(destinations_for, model.name, model.alerts),
     )
     log.info("%s", notified)
     return str(notified)
@@ -210,8 +210,8 @@ def deliver_grouped() -> str:
     for conn_id in sorted(databases):
         delivered = deliver_pending(
             warehouse_engine(conn_id),
-            lambda model, severity: destination_for(
-                models[model].alerts if model in models else AlertsConfig(), severity
+            lambda model, severity: destinations_for(
+                model, models[model].alerts if model in models else AlertsConfig(), severity
             ),
             lambda model: models[model].alerts.group_threshold if model in models else None,
         )

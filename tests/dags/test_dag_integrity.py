@@ -55,6 +55,7 @@ def test_dags_parse_without_io_or_heavy_imports() -> None:
     result = _parse(ROOT / "dags")
     assert result["errors"] == {}
     assert result["dags"] == [
+        "mlmonitor_ack",
         "mlmonitor_carloan",
         "mlmonitor_carloan_baseline",
         "mlmonitor_carloan_labels",
@@ -74,6 +75,7 @@ def test_broken_yaml_is_a_placeholder_dag_naming_file_field_and_fix(tmp_path: Pa
     result = _parse(ROOT / "dags", {"MLMONITOR_MODELS_DIR": str(tmp_path)})
     assert result["errors"] == {}
     assert result["dags"] == [
+        "mlmonitor_ack",  # the valid models' acknowledge / mute form
         "mlmonitor_invalid_config_carloan",
         "mlmonitor_invalid_config_syntax",
         "mlmonitor_other",

@@ -23,7 +23,7 @@ from mlmonitor.metrics import Metric, RunSummary
 
 Style = Literal["plain", "strong", "code", "pre", "link"]
 Tone = Literal["critical", "warning", "resolved", "failure"]
-MessageKind = Literal["alert", "change", "reminder", "recovery", "task_failure"]
+MessageKind = Literal["alert", "change", "reminder", "recovery", "task_failure", "late"]
 ICONS: dict[Tone, str] = {"critical": "🚨", "warning": "⚠️", "resolved": "✅", "failure": "💥"}
 
 
@@ -96,7 +96,8 @@ class Alert:
     """One message about one model, ready for any renderer.
 
     Attributes:
-        kind: alert, change, reminder, recovery (a window) or task_failure (a task of a DAG).
+        kind: alert, change, reminder, recovery (a window), task_failure (a task of a DAG) or late
+            (a window not monitored by its deadline).
         tone: how it reads: critical, warning, resolved or failure.
         label: the headline's first word(s), e.g. CRITICAL.
         title: the rest of the headline, e.g. "carloan: ALERT".

@@ -23,17 +23,20 @@ from mlmonitor.alerting.mentions import unique
 from mlmonitor.alerting.message import (
     Alert,
     Links,
+    Listing,
     alert_from_json,
     alert_to_json,
     build_alert,
+    code,
     grouped_alert,
+    plain,
     resolved_alert,
 )
-from mlmonitor.alerting.policy import AlertDecision, decide_post, failing, severity_of
+from mlmonitor.alerting.policy import AlertDecision, apply_mutes, decide_post, failing, severity_of
 from mlmonitor.alerting.threads import Conversational, post
 from mlmonitor.config import AlertsConfig, ModelConfig, Severity
 from mlmonitor.metrics import Metric, RunSummary, drifted_columns
-from mlmonitor.storage import alert_state
+from mlmonitor.storage import alert_state, mutes
 from mlmonitor.storage.alert_state import SentAlert
 from mlmonitor.window import Window
 
@@ -61,6 +64,18 @@ def owners_of(alerts: AlertsConfig, metrics: Sequence[Metric]) -> tuple[str, ...
     return unique([*alerts.owners, *by_check, *by_column])
 
 
+def with_muted(alert: Alert, now_failing: Sequence[str], found: Sequence[mutes.Mute]) -> Alert:
+    """`alert` with a list of what fails but is muted or acknowledged (and by whom, until when)."""
+    items = []
+    for label in now_failing:
+        mute = mutes.covering(found, *mutes.check_and_column(label))
+        if mute is not None:
+            items.append((plain("• "), code(label), plain(f": {mute.describe()}")))
+    if not items:
+        return alert
+    return replace(alert, blocks=(*alert.blocks, Listing(title="Muted (still failing)", items=tuple(items))))
+
+
 def notify_window(
     model: ModelConfig,
     summary: RunSummary,
@@ -85,6 +100,8 @@ def notify_window(
     hours = model.alerts.reminder_hours
     reminder = None if hours is None else dt.timedelta(hours=hours)
     decision = decide_post(window.start, severity, now_failing, this_window, previous, reminder)
+    found = mutes.for_window(mutes.active(results_engine, model.name, window.start), window.start)
+    decision = apply_mutes(decision, now_failing, found)
     if decision.kind is None:
         if this_window is not None and this_window.state == "sending":
             unconfirmed = replace(this_window, state="sent", destination="(posted, unconfirmed)", payload=None)
@@ -93,15 +110,19 @@ def notify_window(
         log.info("%s %s: not posted: %s", model.name, summary.status, decision.reason)
         return Notified(decision=decision, destination=None)
     streaks = alert_state.drift_streaks(results_engine, model.name, drifted_columns(metrics), window.start)
-    alert = build_alert(
-        decision,
-        summary,
-        metrics,
+    alert = with_muted(
+        build_alert(
+            decision,
+            summary,
+            metrics,
+            now_failing,
+            streaks,
+            links,
+            owners=owners_of(model.alerts, metrics) if decision.kind != "recovery" else tuple(model.alerts.owners),
+            subscribers=model.alerts.subscribers,
+        ),
         now_failing,
-        streaks,
-        links,
-        owners=owners_of(model.alerts, metrics) if decision.kind != "recovery" else tuple(model.alerts.owners),
-        subscribers=model.alerts.subscribers,
+        found,
     )
     route = decision.severity or (decision.previous.severity if decision.previous else None) or "warning"
     previous = decision.previous if decision.kind != "alert" else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 from typing import Any
 
@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.checks.drift import NULL_RATE_METRIC
 from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id
+from mlmonitor.storage.mutes import Mute, check_and_column, for_window
+from mlmonitor.storage.mutes import active as active_mutes
 from mlmonitor.storage.results import read_details, read_metrics, read_runs
 from mlmonitor.ui import trends
 from mlmonitor.ui.findings import (
@@ -55,6 +57,7 @@ from mlmonitor.ui.html import (
 )
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, window_docs_url, window_url
 from mlmonitor.ui.svgchart import sparkline
+from mlmonitor.window import as_utc
 
 Row = Mapping[str, Any]
 STRIP_WINDOWS = 120
@@ -95,8 +98,34 @@ class WindowView:
         return bool(self.monitor_status) and self.monitor_status != self.status
 
 
-def window_views(model: str, runs: Sequence[Row], metrics: Sequence[Row], base: str = "") -> list[WindowView]:
-    """Run rows with the reasons for their status (and since when), newest first."""
+def finding_scope(f: Finding) -> tuple[str, str]:
+    """(check, column) of a finding, as mutes name them."""
+    if f.key.startswith("drift("):
+        return "drift", f.column
+    if f.key == "versions":
+        return "health", ""
+    if f.key == "performance":
+        return "performance", ""
+    return check_and_column(f.key)
+
+
+def with_mutes(findings: Sequence[Finding], start: dt.datetime, found: Sequence[Mute]) -> tuple[Finding, ...]:
+    """The window's findings, those a mute or acknowledgement silences marked as muted."""
+    active = for_window(found, as_utc(start))
+    if not active:
+        return tuple(findings)
+    out = []
+    for f in findings:
+        scope = finding_scope(f)
+        muted = "; ".join(m.describe() for m in active if m.covers(*scope))  # newest first
+        out.append(replace(f, muted=muted) if muted else f)
+    return tuple(out)
+
+
+def window_views(
+    model: str, runs: Sequence[Row], metrics: Sequence[Row], base: str = "", mutes: Sequence[Mute] = ()
+) -> list[WindowView]:
+    """Run rows with the reasons for their status (and since when, and whether muted), newest first."""
     found = findings_by_window(runs, metrics)
     out = []
     for r in sorted(runs, key=lambda r: r["window_start"], reverse=True):
@@ -112,7 +141,7 @@ def window_views(model: str, runs: Sequence[Row], metrics: Sequence[Row], base: 
                 computed_at=r.get("computed_at"),
                 rows=int(r["rows"] or 0),
                 versions=versions_of(r),
-                findings=tuple(found.get(start, [])),
+                findings=with_mutes(found.get(start, []), start, mutes),
                 message=str(r.get("message") or ""),
                 href=window_url(base, model, start),
                 docs_path=r.get("docs_path") or None,
@@ -196,7 +225,13 @@ def load_summary(engine: Engine, model: str, description: str, base: str = "") -
     runs = read_runs(engine, model, limit=OVERVIEW_WINDOWS)
     oldest = min((r["window_start"] for r in runs), default=None)
     metrics = read_metrics(engine, model, since=oldest, flagged_details=True, ok_rows={}) if oldest is not None else []
-    return model_summary(model, description, window_views(model, runs, _parsed(metrics), base), runs)
+    silenced = _mutes(engine, model, oldest)
+    return model_summary(model, description, window_views(model, runs, _parsed(metrics), base, silenced), runs)
+
+
+def _mutes(engine: Engine, model: str, oldest: dt.datetime | None) -> list[Mute]:
+    """The mutes that reach into the windows shown (none when no window is)."""
+    return active_mutes(engine, model, as_utc(oldest)) if oldest is not None else []
 
 
 def load_model(
@@ -216,7 +251,8 @@ def load_model(
         read_metrics(engine, model, since=oldest, flagged_details=True, ok_rows=CHARTED) if oldest is not None else []
     )
     metrics = _parsed(_with_drift_counts(engine, model, metrics))
-    return model_view(model, description, runs, metrics, base, has_labels=has_labels)
+    silenced = _mutes(engine, model, oldest)
+    return model_view(model, description, runs, metrics, base, has_labels=has_labels, mutes=silenced)
 
 
 def load_window(
@@ -231,7 +267,7 @@ def load_window(
     until = start - dt.timedelta(seconds=1)
     before = read_metrics(engine, model, since=oldest, until=until, flagged_details=True, ok_rows={})
     metrics = _parsed(before + read_metrics(engine, model, start))
-    return window_page(model, runs, metrics, start, base, description)
+    return window_page(model, runs, metrics, start, base, description, mutes=_mutes(engine, model, start))
 
 
 # ---------------------------------------------------------------- the overview
@@ -343,11 +379,12 @@ def model_view(
     base: str = "",
     *,
     has_labels: bool = False,
+    mutes: Sequence[Mute] = (),
 ) -> ModelView:
     return ModelView(
         model=model,
         description=description,
-        windows=tuple(window_views(model, runs, metrics, base)),
+        windows=tuple(window_views(model, runs, metrics, base, mutes)),
         health=unhealthy_streak(runs),
         drift=tuple(trends.column_drift(metrics)),
         prediction=tuple(trends.prediction_charts(metrics)),
@@ -572,10 +609,12 @@ def window_page(
     start: dt.datetime,
     base: str = "",
     description: str = "",
+    *,
+    mutes: Sequence[Mute] = (),
 ) -> WindowPage | None:
     """The window starting at `start` among `runs` (the windows around it: the streaks of its findings
     reach back over the ones before it), or None when it was not monitored."""
-    views = window_views(model, runs, metrics, base)  # newest first
+    views = window_views(model, runs, metrics, base, mutes)  # newest first
     index = next((i for i, v in enumerate(views) if v.start == start), None)
     if index is None:
         return None

@@ -47,6 +47,7 @@ class Finding:
         since: start of the first window of the streak of windows with this reason (this one included).
         windows: the length of that streak.
         open_ended: the streak reaches the oldest window read, so it may be longer.
+        muted: set when a mute or acknowledgement silences its alerts in this window.
     """
 
     key: str
@@ -58,6 +59,7 @@ class Finding:
     since: dt.datetime | None = None
     windows: int = 1
     open_ended: bool = False
+    muted: str = ""  # who silenced its alerts, until when and why (storage.mutes); "" when not muted
 
 
 def details_of(row: Row) -> dict[str, Any]:
