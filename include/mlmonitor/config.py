@@ -177,6 +177,8 @@ class HealthConfig(_Strict):
 
     mixed_versions: Literal["ok", "warning", "alert"] = "warning"
     unknown_version: Literal["warning", "alert"] = "alert"
+    # a version served that the previous serving window did not serve (and not in allowed_model_versions)
+    version_change: Literal["ok", "warning", "alert"] = "warning"
     staleness: StalenessConfig = StalenessConfig()
     stability: StabilityConfig = StabilityConfig()
     operations: OperationsConfig = OperationsConfig()

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 SWITCH, SLOW = INCIDENTS.version_switch, INCIDENTS.latency_regression_from
 DAYS = [SWITCH - 1, SWITCH, SWITCH + 1, SLOW - 3, SLOW - 2, SLOW - 1, SLOW]
 # the model and operations health checks
-HEALTH = ("versions", "staleness", "stability", "operations", "skew", "schema_changes")
+HEALTH = ("versions", "version_change", "staleness", "stability", "operations", "skew", "schema_changes")
 
 
 @pytest.fixture(params=WAREHOUSES)
@@ -40,6 +40,7 @@ def test_version_switch_and_latency_regression_are_caught(engine: sa.Engine) -> 
     project = default_project()
     pipeline.derive(model, engine, project, "1.24.1")
     flagged: dict[int, set[str]] = {}
+    changes: dict[int, list[str]] = {}
     for day in DAYS:
         window = Window.of(START + dt.timedelta(days=day), START + dt.timedelta(days=day + 1))
         p = pipeline.prepare(model, engine, project, window)
@@ -47,6 +48,9 @@ def test_version_switch_and_latency_regression_are_caught(engine: sa.Engine) -> 
         metrics: list[Metric] = [m for check in window_checks() if check.name in HEALTH for m in check.run(context)]
         pipeline.persist(model, engine, window, p.rows, p.versions, metrics, None, None, window.end)
         flagged[day] = {f"{m.column}:{m.metric}" for m in metrics if m.status != "ok"}
+        changes.update((day, m.details["new"]) for m in metrics if m.metric == "version_change")
     assert flagged[SWITCH] == {"model_version:share:1.0.0", "model_version:share:1.1.0"}
     assert flagged[SLOW] == {"latency_ms:p95"}
+    # 1.1.0 is in allowed_model_versions: its first window is recorded (and marked), not flagged
+    assert changes == {SWITCH: ["1.1.0"]}
     assert all(not flagged[d] for d in DAYS if d not in (SWITCH, SLOW)), flagged

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from mlmonitor.checks.base import CheckInfo, WindowCheck
 from mlmonitor.checks.drift import DRIFT
-from mlmonitor.checks.health import OPERATIONS, STABILITY, STALENESS, VERSIONS, WINDOW_LENGTH
+from mlmonitor.checks.health import OPERATIONS, STABILITY, STALENESS, VERSION_CHANGE, VERSIONS, WINDOW_LENGTH
 from mlmonitor.checks.performance import PERFORMANCE
 from mlmonitor.checks.prediction import PREDICTION_STATS
 from mlmonitor.checks.schema import SCHEMA_CHANGES, SERVING_SCHEMA
@@ -29,6 +29,7 @@ BUILTIN: tuple[WindowCheck, ...] = (
     PREDICTION_STATS,
     DRIFT,
     VERSIONS,
+    VERSION_CHANGE,
     STALENESS,
     STABILITY,
     OPERATIONS,

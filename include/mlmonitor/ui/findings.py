@@ -20,7 +20,13 @@ from typing import Any, cast
 
 from mlmonitor.checks.drift import DRIFTED_SHARE, NULL_RATE_METRIC, BinnedCounts, DriftDetails
 from mlmonitor.checks.drift_methods import drift_methods
-from mlmonitor.checks.health import AgeDetails, OperationsDetails, StabilityDetails, WindowLengthDetails
+from mlmonitor.checks.health import (
+    AgeDetails,
+    OperationsDetails,
+    StabilityDetails,
+    VersionChangeDetails,
+    WindowLengthDetails,
+)
 from mlmonitor.checks.performance import QualityDetails
 from mlmonitor.checks.prediction import MeanDetails
 from mlmonitor.checks.schema import SchemaDetails, ServingSchemaDetails
@@ -375,6 +381,20 @@ def _health_text(metric: str, column: str, d: dict[str, Any], value: Any, limit:
         o = cast(OperationsDetails, d)
         counted = f"{o.get('errors', '?')} of {o.get('rows', '?')} requests"
         return "error rate", "error rate", f"{pct(value, 2)} ({counted}) vs limit {pct(limit, 2)}"
+    if metric == "version_change":
+        vc = cast(VersionChangeDetails, d)
+        unexpected = vc.get("unexpected") or []
+        since = str(vc.get("previous_window_start", ""))[:16].replace("T", " ")
+        notes = [f"first window of {', '.join(_cut(v, 40) for v in vc.get('new') or [])}"]
+        if unexpected:
+            notes.append("not in allowed_model_versions: " + ", ".join(_cut(v, 40) for v in unexpected))
+        if since:
+            notes.append(f"previous serving window {since}")
+        return (
+            "model versions",
+            "model version changed",
+            _cut(str(vc.get("change", "")), 200) + f" ({'; '.join(notes)})",
+        )
     if metric.startswith("model_age_days"):
         a = cast(AgeDetails, d)
         version = metric.partition(":")[2]
@@ -548,6 +568,17 @@ def versions_of(run: Row) -> dict[str, int]:
     except ValueError:
         return {}
     return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def new_versions(metrics: Iterable[Row]) -> dict[dt.datetime, tuple[str, ...]]:
+    """Per window start, the versions it served first (its `version_change` row), whatever the row's status."""
+    out: dict[dt.datetime, tuple[str, ...]] = {}
+    for m in metrics:
+        if m["check_name"] == "health" and m["metric"] == "version_change":
+            new = cast(VersionChangeDetails, details_of(m)).get("new") or []
+            if new:
+                out[m["window_start"]] = tuple(str(v) for v in new)
+    return out
 
 
 GAP = 2  # a reason back within this many windows continues its incident (a column drifting on and off)
