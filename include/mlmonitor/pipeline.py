@@ -182,11 +182,10 @@ def analyse(
     if p.rows == 0:
         return []
     context = window_context(model, engine, results_engine, p, window, columns)
-    out: list[Metric] = []
     with unavailable_as_error(engine):
         for check in window_checks():
-            out += check.run(context)
-    return out
+            context.produced.extend(check.run(context))
+    return list(context.produced)
 
 
 @dataclass(frozen=True, kw_only=True)

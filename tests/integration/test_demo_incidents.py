@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from mlmonitor import pipeline
 from mlmonitor.checks.registry import window_checks
 from mlmonitor.config import get_model
+from mlmonitor.demo import DAYS as DEMO_DAYS
 from mlmonitor.demo import INCIDENTS, START, write_demo
 from mlmonitor.metrics import Metric
 from mlmonitor.project import default_project
@@ -54,3 +55,25 @@ def test_version_switch_and_latency_regression_are_caught(engine: sa.Engine) -> 
     # 1.1.0 is in allowed_model_versions: its first window is recorded (and marked), not flagged
     assert changes == {SWITCH: ["1.1.0"]}
     assert all(not flagged[d] for d in DAYS if d not in (SWITCH, SLOW)), flagged
+
+
+def test_history_anomalies_stay_quiet_on_the_demo_quiet_days(sqlite_database: dict[str, str], gx_root: Path) -> None:
+    """All 60 demo days through every window check in order (SQLite): the anomaly check flags nothing
+    before the first drift incident (day 30), and finds the NULL surge (day 45) and the latency regression
+    (day 50 on: a regression is never learned as normal, as flagged windows never train the history)."""
+    engine = sa.create_engine(sqlite_database["url"])
+    write_demo(engine)
+    model = get_model("carloan")
+    project = default_project()
+    pipeline.derive(model, engine, project, "1.24.1")
+    flagged: dict[int, set[str]] = {}
+    for day in range(DEMO_DAYS):
+        window = Window.of(START + dt.timedelta(days=day), START + dt.timedelta(days=day + 1))
+        p = pipeline.prepare(model, engine, project, window)
+        metrics = pipeline.analyse(model, engine, engine, p, window)
+        pipeline.persist(model, engine, window, p.rows, p.versions, metrics, None, None, window.end)
+        flagged[day] = {f"{m.column}:{m.metric}" for m in metrics if m.check == "anomaly" and m.status != "ok"}
+    engine.dispose()
+    assert all(not flagged[d] for d in range(INCIDENTS.income_drift_from)), flagged
+    assert "credit_score:null_share" in flagged[INCIDENTS.quality_incident]
+    assert "latency_ms:latency_p95" in flagged[SLOW]

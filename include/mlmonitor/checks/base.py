@@ -65,6 +65,8 @@ class WindowContext:
         rows: serving rows in the window (> 0).
         versions: rows per model version (empty without a version column).
         columns: the feature subset asked for in the trigger form or on the command line (None: all).
+        produced: the rows the checks before this one produced for this window (the pipeline appends
+            each check's rows), so a check may judge what others measured (e.g. `anomalies`).
     """
 
     model: ModelConfig
@@ -76,6 +78,7 @@ class WindowContext:
     rows: int
     versions: Mapping[str, int] = field(default_factory=dict)
     columns: Sequence[str] | None = None
+    produced: list[Metric] = field(default_factory=list)
 
     @property
     def where(self) -> sa.ColumnElement[bool]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mlmonitor.checks.anomalies import ANOMALIES
 from mlmonitor.checks.base import CheckInfo, WindowCheck
 from mlmonitor.checks.drift import DRIFT
 from mlmonitor.checks.health import OPERATIONS, STABILITY, STALENESS, VERSION_CHANGE, VERSIONS, WINDOW_LENGTH
@@ -37,6 +38,7 @@ BUILTIN: tuple[WindowCheck, ...] = (
     SCHEMA_CHANGES,
     PERFORMANCE,
     WINDOW_LENGTH,
+    ANOMALIES,  # last: it judges the series the checks above measured
 )
 # What a run's status means when no check gave it (the run row itself).
 RUN_STATUSES: dict[Status, str] = {

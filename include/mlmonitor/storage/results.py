@@ -324,6 +324,37 @@ def trailing_values(
         return [float(v) for v in conn.scalars(stmt)]
 
 
+def healthy_history(
+    engine: Engine,
+    model: str,
+    check: str,
+    metric_names: Sequence[str],
+    since: dt.datetime,
+    before: dt.datetime,
+    limit: int,
+) -> list[tuple[dt.datetime, str, str, float]]:
+    """(window_start, column, metric, value) of the `ok` rows of some metrics of one check in windows
+    starting in [since, before), newest first, at most `limit` rows: a range read on the primary key."""
+    ensure_tables(engine)
+    m = metrics
+    stmt = (
+        sa.select(m.c.window_start, m.c.column_name, m.c.metric, m.c.value)
+        .where(
+            m.c.model == model,
+            m.c.window_start >= utc_naive(since),
+            m.c.window_start < utc_naive(before),
+            m.c.check_name == check,
+            m.c.metric.in_(list(metric_names)),
+            m.c.status == "ok",
+            m.c.value.isnot(None),
+        )
+        .order_by(m.c.window_start.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [(r.window_start, str(r.column_name or ""), str(r.metric), float(r.value)) for r in conn.execute(stmt)]
+
+
 def metric_of(row: Mapping[str, Any]) -> Metric:
     """A stored metric row as the `Metric` the checks produced (details parsed)."""
     details = row.get("details")
