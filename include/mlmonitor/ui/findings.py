@@ -507,9 +507,18 @@ def _quality(rows: Sequence[Row], found: str | None) -> Finding:
     parts = [f"found by the labels DAG on {found}"] if found else []
     for row in rows:
         d = cast(QualityDetails, details_of(row))
+        metric = str(row["metric"])
+        if metric.startswith("estimated_"):  # CBPE, before the labels
+            parts.append(
+                f"{metric.removeprefix('estimated_')} estimated at {fmt(row.get('value'))} "
+                f"(± {fmt(d.get('standard_error'))}) before the labels, vs limit {fmt(row.get('threshold'))} "
+                f"(baseline {fmt(d.get('baseline'))}, from {d.get('rows', '?')} predictions)"
+            )
+            continue
+        estimate = f"; estimated {fmt(d.get('estimated'))} before the labels" if d.get("estimated") is not None else ""
         parts.append(
-            f"{row['metric']} {fmt(row.get('value'))} vs limit {fmt(row.get('threshold'))} "
-            f"(baseline {fmt(d.get('baseline'))}, {d.get('labeled', '?')} labels)"
+            f"{metric} {fmt(row.get('value'))} vs limit {fmt(row.get('threshold'))} "
+            f"(baseline {fmt(d.get('baseline'))}, {d.get('labeled', '?')} labels{estimate})"
         )
     return Finding(
         key="performance",

@@ -281,7 +281,11 @@ def _quality_chart(metric: str, rows: Sequence[Row]) -> Chart:
 
 def _quality_note(row: Row) -> str:
     d = cast(QualityDetails, details_of(row))
+    if "method" in d:  # an estimate (CBPE): made from the predictions, before the labels
+        return f"estimated from {d.get('rows', '?')} predictions"
     note = f"{d.get('labeled', '?')} labels"
+    if d.get("estimation_error") is not None:
+        note += f"; estimated {fmt(d.get('estimated'))} before them (error {fmt(d.get('estimation_error'))})"
     return note + (f"; {d['note']}" if d.get("note") else "")
 
 
