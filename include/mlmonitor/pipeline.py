@@ -228,6 +228,7 @@ def rescore(
         rows = performance.performance_metrics(
             engine, model, tables, window, baseline.performance, as_of, baseline.calibration
         )
+        rows = performance.with_history(model, results_engine, window, rows)
         if not rows:  # no predictions in the window: nothing to score
             continue
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from mlmonitor.checks.anomalies import anomaly_metrics, observed
+from mlmonitor.checks.anomalies import anomaly_metrics, observed, quality_anomalies
 from mlmonitor.checks.anomaly_stats import AnomalyRule, judge
 from mlmonitor.config import ModelConfig
 from mlmonitor.errors import ConfigError
@@ -166,3 +166,35 @@ def _row(m: Metric) -> dict[str, Any]:
         "threshold": m.threshold,
         "details": dict(m.details),
     }
+
+
+def test_realized_quality_against_its_own_history(engine: Engine) -> None:
+    """`performance` rows `anomaly:<metric>`, judged once the metric had labels.min_labels labels."""
+    on = {"min_history": 5, "series": {"quality": {"enabled": True}}}
+    model = model_config(labels={"table": "l", "id_column": "id", "label_column": "y"}, anomalies=on)
+    judged: dict[int, list[Metric]] = {}
+    for day in range(9):
+        start = (MONDAY + dt.timedelta(days=day)).replace(tzinfo=dt.UTC)
+        window = Window(start, start + dt.timedelta(days=1))
+        accuracy = 0.6 if day == 7 else 0.8 + 0.005 * math.sin(day)
+        labeled = 10 if day == 8 else 500  # the last window has too few labels to be judged
+        rows = [Metric(check="performance", column="", metric="accuracy", value=accuracy, details={"labeled": labeled})]
+        judged[day] = quality_anomalies(model, engine, window, rows)
+        run = RunSummary(
+            model="m",
+            window_start=start.isoformat(),
+            window_end=window.end.isoformat(),
+            rows=500,
+            model_versions={},
+            status=worst(m.status for m in [*rows, *judged[day]]),
+            failed_expectations=0,
+            drifted_features=0,
+        )
+        write_results(engine, run, [*rows, *judged[day]], window.end)
+    assert [m.metric for m in judged[6]] == ["anomaly:accuracy"] and judged[6][0].status == "ok"
+    drop = judged[7][0]
+    assert (drop.check, drop.status, drop.details["n_history"]) == ("performance", "warning", 7)
+    assert judged[8] == []
+    (finding,) = window_findings([_row(drop)])
+    assert finding.title == "unusual accuracy" and "std below the mean 0.8" in finding.detail
+    assert model_config().anomalies.rule("quality") is None  # off by default

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TypedDict
 
 from sqlalchemy.engine import Engine
@@ -28,12 +29,14 @@ from mlmonitor.checks.anomaly_stats import (
 )
 from mlmonitor.checks.base import WindowCheck
 from mlmonitor.checks.drift import DRIFTED_SHARE, NULL_RATE_METRIC
+from mlmonitor.checks.scores import CLASSIFICATION, REGRESSION
 from mlmonitor.config import ModelConfig
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.storage.results import healthy_history
 from mlmonitor.window import Window, schedule_interval, utc_naive
 
 FAMILY = "anomaly"
+QUALITY_PREFIX = "anomaly:"  # `performance` rows judging a realized quality metric against its history
 
 
 class AnomalyDetails(TypedDict):
@@ -93,23 +96,67 @@ def anomaly_metrics(model: ModelConfig, results: Engine, window: Window, produce
     """One `anomaly` row per enabled series observed among the window's rows `produced` so far, judged
     against the `anomaly` rows of the model's earlier windows in `results` (see the module docstring)."""
     cfg = model.anomalies
-    found = [(n, column, value, rule) for n, column, value in observed(model, produced) if (rule := cfg.rule(n))]
+    found = [
+        Observed(series=n, metric=n, column=column, value=value, rule=rule)
+        for n, column, value in observed(model, produced)
+        if (rule := cfg.rule(n))
+    ]
+    return judge_series(model, results, window, FAMILY, found)
+
+
+def quality_anomalies(model: ModelConfig, results: Engine, window: Window, rows: Sequence[Metric]) -> list[Metric]:
+    """The realized quality metrics of a window (its `performance` rows judged with at least
+    `labels.min_labels` labels) against their own history: `performance` rows `anomaly:<metric>`, so the
+    labels DAG replaces them with the metrics they judge."""
+    rule = model.anomalies.rule("quality")
+    if rule is None or model.labels is None:
+        return []
+    enough = model.labels.min_labels
+    found = [
+        Observed(series="quality", metric=f"{QUALITY_PREFIX}{m.metric}", column="", value=float(m.value), rule=rule)
+        for m in rows
+        if m.check == "performance"
+        and m.metric in (*CLASSIFICATION, *REGRESSION)
+        and m.value is not None
+        and int(m.details.get("labeled") or 0) >= enough
+    ]
+    return judge_series(model, results, window, "performance", found)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observed:
+    """One series value of a window: its series (`anomaly_stats.SERIES`), the stored metric name, column."""
+
+    series: SeriesName
+    metric: str
+    column: str
+    value: float
+    rule: AnomalyRule
+
+
+def judge_series(
+    model: ModelConfig, results: Engine, window: Window, family: str, found: Sequence[Observed]
+) -> list[Metric]:
+    """Each observed value against the `ok` rows of the same (family, column, metric) in earlier windows
+    of its seasonal bucket: one bounded range read for all of them."""
     if not found:
         return []
-    since, limit = _reach(model, window, [r for *_, r in found], len(found))
-    names = sorted({name for name, *_ in found})
+    cfg = model.anomalies
+    since, limit = _reach(model, window, [o.rule for o in found], len(found))
+    names = sorted({o.metric for o in found})
     history: dict[tuple[str, str], list[tuple[dt.datetime, float]]] = defaultdict(list)
-    for start, column, metric, value in healthy_history(results, model.name, FAMILY, names, since, window.start, limit):
+    for start, column, metric, value in healthy_history(results, model.name, family, names, since, window.start, limit):
         history[(metric, column)].append((start, value))
     out = []
-    for name, column, value, rule in found:
+    for o in found:
+        rule, value = o.rule, o.value
         bucket = bucket_of(utc_naive(window.start), rule.seasonality)
-        past = [v for at, v in history[(name, column)] if bucket_of(at, rule.seasonality) == bucket]
+        past = [v for at, v in history[(o.metric, o.column)] if bucket_of(at, rule.seasonality) == bucket]
         verdict = judge(value, past[: cfg.history_windows], rule)
         status: Status = cfg.status if verdict.anomalous else "ok"
-        info = series_info(name)
+        info = series_info(o.series)
         details = AnomalyDetails(
-            series=info.label,
+            series=o.metric.removeprefix(QUALITY_PREFIX) if o.series == "quality" else info.label,
             source=info.source,
             judged=verdict.judged,
             reason=verdict.reason,
@@ -130,9 +177,9 @@ def anomaly_metrics(model: ModelConfig, results: Engine, window: Window, produce
         )
         out.append(
             Metric(
-                check=FAMILY,
-                column=column,
-                metric=name,
+                check=family,
+                column=o.column,
+                metric=o.metric,
                 value=value,
                 status=status,
                 threshold=rule.sensitivity,

@@ -15,7 +15,7 @@ from typing import Literal
 
 Seasonality = Literal["none", "day_of_week", "hour_of_day"]
 Direction = Literal["both", "up", "down"]
-SeriesName = Literal["rows", "latency_p95", "error_rate", "prediction_mean", "null_share", "drift_score"]
+SeriesName = Literal["rows", "latency_p95", "error_rate", "prediction_mean", "null_share", "drift_score", "quality"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +54,15 @@ SERIES: tuple[SeriesInfo, ...] = (
         label="NULL share",
         source="drift:null_rate_shift (its window_null_rate) per column",
         min_absolute_change=0.01,
+    ),
+    SeriesInfo(
+        name="quality",
+        label="quality",
+        source="performance:<metric> with at least labels.min_labels labels (stored as anomaly:<metric>)",
+        enabled=False,
+        why_off="realized quality is already judged against its baseline with its standard error (labels.tolerance); "
+        "ratios of a few hundred labels (recall, precision, F1) are noisy enough that six metrics judged at |z| >= 3 "
+        "in every window would give false alarms every few weeks",
     ),
     SeriesInfo(
         name="drift_score",

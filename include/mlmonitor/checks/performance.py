@@ -17,6 +17,7 @@ from typing import Any, TypedDict, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlmonitor.checks.anomalies import quality_anomalies
 from mlmonitor.checks.base import WindowCheck
 from mlmonitor.checks.estimation import (
     CALIBRATION_BINS,
@@ -349,6 +350,12 @@ def judge(
     )
 
 
+def with_history(model: ModelConfig, results: Engine, window: Window, rows: list[Metric]) -> list[Metric]:
+    """A window's performance rows and their realized metrics judged against their own history
+    (`anomalies.series.quality`)."""
+    return rows + quality_anomalies(model, results, window, rows)
+
+
 def recent_windows(model: ModelConfig, end: dt.datetime, count: int) -> list[Window]:
     """The `count` windows of the monitor schedule that end at or before `end`, newest first,
     none starting before `start_date` (the windows the labels DAG re-scores)."""
@@ -378,18 +385,25 @@ PERFORMANCE = WindowCheck(
     family="performance",
     summary="label coverage and quality (accuracy ... ROC AUC, or MAE, RMSE, MAPE) with the labels arrived so "
     "far (M7); the labels DAG re-scores recent windows as more arrive; before the labels, a classifier's "
-    "accuracy ... ROC AUC estimated from its calibrated probabilities (CBPE, `estimated_<metric>`)",
+    "accuracy ... ROC AUC estimated from its calibrated probabilities (CBPE, `estimated_<metric>`); each "
+    "realized metric against its own history (`anomaly:<metric>`)",
     statuses={
+        "warning": "a realized quality metric far from its own history (anomalies, see the anomalies check)",
         "alert": "a quality metric (realized, or estimated before the labels) worse than its baseline by "
         "labels.tolerance and by 4 standard errors",
     },
-    run=lambda ctx: performance_metrics(
-        ctx.engine,
+    run=lambda ctx: with_history(
         ctx.model,
-        ctx.tables,
+        ctx.results_engine,
         ctx.window,
-        ctx.baseline.performance,
-        ctx.window.end,
-        ctx.baseline.calibration,
+        performance_metrics(
+            ctx.engine,
+            ctx.model,
+            ctx.tables,
+            ctx.window,
+            ctx.baseline.performance,
+            ctx.window.end,
+            ctx.baseline.calibration,
+        ),
     ),
 )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from mlmonitor.checks.anomalies import FAMILY as ANOMALY
-from mlmonitor.checks.anomalies import AnomalyDetails, seasonality_text
+from mlmonitor.checks.anomalies import QUALITY_PREFIX, AnomalyDetails, seasonality_text
 from mlmonitor.checks.drift import DRIFTED_SHARE, NULL_RATE_METRIC, BinnedCounts, DriftDetails
 from mlmonitor.checks.drift_methods import drift_methods
 from mlmonitor.checks.health import (
@@ -578,6 +578,8 @@ def window_findings(
             out.append(_dataset_drift(r))
         elif check == "stats":
             out.append(_prediction(r))
+        elif check == "performance" and metric.startswith(QUALITY_PREFIX):
+            out.append(_anomaly(r))
         elif check == "performance":
             quality.append(r)
         elif check == "health" and metric.startswith("share:"):

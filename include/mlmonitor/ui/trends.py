@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+from mlmonitor.checks.anomalies import QUALITY_PREFIX
 from mlmonitor.checks.drift import NULL_RATE_METRIC, BinnedCounts, DriftDetails
 from mlmonitor.checks.drift_methods import drift_methods
 from mlmonitor.checks.performance import QualityDetails
@@ -295,6 +296,7 @@ def quality(metrics: Sequence[Row]) -> Quality | None:
     if not groups:
         return None
     coverage_rows = groups.pop("label_coverage", [])
+    groups = {m: r for m, r in groups.items() if not m.startswith(QUALITY_PREFIX)}  # history judgements: findings
     estimated = {m: r for m, r in groups.items() if m.startswith("estimated_")}
     realized = {m: r for m, r in groups.items() if m not in estimated}
     regressed = [m for m, rows in realized.items() if any(r.get("status") not in (None, "ok") for r in rows)]
