@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from mlmonitor.alerting.mentions import CHECKS, kind_of
 from mlmonitor.checks.anomaly_stats import SERIES, AnomalyRule, Direction, Seasonality, SeriesName
 from mlmonitor.checks.drift_methods import drift_method
 from mlmonitor.checks.drift_stats import ColumnKind
@@ -66,6 +67,8 @@ class ServingConfig(_Strict):
     model_version_column: Identifier | None = None
     latency_column: Identifier | None = None
     allowed_model_versions: tuple[str, ...] = ()
+    # versions kept per window (share rows, run row, XCom, Prometheus); the rest are summed as "other"
+    max_model_versions: int = Field(default=20, ge=1, le=1000)
     status_column: Identifier | None = None
     error_values: tuple[str, ...] = ("error",)
 
@@ -218,6 +221,22 @@ class AlertsConfig(_Strict):
     retries: int = Field(default=3, ge=0, le=10)
     retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)
     timeout_seconds: int = Field(default=30, ge=1, le=300)
+    owners: list[str] = []  # mentioned in every message: Slack user ids, user groups, e-mail addresses
+    subscribers: list[str] = []  # named in every message too, after the owners
+    check_owners: dict[str, list[str]] = {}  # check (validation, drift ...) -> owners named when it fails
+    column_owners: dict[str, list[str]] = {}  # column -> owners named when one of its checks fails
+    group_threshold: int | None = Field(default=None, ge=1)  # queue messages; >= this many per channel: one message
+
+    @field_validator("owners", "subscribers", "check_owners", "column_owners")
+    @classmethod
+    def _mentions(cls, value: list[str] | dict[str, list[str]], info: ValidationInfo) -> object:
+        """Every owner a Slack user id, user group or e-mail (`mentions.kind_of`); check_owners keyed by checks."""
+        unknown = [k for k in value if k not in CHECKS] if info.field_name == "check_owners" else []
+        if unknown:
+            raise ValueError(f"check_owners: {unknown[0]!r} is not a check; use one of {', '.join(CHECKS)}")
+        for name in [n for names in value.values() for n in names] if isinstance(value, dict) else value:
+            kind_of(name)
+        return value
 
     def route(self, severity: Severity) -> tuple[str, str | None]:
         """(Slack connection id, channel) for alerts of `severity`."""

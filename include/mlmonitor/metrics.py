@@ -64,6 +64,7 @@ class RunSummary:
     docs_path: str | None = None
     airflow_run_id: str | None = None
     message: str = ""
+    adhoc: bool = False  # a trigger-form window that is not a schedule interval (kept out of history)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

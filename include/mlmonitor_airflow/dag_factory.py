@@ -27,7 +27,13 @@ from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id, trai
 from mlmonitor.pipeline import Derived
 from mlmonitor.ui.links import dashboard_url
 from mlmonitor_airflow.extra_links import DataDocsLink
-from mlmonitor_airflow.payloads import RescorePayload, StatsPayload, SummaryPayload, ValidationPayload
+from mlmonitor_airflow.payloads import (
+    RescorePayload,
+    RetentionPayload,
+    StatsPayload,
+    SummaryPayload,
+    ValidationPayload,
+)
 from mlmonitor_airflow.slack import FailureNotifier
 
 MONITOR_DOC = """\
@@ -95,6 +101,7 @@ arrived by then: label coverage and {kind} metrics against the training baseline
 
 
 T = TypeVar("T")
+RETENTION_DAG_ID = "mlmonitor_retention"
 
 
 def fail_fast(fn: Callable[..., T], *args: Any) -> T:
@@ -204,6 +211,14 @@ def monitor_params() -> dict[str, Param]:
             "drifts when its effect reaches it and the change is statistically significant. "
             "Raise it to see only large shifts in this run.",
         ),
+        "as_history": Param(
+            False,
+            type=["null", "boolean"],
+            title="Count this window as history",
+            description="A window given above that is not one interval of the schedule is ad hoc: it is "
+            "recorded and alerted on its own, but left out of the trailing history (latency, volume "
+            "baselines, drift streaks, alert streaks). Tick to count it as history anyway.",
+        ),
     }
 
 
@@ -245,7 +260,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
 
             return fail_fast(tasks.persist, name, stats_result, validation, context["run_id"])
 
-        @task(**failure)
+        @task(**failure, outlets=[ALERTS_QUEUED] if model.alerts.group_threshold is not None else [])
         def notify(
             summary: SummaryPayload, stats_result: StatsPayload, validation: ValidationPayload, **context: Any
         ) -> str:
@@ -395,6 +410,44 @@ def labels_dag(model: ModelConfig) -> DAG | None:
     return dag
 
 
+RETENTION_DOC = """\
+### Retention
+
+Each day removes what mlmonitor keeps of windows that started more than `[mlmonitor] retention_days`
+(env `AIRFLOW__MLMONITOR__RETENTION_DAYS`) days before the run's data interval end: the rows of
+`mlmonitor_runs` and `mlmonitor_metrics`, the validation results and Data Docs pages of the models
+{models}, and alerts of the alerts file written before then. With `retention_days` 0 (the default)
+everything is kept and the run does nothing.
+"""
+
+
+def retention_dag(models: list[ModelConfig]) -> DAG | None:
+    """`mlmonitor_retention`: one daily run for every model (none without models)."""
+    if not models:
+        return None
+    names = sorted(m.name for m in models)
+    with DAG(
+        dag_id=RETENTION_DAG_ID,
+        schedule="@daily",
+        start_date=dt.datetime.combine(min(m.start_date for m in models), dt.time(), tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        description="Removes results rows, Data Docs pages, validation results and alerts older than retention_days",
+        doc_md=RETENTION_DOC.format(models=", ".join(f"`{n}`" for n in names)),
+        tags=["mlmonitor", "retention"],
+        default_args={"owner": models[0].owner, "retries": 1, "retry_delay": dt.timedelta(minutes=5)},
+    ) as dag:
+
+        @task
+        def prune(**context: Any) -> RetentionPayload:
+            from mlmonitor_airflow import tasks
+
+            return fail_fast(tasks.retention, names, context["data_interval_end"])
+
+        prune()
+    return dag
+
+
 INVALID_DOC = """\
 ### Invalid model config `{file}`
 
@@ -433,13 +486,49 @@ def invalid_config_dag(path: Path, message: str) -> DAG:
     return dag
 
 
+GROUPED_DAG_ID = "mlmonitor_alerts_grouped"
+# updated by the notify task of every model that groups its alerts: one run of the grouped delivery per
+# scheduler tick takes every message queued by the runs that ended since the last one
+ALERTS_QUEUED = Asset(name="mlmonitor_alerts_queued", uri="mlmonitor://alerts/queued")
+
+
+def grouped_alerts_dag() -> DAG:
+    """Posts the messages queued by the models with `alerts.group_threshold`: per channel one message
+    when at least that many are queued, else one by one (README "Slack", Grouping)."""
+    with DAG(
+        dag_id=GROUPED_DAG_ID,
+        schedule=[ALERTS_QUEUED],
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["mlmonitor"],
+        doc_md="Grouped alert delivery: runs when a monitor run of a model with `alerts.group_threshold` "
+        "queued its message, and posts what is queued, one message per channel above the threshold.",
+    ) as dag:
+
+        @task(retries=2, retry_delay=dt.timedelta(seconds=30))
+        def deliver() -> str:
+            from mlmonitor_airflow import tasks
+
+            return tasks.deliver_grouped()
+
+        deliver()
+    return dag
+
+
 def build_dags(models: list[ModelConfig], broken: dict[Path, str] | None = None) -> dict[str, DAG]:
-    """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML."""
+    """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML, and the
+    grouped alert delivery when a model groups its alerts."""
     dags: dict[str, DAG] = {}
+    if any(m.alerts.group_threshold is not None for m in models):
+        dags[GROUPED_DAG_ID] = grouped_alerts_dag()
     for model in models:
         for dag in (monitor_dag(model), baseline_dag(model), labels_dag(model)):
             if dag is not None:
                 dags[dag.dag_id] = dag
+    retention = retention_dag(models)
+    if retention is not None:
+        dags[retention.dag_id] = retention
     for path, message in (broken or {}).items():
         dag = invalid_config_dag(path, message)
         dags[dag.dag_id] = dag

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from mlmonitor.alerting.message import Alert
 from mlmonitor.alerting.text import render_text
+from mlmonitor.storage.retention import alerts_lock
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,7 @@ class LocalFile:
         if alert.window_start is not None:
             record.update(window_start=alert.window_start, status=alert.status)
         record["text"] = text = render_text(alert, self.top)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
+        with alerts_lock(self.path), self.path.open("a", encoding="utf-8") as handle:  # retention rewrites it
             handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         log.warning("%s of %s written to %s\n%s", alert.kind, alert.model, self.path, text)
         return str(self.path)

@@ -73,10 +73,21 @@ def decide_post(
         window_start: start of the window being notified.
         severity: its severity (None when healthy).
         now_failing: what fails in it (see `failing`).
-        this_window: the message already delivered for this very window (a rerun), if any.
+        this_window: the message already delivered for this very window (a rerun), if any; one left
+            `sending` (posted, then the run failed) is not posted again: delivery is at most once.
         previous: the last message delivered for an earlier window, if any.
         reminder: repeat an unchanged alert after this much window time; None never repeats.
     """
+    if this_window is not None and this_window.state == "pending":
+        return AlertDecision(
+            kind=None, reason=f"a {this_window.kind} for this window is queued for the grouped delivery of its tick"
+        )
+    if this_window is not None and this_window.state == "sending":
+        return AlertDecision(
+            kind=None,
+            reason=f"a {this_window.kind} for this window was posted at {this_window.sent_at} and not confirmed "
+            "(the run failed after the post): not posted again, marked sent",
+        )
     if this_window is not None:
         return AlertDecision(
             kind=None, reason=f"a {this_window.kind} was already sent for this window at {this_window.sent_at}"

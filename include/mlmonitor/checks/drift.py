@@ -27,6 +27,7 @@ from mlmonitor.checks.drift_stats import (
 )
 from mlmonitor.config import DriftRule, ModelConfig
 from mlmonitor.errors import ConfigError
+from mlmonitor.limits import VALUE_CHARS, clip
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.storage.baselines import Baseline, NumericBaseline
 from mlmonitor.warehouse import ModelTables, window_filter
@@ -43,6 +44,10 @@ EVIDENCE = (
 )
 NULL_EVIDENCE = "Fisher's exact test, Benjamini-Hochberg across all signals"
 DRIFTED_SHARE = "drifted_share"
+NO_TRAINING_VALUES = (
+    "no training value (all NULL or not finite): the distribution cannot be compared and never drifts; "
+    "values arriving show as a null-rate shift; derive the baseline from training data that has this column"
+)
 
 
 class UnseenValue(TypedDict):
@@ -82,6 +87,7 @@ class DriftDetails(TypedDict, total=False):
     unseen_values: list[UnseenValue]  # categorical distribution rows with values unseen in training
     counts: BinnedCounts  # distribution rows: training vs window counts
     training_null_rate: float  # null-rate rows
+    note: str  # distribution rows of a column without training values: why nothing is compared
     window_null_rate: float
 
 
@@ -284,7 +290,9 @@ def _column_rows(
     main["distances"] = r.distances
     main["counts"] = binned_counts(baseline, c)
     if unseen:
-        main["unseen_values"] = [{"value": v, "count": n} for v, n in unseen]
+        main["unseen_values"] = [{"value": clip(v, VALUE_CHARS), "count": n} for v, n in unseen]
+    if not sum(c.reference):
+        main["note"] = NO_TRAINING_VALUES
     null_details = audit(nulls, NULL_RATE_WHY, NULL_EVIDENCE)
     null_details["training_null_rate"], null_details["window_null_rate"] = ref_rate, cur_rate
     return [

@@ -20,6 +20,7 @@ from mlmonitor import profile as prof
 from mlmonitor.checks.base import History, WindowCheck, WindowContext
 from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import as_float, capabilities, exact_text
+from mlmonitor.limits import OTHER_VERSIONS, VERSION_CHARS, version_key
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.warehouse import ModelTables, column, reflect_table, window_filter
 from mlmonitor.window import Window, schedule_interval, utc_naive
@@ -87,9 +88,11 @@ class WindowLengthDetails(TypedDict):
 
 def version_metrics(model: ModelConfig, versions: dict[str, int]) -> list[Metric]:
     """Share of requests per model version; a version outside `allowed_model_versions` and mixed
-    versions get the statuses configured under `health`."""
+    versions get the statuses configured under `health`. Versions are compared as stored (clipped);
+    the "other versions" bucket counts as unknown when versions are restricted (its versions are not
+    checked one by one)."""
     total = sum(versions.values())
-    allowed = set(model.serving.allowed_model_versions)
+    allowed = {version_key(v) for v in model.serving.allowed_model_versions}
     unknown = sorted(v for v in versions if allowed and v not in allowed)
     mixed: Status = model.health.mixed_versions if len(versions) > 1 else "ok"
     column_name = model.serving.model_version_column or ""
@@ -193,16 +196,17 @@ def staleness_metrics(
     version = exact_text(column(table, reg.version_column, f"{model.name}: registry version"))
     trained_at = column(table, reg.trained_at_column, f"{model.name}: registry trained_at")
     stmt = sa.select(version, sa.func.max(trained_at)).group_by(version)
-    if versions:
-        stmt = stmt.where(version.in_(sorted(versions)))
+    served = [v for v in versions if v != OTHER_VERSIONS]
+    if served and all(len(v) < VERSION_CHARS for v in served):
+        stmt = stmt.where(version.in_(sorted(served)))  # else: a clipped version is matched by its clipped key
     with engine.connect() as conn:
-        known = {str(v): _as_datetime(t) for v, t in conn.execute(stmt)}
+        known = {version_key(str(v)): _as_datetime(t) for v, t in conn.execute(stmt)}
     source = f"registry table {reg.table}"
     if not versions:  # no version column: the newest registered model is the one serving
         newest = max((t for t in known.values() if t), default=None)
         return [_age_metric(model, "model_age_days", newest, window, source)] if newest else []
     out = []
-    for v in sorted(versions):
+    for v in sorted(served):
         trained = known.get(v)
         if trained is None:
             out.append(

@@ -36,6 +36,8 @@ runs = sa.Table(
     # the status the monitor run gave: `status` differs when a later re-score (labels DAG) changed it
     sa.Column("monitor_status", sa.String(16)),
     sa.Column("rescored_at", UtcDateTime, comment="UTC; when the labels DAG last re-scored the window"),
+    # a window from the trigger form's params that is not a schedule interval: left out of trailing history
+    sa.Column("adhoc", sa.Boolean()),
     # the Data Docs tab finds a run's window by its Airflow run id
     sa.Index("ix_mlmonitor_runs_run_id", "model", "airflow_run_id"),
 )
@@ -130,6 +132,7 @@ def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: 
         "computed_at": utc_naive(now),
         "monitor_status": run.status,
         "rescored_at": None,
+        "adhoc": run.adhoc,
     }
     metric_rows = [_metric_row(key, m) for m in rows]
     _check_unique_keys(run.model, metric_rows)
@@ -300,14 +303,27 @@ def read_metrics(
         return as_dicts(conn.execute(stmt.order_by(metrics.c.window_start)))
 
 
+def scheduled_run(m: sa.Table) -> sa.ColumnElement[bool]:
+    """Join condition from metric rows to their run row, when that run is not an ad-hoc window (NULL:
+    written before `adhoc` existed, a scheduled window)."""
+    return sa.and_(
+        runs.c.model == m.c.model,
+        runs.c.window_start == m.c.window_start,
+        runs.c.window_end == m.c.window_end,
+        sa.or_(runs.c.adhoc.is_(None), runs.c.adhoc == sa.false()),
+    )
+
+
 def trailing_values(
     engine: Engine, model: str, check: str, column: str, metric: str, before: dt.datetime, limit: int
 ) -> list[float]:
-    """Values of one metric in the `limit` most recent healthy (`ok`) windows before `before`."""
+    """Values of one metric in the `limit` most recent healthy (`ok`) scheduled windows before `before`
+    (ad-hoc windows are not history: `scheduled_run`)."""
     ensure_tables(engine)
     m = metrics
     stmt = (
         sa.select(m.c.value)
+        .select_from(m.join(runs, scheduled_run(m)))
         .where(
             m.c.model == model,
             m.c.check_name == check,
@@ -437,11 +453,12 @@ def last_served_run(engine: Engine, model: str, before: dt.datetime) -> dict[str
 def previous_metric(
     engine: Engine, model: str, check: str, column: str, metric: str, before: dt.datetime
 ) -> dict[str, Any] | None:
-    """The newest row of one metric in a window before `before` (any status), details parsed."""
+    """The newest row of one metric in a scheduled window before `before` (any status), details parsed."""
     ensure_tables(engine)
     m = metrics
     stmt = (
         sa.select(m.c.window_start, m.c.value, m.c.status, m.c.details)
+        .select_from(m.join(runs, scheduled_run(m)))
         .where(
             m.c.model == model,
             m.c.check_name == check,
