@@ -115,6 +115,11 @@ def test_min_history_direction_and_small_changes(engine: Engine) -> None:
     assert "under the minimum 100" in small.reason
     assert judge(1200.0, [1000.0, 1000.5, 1000.0, 999.5], rule).anomalous
     assert judge(1040.0, [1000.0, 1000.5, 1000.0], AnomalyRule(min_history=3, min_relative_change=0)).anomalous
+    # a constant history (a NULL share that was always 0): the sentence says so instead of a huge z
+    rows = monitor(engine, volume_model(min_history=3, min_relative_change=0), {d: 100.0 for d in range(3)} | {3: 150})
+    assert rows[3].status == "warning" and rows[3].details["change"] == "150 vs a constant 100 over 3 windows"
+    (text,) = window_findings([_row(rows[3])])
+    assert text.detail == "150 rows, above the constant 100 rows of 3 earlier healthy windows"
 
 
 def test_series_found_among_a_windows_rows_and_drift_scores_off_by_default() -> None:

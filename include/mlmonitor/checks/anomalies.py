@@ -190,7 +190,9 @@ def judge_series(
 
 
 def _change_text(value: float, mean: float | None, std: float | None, z: float | None, n: int) -> str:
-    return f"{value:.4g} vs {mean or 0:.4g} ± {std or 0:.3g} over {n} windows, z {z or 0:+.1f}"
+    if not std:  # a constant history: any change is "infinitely" many std away, so z says nothing
+        return f"{value:.4g} vs a constant {mean or 0:.4g} over {n} windows"
+    return f"{value:.4g} vs {mean or 0:.4g} ± {std:.3g} over {n} windows, z {z or 0:+.1f}"
 
 
 def seasonality_text(seasonality: Seasonality | str, bucket: str) -> str:

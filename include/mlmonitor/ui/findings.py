@@ -467,6 +467,9 @@ def anomaly_sentence(row: Row) -> str:
         return f"{shown(value)} ({d.get('reason', 'not judged')})"
     where = "above" if z > 0 else "below"
     season = seasonality_text(str(d.get("seasonality", "none")), str(d.get("bucket", "")))
+    if not std:
+        windows = f"{d.get('n_history')} earlier healthy windows{season}"
+        return f"{shown(value)}, {where} the constant {shown(mean)} of {windows}"
     return (
         f"{shown(value)}, {abs(z):.1f} std {where} the mean {shown(mean)} (± {shown(std)}) of "
         f"{d.get('n_history')} earlier healthy windows{season}; alert from {fmt(d.get('sensitivity'))} std"
