@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mlmonitor.alerting.mentions import CHECKS, kind_of
+from mlmonitor.checks.anomaly_stats import SERIES, AnomalyRule, Direction, Seasonality, SeriesName
 from mlmonitor.checks.drift_methods import drift_method
 from mlmonitor.checks.drift_stats import ColumnKind
 from mlmonitor.checks.scores import CLASSIFICATION, REGRESSION
@@ -180,6 +181,8 @@ class HealthConfig(_Strict):
 
     mixed_versions: Literal["ok", "warning", "alert"] = "warning"
     unknown_version: Literal["warning", "alert"] = "alert"
+    # a version served that the previous serving window did not serve (and not in allowed_model_versions)
+    version_change: Literal["ok", "warning", "alert"] = "warning"
     staleness: StalenessConfig = StalenessConfig()
     stability: StabilityConfig = StabilityConfig()
     operations: OperationsConfig = OperationsConfig()
@@ -358,6 +361,70 @@ class DriftConfig(_Strict):
         return DriftRule(method.name, threshold, override.null_rate_threshold or self.null_rate_threshold)
 
 
+class AnomalySeriesConfig(_Strict):
+    """Per-series override of the anomaly settings; unset fields fall back to the model's `anomalies`."""
+
+    enabled: bool | None = None
+    seasonality: Seasonality | None = None
+    direction: Direction | None = None
+    min_history: int | None = Field(default=None, ge=2, le=1000)
+    sensitivity: float | None = Field(default=None, gt=0)
+    min_relative_change: float | None = Field(default=None, ge=0)
+    min_absolute_change: float | None = Field(default=None, ge=0)
+
+
+class AnomaliesConfig(_Strict):
+    """History-aware anomalies: each window's value of a stored series (volume, latency, error rate,
+    prediction mean, NULL shares, optionally drift scores) as a z-score against the same series in
+    the model's earlier windows that did not alert (of the same seasonal bucket)."""
+
+    enabled: bool = True
+    seasonality: Seasonality = "none"
+    direction: Direction = "both"
+    min_history: int = Field(default=14, ge=2, le=1000)
+    history_windows: int = Field(default=56, ge=2, le=1000)
+    sensitivity: float = Field(default=3.0, gt=0)
+    min_relative_change: float = Field(default=0.1, ge=0)
+    min_absolute_change: float = Field(default=0.0, ge=0)
+    status: Literal["warning", "alert"] = "warning"
+    series: dict[SeriesName, AnomalySeriesConfig] = {}
+
+    @model_validator(mode="after")
+    def _enough_history(self) -> AnomaliesConfig:
+        every: list[tuple[str, AnomalySeriesConfig]] = [("(model)", AnomalySeriesConfig()), *self.series.items()]
+        for name, o in every:
+            need = o.min_history or self.min_history
+            if need > self.history_windows:
+                raise ValueError(
+                    f"min_history {need} of series {name} exceeds history_windows {self.history_windows}: "
+                    "it could never be judged; raise history_windows or lower min_history"
+                )
+        return self
+
+    def rule(self, name: SeriesName) -> AnomalyRule | None:
+        """How series `name` is judged, or None when it is off."""
+        info = next(s for s in SERIES if s.name == name)
+        o = self.series.get(name, AnomalySeriesConfig())
+        on = o.enabled if o.enabled is not None else info.enabled
+        if not self.enabled or not on:
+            return None
+        absolute = (
+            o.min_absolute_change
+            if o.min_absolute_change is not None
+            else max(self.min_absolute_change, info.min_absolute_change)
+        )
+        return AnomalyRule(
+            seasonality=o.seasonality or self.seasonality,
+            direction=o.direction or self.direction,
+            min_history=o.min_history or self.min_history,
+            sensitivity=o.sensitivity or self.sensitivity,
+            min_relative_change=o.min_relative_change
+            if o.min_relative_change is not None
+            else self.min_relative_change,
+            min_absolute_change=absolute,
+        )
+
+
 class ValidationConfig(_Strict):
     """Knobs of the derived expectation suite."""
 
@@ -391,6 +458,7 @@ class ModelConfig(_Strict):
     drift: DriftConfig = DriftConfig()
     validation: ValidationConfig = ValidationConfig()
     health: HealthConfig = HealthConfig()
+    anomalies: AnomaliesConfig = AnomaliesConfig()
     skew: SkewConfig | None = None
 
     @field_validator("schedule")

@@ -50,7 +50,12 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
     """Profile the training table, store the drift baseline and (re-)derive the suite."""
     tables = resolve_tables(model, engine)
     baseline = derive_baseline(model, engine, tables)
-    baseline = baseline.model_copy(update={"performance": performance.training_performance(engine, model, tables)})
+    baseline = baseline.model_copy(
+        update={
+            "performance": performance.training_performance(engine, model, tables),
+            "calibration": performance.calibration(engine, model, tables),
+        }
+    )
     save_baseline(baseline, project.baseline_path(model.name))
     path = suite_path(project.suites_dir, model.name)
     suite = build_suite(model, baseline, read_suite(path), gx_version)
@@ -189,11 +194,10 @@ def analyse(
     if p.rows == 0:
         return []
     context = window_context(model, engine, results_engine, p, window, columns)
-    out: list[Metric] = []
     with unavailable_as_error(engine):
         for check in window_checks():
-            out += check.run(context)
-    return out
+            context.produced.extend(check.run(context))
+    return list(context.produced)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,7 +232,10 @@ def rescore(
     baseline = load_baseline(project.baseline_path(model.name), model.name)
     out = []
     for window in performance.recent_windows(model, as_of, lookback):
-        rows = performance.performance_metrics(engine, model, tables, window, baseline.performance, as_of)
+        rows = performance.performance_metrics(
+            engine, model, tables, window, baseline.performance, as_of, baseline.calibration
+        )
+        rows = performance.with_history(model, results_engine, window, rows)
         if not rows:  # no predictions in the window: nothing to score
             continue
 

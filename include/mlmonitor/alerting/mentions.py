@@ -16,7 +16,7 @@ MentionKind = Literal["user", "group", "email"]
 _USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _GROUP = re.compile(r"^(?:<!subteam\^)?(S[A-Z0-9]{2,20})(?:\|[^<>&|]{1,80})?>?$")
 _EMAIL = re.compile(r"^[^@\s<>&|]+@[^@\s<>&|]+\.[^@\s<>&|]+$")
-CHECKS = ("validation", "drift", "stats", "health", "performance")  # the `check` of metric rows
+CHECKS = ("validation", "drift", "stats", "health", "performance", "anomaly")  # metrics.FAMILIES: the `check` of rows
 
 
 def kind_of(text: str) -> MentionKind:

@@ -56,6 +56,16 @@ class Fingerprint(_Frozen):
     content_hash: str
 
 
+class Calibration(_Frozen):
+    """The map from a predicted probability to the positive rate it had on the labelled training rows
+    (equal-width bins, made monotone by isotonic regression): what performance estimation needs."""
+
+    bins: int
+    counts: list[int]  # training rows per bin
+    curve: list[float]  # calibrated probability per bin
+    labeled: int
+
+
 class Baseline(_Frozen):
     model: str
     bins_version: int
@@ -65,6 +75,7 @@ class Baseline(_Frozen):
     categorical: dict[str, CategoricalBaseline]
     prediction: NumericBaseline
     performance: dict[str, float] = Field(default_factory=dict)  # quality on the training labels, if any
+    calibration: Calibration | None = None  # classification with training labels: for estimated quality
     # column -> type of the training and serving tables when derived: the first window's schema reference
     schemas: dict[str, dict[str, str]] = Field(default_factory=dict)
     # what derivation noticed about the training data and worked around (non-finite values left out,

@@ -257,6 +257,7 @@ def find_run(engine: Engine, model: str, airflow_run_id: str) -> dict[str, Any] 
 
 
 DETAILS_ALWAYS = ("stats", "performance")  # checks whose ok rows carry what charts draw (baselines)
+DETAILS_ALWAYS_METRICS = ("version_change",)  # metrics whose ok rows carry what pages mark (a version's first window)
 
 
 def read_metrics(
@@ -279,7 +280,11 @@ def read_metrics(
     ensure_tables(engine)
     columns: list[Any] = list(metrics.c)
     if flagged_details:
-        needed = sa.or_(metrics.c.status != "ok", metrics.c.check_name.in_(DETAILS_ALWAYS))
+        needed = sa.or_(
+            metrics.c.status != "ok",
+            metrics.c.check_name.in_(DETAILS_ALWAYS),
+            metrics.c.metric.in_(DETAILS_ALWAYS_METRICS),
+        )
         columns[columns.index(metrics.c.details)] = sa.case((needed, metrics.c.details), else_="{}").label("details")
     stmt = sa.select(*columns).where(metrics.c.model == model)
     if ok_rows is not None:
@@ -333,6 +338,37 @@ def trailing_values(
     )
     with engine.connect() as conn:
         return [float(v) for v in conn.scalars(stmt)]
+
+
+def healthy_history(
+    engine: Engine,
+    model: str,
+    check: str,
+    metric_names: Sequence[str],
+    since: dt.datetime,
+    before: dt.datetime,
+    limit: int,
+) -> list[tuple[dt.datetime, str, str, float]]:
+    """(window_start, column, metric, value) of the `ok` rows of some metrics of one check in windows
+    starting in [since, before), newest first, at most `limit` rows: a range read on the primary key."""
+    ensure_tables(engine)
+    m = metrics
+    stmt = (
+        sa.select(m.c.window_start, m.c.column_name, m.c.metric, m.c.value)
+        .where(
+            m.c.model == model,
+            m.c.window_start >= utc_naive(since),
+            m.c.window_start < utc_naive(before),
+            m.c.check_name == check,
+            m.c.metric.in_(list(metric_names)),
+            m.c.status == "ok",
+            m.c.value.isnot(None),
+        )
+        .order_by(m.c.window_start.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [(r.window_start, str(r.column_name or ""), str(r.metric), float(r.value)) for r in conn.execute(stmt)]
 
 
 def metric_of(row: Mapping[str, Any]) -> Metric:
@@ -398,6 +434,20 @@ def replace_check(
             .values(status=status, message=message, rescored_at=utc_naive(now or dt.datetime.now(dt.UTC)))
         )
         return run.status, status
+
+
+def last_served_run(engine: Engine, model: str, before: dt.datetime) -> dict[str, Any] | None:
+    """The newest run row with serving rows in a window starting before `before` (one indexed read)."""
+    ensure_tables(engine)
+    stmt = (
+        sa.select(runs.c.window_start, runs.c.window_end, runs.c.model_versions)
+        .where(runs.c.model == model, runs.c.window_start < utc_naive(before), runs.c.rows > 0)
+        .order_by(runs.c.window_start.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    return dict(row._mapping) if row else None
 
 
 def previous_metric(

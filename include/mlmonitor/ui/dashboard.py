@@ -33,6 +33,7 @@ from mlmonitor.ui.findings import (
     episodes,
     findings_by_window,
     fmt,
+    new_versions,
     num,
     pct,
     unhealthy_streak,
@@ -69,8 +70,10 @@ CHARTED: dict[str, tuple[str, ...] | None] = {
     "drift": None,
     "stats": ("mean", "std"),
     "performance": None,
-    "health": ("p50", "p95", "p99", "rows"),
+    "health": ("p50", "p95", "p99", "rows", "version_change"),
 }
+# the ok rows the overview reads: a version's first window is marked there too
+OVERVIEW_OK_ROWS: dict[str, tuple[str, ...] | None] = {"health": ("version_change",)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +95,7 @@ class WindowView:
     docs_path: str | None  # its Great Expectations page, relative to the Data Docs site
     docs_href: str | None  # its Data Docs inside the dashboard, failures first
     run_href: str | None  # the Airflow run that wrote it
+    new_versions: tuple[str, ...] = ()  # versions this window served first (marked on every page)
 
     @property
     def changed_later(self) -> bool:
@@ -127,6 +131,7 @@ def window_views(
 ) -> list[WindowView]:
     """Run rows with the reasons for their status (and since when, and whether muted), newest first."""
     found = findings_by_window(runs, metrics)
+    first = new_versions(metrics)
     out = []
     for r in sorted(runs, key=lambda r: r["window_start"], reverse=True):
         start = r["window_start"]
@@ -149,6 +154,7 @@ def window_views(
                 run_href=airflow_run_url(base, monitor_dag_id(model), r["airflow_run_id"])
                 if r.get("airflow_run_id")
                 else None,
+                new_versions=first.get(start, ()),
             )
         )
     return out
@@ -158,7 +164,9 @@ def _cell(w: WindowView) -> Cell:
     reasons = "\n".join(f"• {f.title}" for f in w.findings[:4]) + (
         f"\n+ {len(w.findings) - 4} more" if len(w.findings) > 4 else ""
     )
-    head = f"{when(w.start)} UTC: {STATUS_TEXT.get(w.status, w.status)}"
+    head = f"{when(w.start)} UTC: {STATUS_TEXT.get(w.status, w.status)}" + (
+        f"\nfirst window of {', '.join(w.new_versions)}" if w.new_versions else ""
+    )
     return Cell(start=w.start, status=w.status, href=w.href, tip=head + (f"\n{reasons}" if reasons else ""))
 
 
@@ -174,6 +182,15 @@ def _versions_text(versions: Mapping[str, int]) -> str:
     if len(ranked) == 1:
         return ranked[0][0]
     return " · ".join(f"{v} {100 * n / total:.0f}%" for v, n in ranked) or "–"
+
+
+def _versions_html(w: WindowView) -> str:
+    """The versions served, with the versions this window served first marked."""
+    text = escape(_versions_text(w.versions))
+    if not w.new_versions:
+        return text
+    new = escape(", ".join(w.new_versions))
+    return f'{text} <mark class="new-version" title="first window of {new}">new: {new}</mark>'
 
 
 def _window_title(w: WindowView) -> str:
@@ -224,7 +241,11 @@ def load_summary(engine: Engine, model: str, description: str, base: str = "") -
     """A model's overview line from its newest `OVERVIEW_WINDOWS` windows and their flagged metric rows."""
     runs = read_runs(engine, model, limit=OVERVIEW_WINDOWS)
     oldest = min((r["window_start"] for r in runs), default=None)
-    metrics = read_metrics(engine, model, since=oldest, flagged_details=True, ok_rows={}) if oldest is not None else []
+    metrics = (
+        read_metrics(engine, model, since=oldest, flagged_details=True, ok_rows=OVERVIEW_OK_ROWS)
+        if oldest is not None
+        else []
+    )
     silenced = _mutes(engine, model, oldest)
     return model_summary(model, description, window_views(model, runs, _parsed(metrics), base, silenced), runs)
 
@@ -265,7 +286,7 @@ def load_window(
     runs += read_runs(engine, model, limit=1, since=after, oldest_first=True)
     oldest = min((r["window_start"] for r in runs), default=start)
     until = start - dt.timedelta(seconds=1)
-    before = read_metrics(engine, model, since=oldest, until=until, flagged_details=True, ok_rows={})
+    before = read_metrics(engine, model, since=oldest, until=until, flagged_details=True, ok_rows=OVERVIEW_OK_ROWS)
     metrics = _parsed(before + read_metrics(engine, model, start))
     return window_page(model, runs, metrics, start, base, description, mutes=_mutes(engine, model, start))
 
@@ -320,9 +341,7 @@ def _model_card(s: ModelSummary, base: str) -> str:
             f"<code>{escape(monitor_dag_id(s.model))}</code>.</p></article>"
         )
     health = f'<span class="health">{escape(s.health.text())}</span>'
-    facts = (
-        f"Latest window {escape(_window_title(w))} · {w.rows:,} rows · versions {escape(_versions_text(w.versions))}"
-    )
+    facts = f"Latest window {escape(_window_title(w))} · {w.rows:,} rows · versions {_versions_html(w)}"
     return (
         f'<article class="model st-edge-{escape(w.status)}"><header>{name} {badge(w.status, was=w.monitor_status)} '
         f"{health}</header>{desc}<p class=facts>{facts}</p>"
@@ -503,7 +522,7 @@ def _window_row(w: WindowView) -> str:
         f'<a href="{escape(w.href)}">{escape(day(w.start))}</a></td>'
         f"<td data-label=status>{badge(w.status, was=w.monitor_status)}</td>"
         f'<td class="num" data-label="rows">{w.rows:,}</td>'
-        f"<td data-label=versions>{escape(_versions_text(w.versions))}</td>"
+        f"<td data-label=versions>{_versions_html(w)}</td>"
         f"<td data-label=why>{reasons}</td><td data-label=evidence>{link(w.docs_href, 'Data Docs')} · "
         f"{link(w.run_href, 'Airflow run', airflow=True)}</td></tr>"
     )
@@ -553,7 +572,7 @@ def render_model(view: ModelView, shell: Shell | None = None) -> str:
     )
     why = (
         f'<section id="why"><h2>Why: latest window {escape(_window_title(latest))}</h2>'
-        f'<p class="facts">{latest.rows:,} rows · versions {escape(_versions_text(latest.versions))}'
+        f'<p class="facts">{latest.rows:,} rows · versions {_versions_html(latest)}'
         f"{_changed(latest)}</p>{findings_list(latest.findings)}<p class=evidence>{_evidence(latest)}</p></section>"
     )
     earlier = [e for e in episodes({w.start: w.findings for w in view.windows}) if not e.ongoing]
@@ -640,7 +659,7 @@ def render_window(wp: WindowPage, shell: Shell | None = None) -> str:
     )
     head = (
         f"<h1>{escape(w.model)}: window {escape(_window_title(w))} {badge(w.status, was=w.monitor_status)}</h1>"
-        f'<p class="facts">{w.rows:,} rows · versions {escape(_versions_text(w.versions))} · monitored '
+        f'<p class="facts">{w.rows:,} rows · versions {_versions_html(w)} · monitored '
         f"{escape(when(w.computed_at))} UTC{_changed(w)}</p>{nav}"
     )
     why = f'<section id="why"><h2>Why</h2>{findings_list(w.findings)}</section>'
