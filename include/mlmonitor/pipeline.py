@@ -22,6 +22,7 @@ from mlmonitor.metrics import Metric, RunSummary, Status, drifted_columns, worst
 from mlmonitor.names import schema_suite_name
 from mlmonitor.project import GxProject
 from mlmonitor.storage.baselines import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
+from mlmonitor.storage.files import model_lock
 from mlmonitor.storage.results import replace_check, write_results
 from mlmonitor.storage.suites import build_schema_suite, build_suite, read_suite, suite_path, write_suite
 from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables, unavailable_as_error, window_filter
@@ -48,14 +49,16 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
     tables = resolve_tables(model, engine)
     baseline = derive_baseline(model, engine, tables)
     baseline = baseline.model_copy(update={"performance": performance.training_performance(engine, model, tables)})
-    save_baseline(baseline, project.baseline_path(model.name))
-    path = suite_path(project.suites_dir, model.name)
-    suite = build_suite(model, baseline, read_suite(path), gx_version)
-    changed = write_suite(suite, path)
-    schema_path = suite_path(project.suites_dir, schema_suite_name(model.name))
     types = serving_types(model, engine, tables)
-    schema = build_schema_suite(model, baseline, types, read_suite(schema_path), gx_version)
-    changed = write_suite(schema, schema_path) or changed
+    path = suite_path(project.suites_dir, model.name)
+    schema_path = suite_path(project.suites_dir, schema_suite_name(model.name))
+    # one writer per model; a validation reads both suites of one derivation (storage.files)
+    with model_lock(project.suites_dir, model.name):
+        save_baseline(baseline, project.baseline_path(model.name))
+        suite = build_suite(model, baseline, read_suite(path), gx_version)
+        changed = write_suite(suite, path)
+        schema = build_schema_suite(model, baseline, types, read_suite(schema_path), gx_version)
+        changed = write_suite(schema, schema_path) or changed
     return {
         "model": model.name,
         "suite": str(path),

@@ -18,6 +18,7 @@ from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
 from mlmonitor.names import baseline_dag_id, schema_suite_name
 from mlmonitor.storage.baselines import Baseline, CategoricalBaseline, NumericBaseline
+from mlmonitor.storage.files import write_atomic
 
 Expectation = dict[str, Any]
 _NS = uuid.UUID("6f1c7a52-52a7-4d0e-9c53-0d6b4f1e7d11")
@@ -246,12 +247,11 @@ def suite_path(suites_dir: Path, model: str) -> Path:
 
 
 def write_suite(suite: dict[str, Any], path: Path) -> bool:
-    """Write the suite as sorted, indented JSON; return whether the file changed."""
+    """Write the suite as sorted, indented JSON in one step; return whether the file changed."""
     text = json.dumps(suite, indent=2, sort_keys=True)
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text)
     return True
 
 
