@@ -60,10 +60,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    import great_expectations as gx
+    from mlmonitor.gx_runtime import great_expectations
 
     model = get_model(args.model)
-    info = pipeline.derive(model, engine_for(model, args.warehouse_url), default_project(), gx.__version__)
+    gx_version = great_expectations().__version__
+    info = pipeline.derive(model, engine_for(model, args.warehouse_url), default_project(), gx_version)
     print(
         f"{model.name}: {info['expectations']} expectations in {info['suite']} "
         f"({'changed' if info['suite_changed'] else 'unchanged'}); baseline {info['baseline']}"

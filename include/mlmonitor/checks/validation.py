@@ -188,8 +188,8 @@ def record_validations(project: GxProject, model: str, pages: list[tuple[str, st
     its page. The rows live in a small JSON file beside the site, so the page costs the same at the
     300th window as at the 1st (no stored result is re-read)."""
     with model_lock(project.suites_dir, model):
-        rows = _index_rows(project, model)
-        for suite, page, success in pages:
+        rows, scanned = _index_rows(project, model)
+        for suite, page, success in pages if not scanned else ():  # a scan found this run's pages
             parts = Path(page).parts  # validations/<suite>/<run name>/<run time>/<batch>.html
             cell = rows.setdefault(parts[-3], {}).get(suite)
             rows[parts[-3]][suite] = {
@@ -202,21 +202,16 @@ def record_validations(project: GxProject, model: str, pages: list[tuple[str, st
         return _write_index_page(project, model, rows)
 
 
-def write_model_index(project: GxProject, model: str) -> Path:
-    """(Re)write the model's index page from its stored rows (from the site's pages when there are none
-    yet: a site written before the rows were kept)."""
-    with model_lock(project.suites_dir, model):
-        return _write_index_page(project, model, _index_rows(project, model))
-
-
-def _index_rows(project: GxProject, model: str) -> dict[str, dict[str, IndexCell]]:
+def _index_rows(project: GxProject, model: str) -> tuple[dict[str, dict[str, IndexCell]], bool]:
+    """The kept rows, or (when none are kept, or they are unreadable) the rows of a scan of the site,
+    and whether they come from a scan."""
     stored = project.model_index_path(model)
     if stored.exists():
         try:
-            return cast(dict[str, dict[str, IndexCell]], json.loads(stored.read_text(encoding="utf-8")))
+            return cast(dict[str, dict[str, IndexCell]], json.loads(stored.read_text(encoding="utf-8"))), False
         except ValueError:
             pass  # rebuilt from the pages below
-    return _scan_pages(project, model)
+    return _scan_pages(project, model), True
 
 
 def _scan_pages(project: GxProject, model: str) -> dict[str, dict[str, IndexCell]]:
