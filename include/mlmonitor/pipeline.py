@@ -50,15 +50,9 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
     baseline = derive_baseline(model, engine, tables)
     baseline = baseline.model_copy(update={"performance": performance.training_performance(engine, model, tables)})
     types = serving_types(model, engine, tables)
+    suite, schema, changed = store_derivation(project, model, baseline, types, gx_version)
     path = suite_path(project.suites_dir, model.name)
     schema_path = suite_path(project.suites_dir, schema_suite_name(model.name))
-    # one writer per model; a validation reads both suites of one derivation (storage.files)
-    with model_lock(project.suites_dir, model.name):
-        save_baseline(baseline, project.baseline_path(model.name))
-        suite = build_suite(model, baseline, read_suite(path), gx_version)
-        changed = write_suite(suite, path)
-        schema = build_schema_suite(model, baseline, types, read_suite(schema_path), gx_version)
-        changed = write_suite(schema, schema_path) or changed
     return {
         "model": model.name,
         "suite": str(path),
@@ -71,6 +65,27 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
         "numeric": list(tables.numeric),
         "categorical": list(tables.categorical),
     }
+
+
+def store_derivation(
+    project: GxProject,
+    model: ModelConfig,
+    baseline: Baseline,
+    types: dict[str, list[str] | None],
+    gx_version: str,
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """Write the baseline and both suites (keeping their manual expectations) under the model's lock,
+    each file replaced in one step: a validation reads both suites of one derivation (`read_suites`),
+    a monitor run never a half-written file. Returns the suites and whether either file changed."""
+    path = suite_path(project.suites_dir, model.name)
+    schema_path = suite_path(project.suites_dir, schema_suite_name(model.name))
+    with model_lock(project.suites_dir, model.name):
+        save_baseline(baseline, project.baseline_path(model.name))
+        suite = build_suite(model, baseline, read_suite(path), gx_version)
+        changed = write_suite(suite, path)
+        schema = build_schema_suite(model, baseline, types, read_suite(schema_path), gx_version)
+        changed = write_suite(schema, schema_path) or changed
+    return suite, schema, changed
 
 
 def serving_types(model: ModelConfig, engine: Engine, tables: ModelTables) -> dict[str, list[str] | None]:

@@ -29,7 +29,7 @@ from mlmonitor.metrics import Metric
 from mlmonitor.names import derive_hint, schema_suite_name
 from mlmonitor.project import GxProject
 from mlmonitor.storage.files import model_lock, write_atomic
-from mlmonitor.storage.suites import read_suite, suite_path
+from mlmonitor.storage.suites import read_suites, suite_path
 from mlmonitor.warehouse import ModelTables, bound
 from mlmonitor.window import Window
 
@@ -131,9 +131,7 @@ def validate_window(
 
     path = suite_path(project.suites_dir, model.name)
     schema_suite = schema_suite_name(model.name)
-    with model_lock(project.suites_dir, model.name, shared=True):  # both suites of one derivation
-        stored = read_suite(path)
-        schema_stored = read_suite(suite_path(project.suites_dir, schema_suite))
+    stored, schema_stored = read_suites(project.suites_dir, model.name)
     if stored is None:
         raise BaselineMissing(f"{model.name}: no expectation suite at {path}; {derive_hint(model.name)}")
     context = ephemeral_context(project)
