@@ -20,7 +20,7 @@ SITE = "local_site"
 # GE's site index (index.html) lists this many of the newest validations of all models; it reads each
 # one's stored result, so a bigger number costs every window more. Each model's own index
 # (mlmonitor/<model>.html) lists all of its windows.
-SITE_INDEX_VALIDATIONS = 30
+SITE_INDEX_VALIDATIONS = 10
 
 
 def great_expectations() -> ModuleType:

@@ -83,3 +83,20 @@ def last_complete_interval(schedule: str, at: dt.datetime) -> tuple[dt.datetime,
     end: dt.datetime = croniter(schedule, as_utc(at) + dt.timedelta(microseconds=1)).get_prev(dt.datetime)
     start: dt.datetime = croniter(schedule, end).get_prev(dt.datetime)
     return as_utc(start), as_utc(end)
+
+
+def schedule_windows(schedule: str, start: dt.datetime, end: dt.datetime) -> list[Window]:
+    """The schedule's complete intervals inside [start, end), in order: the windows the monitor DAG
+    runs for that range (a start between two schedule times begins at the next one)."""
+    from croniter import croniter
+
+    lo, hi = as_utc(start), as_utc(end)
+    times = croniter(schedule, lo - dt.timedelta(microseconds=1))
+    out: list[Window] = []
+    left = as_utc(times.get_next(dt.datetime))
+    while True:
+        right = as_utc(times.get_next(dt.datetime))
+        if right > hi:
+            return out
+        out.append(Window(left, right))
+        left = right

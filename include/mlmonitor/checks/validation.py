@@ -119,15 +119,22 @@ def _suite_with(gx: Any, data: dict[str, Any], condition: Any) -> Any:
 
 
 def validate_window(
-    project: GxProject, model: ModelConfig, engine: Engine, tables: ModelTables, window: Window
+    project: GxProject,
+    model: ModelConfig,
+    engine: Engine,
+    tables: ModelTables,
+    window: Window,
+    *,
+    site_index: bool = True,
 ) -> ValidationOutcome:
     """Run the model's suites on the window; failures are results, not exceptions.
 
     The window suite runs on the window's rows (row condition), the schema suite on the serving table's
-    column types (a catalogue lookup); both pages and the model's index are written to Data Docs."""
+    column types (a catalogue lookup); both pages and the model's index are written to Data Docs, and
+    GE's site index unless `site_index` is false (a backfill rebuilds it at its last window)."""
     gx = great_expectations()
-    from great_expectations.checkpoint.actions import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     path = suite_path(project.suites_dir, model.name)
     schema_suite = schema_suite_name(model.name)
@@ -150,14 +157,15 @@ def validate_window(
         for name, s in suites
     ]
     checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name=model.name,
-            validation_definitions=definitions,
-            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[SITE])],
-            result_format=result_format(model),
-        )
+        gx.Checkpoint(name=model.name, validation_definitions=definitions, result_format=result_format(model))
     )
     result = checkpoint.run(run_id=RunIdentifier(run_name=f"{model.name} {window.start:%Y-%m-%dT%H:%M}"))
+    # GE's UpdateDataDocsAction builds the site once per validation, each time with the site index and
+    # the suite pages: one build here, suite pages only when their suite changed, the index when asked
+    stale = [ExpectationSuiteIdentifier(name=name) for name, _ in suites if _page_is_stale(project, name)]
+    context.build_data_docs(
+        site_names=[SITE], resource_identifiers=[*result.run_results, *stale], build_index=site_index
+    )
     docs_path = None
     metrics: list[Metric] = []
     pages: list[tuple[str, str, bool]] = []
@@ -170,6 +178,23 @@ def validate_window(
             docs_path = page
     record_validations(project, model.name, pages)
     return ValidationOutcome(bool(result.success), metrics, docs_path)
+
+
+def refresh_site_index(project: GxProject, model: str) -> None:
+    """Rebuild GE's site index (its newest validations) and the model's suite page: after a backfill,
+    whose windows skip the index."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    ephemeral_context(project).build_data_docs(
+        site_names=[SITE], resource_identifiers=[ExpectationSuiteIdentifier(name=model)], build_index=True
+    )
+
+
+def _page_is_stale(project: GxProject, suite: str) -> bool:
+    """Whether the suite's Data Docs page is missing or older than the suite file."""
+    page = project.docs_dir / "expectations" / f"{suite}.html"
+    source = suite_path(project.suites_dir, suite)
+    return not page.exists() or page.stat().st_mtime_ns < source.stat().st_mtime_ns
 
 
 class IndexCell(TypedDict):
