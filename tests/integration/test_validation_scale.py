@@ -150,3 +150,18 @@ def test_no_secret_left_and_analytics_off(postgres_database: dict[str, str], pro
     assert set(os.environ) - set(before) <= {"GX_ANALYTICS_ENABLED"}
     assert not [p for p in project.root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_psycopg3_engines_validate_the_window(postgres_database: dict[str, str], project: GxProject) -> None:
+    """psycopg 3 (what Airflow's postgres provider builds) casts GE's text bounds to VARCHAR, which
+    PostgreSQL will not compare with a timestamp: GE gets the same server through psycopg2."""
+    engine = _warehouse(
+        sa.make_url(postgres_database["url"]).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    )
+    model = _model()
+    pipeline.derive(model, engine, project, great_expectations().__version__)
+    outcome = validate_window(project, model, engine, resolve_tables(model, engine), WINDOW)
+    assert outcome.success, [(m.metric, m.details.get("error")) for m in outcome.metrics if m.status != "ok"]
+    assert next(m for m in outcome.metrics if m.metric == "expect_table_row_count_to_be_between").value == N
+    engine.dispose()
