@@ -9,7 +9,7 @@ of its own, started through a small wrapper that reports the child's peak RSS
 (`import mlmonitor.cli, great_expectations`).
 
 Small windows: 1,000-row hourly windows (the 100k table re-timed to 3.6 s a row): one `mlmonitor run`
-(a cold process), then `mlmonitor backfill` over 10 (quick) or 100 windows in one process, whose
+(a cold process), then `mlmonitor backfill` over 5 (quick) or 100 windows in one process, whose
 per-window times show whether the last windows cost what the first did.
 
 Goals (issue 19): peak RSS < 500 MB at every size; 10M within 10x the floor on PostgreSQL; a 1k-row
@@ -44,7 +44,8 @@ _WRAP = (
     "import resource, subprocess, sys, time\n"
     "t = time.perf_counter(); r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
     "print(r.stdout[-3000:], file=sys.stderr); print(r.stderr[-3000:], file=sys.stderr)\n"
-    "print(r.returncode, round(time.perf_counter() - t, 2), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(r.returncode, round(time.perf_counter() - t, 2), round(u.ru_utime + u.ru_stime, 2), u.ru_maxrss)"
 )
 
 
@@ -53,12 +54,19 @@ def engine_for(db: str) -> Engine:
 
 
 def timed(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run `argv` as a child of a fresh wrapper process: exit code, wall seconds, the child's peak RSS."""
+    """Run `argv` as a child of a fresh wrapper process: exit code, wall seconds, the child's CPU seconds
+    (user + system: what the machine's other load inflates least) and peak RSS."""
     done = subprocess.run(
         [sys.executable, "-c", _WRAP, *argv], capture_output=True, text=True, env=env, cwd=ROOT, check=False
     )
-    code, seconds, rss_kb = done.stdout.split()[-3:]
-    return {"exit": int(code), "seconds": float(seconds), "peak_rss_mb": round(int(rss_kb) / 1024), "log": done.stderr}
+    code, seconds, cpu, rss_kb = done.stdout.split()[-4:]
+    return {
+        "exit": int(code),
+        "seconds": float(seconds),
+        "cpu_s": float(cpu),
+        "peak_rss_mb": round(int(rss_kb) / 1024),
+        "log": done.stderr,
+    }
 
 
 def floor_seconds(engine: Engine, table: str, start: Any, end: Any) -> float:
@@ -123,6 +131,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     env.pop("MLMONITOR_WAREHOUSE_URL", None)
     imports = timed([sys.executable, "-c", "import mlmonitor.cli, great_expectations"], env)
     rows_out.append({"db": "-", "case": "import mlmonitor.cli + GE", **_row(imports)})
+    print(rows_out[-1], flush=True)
     for db in ("postgresql", "sqlite"):
         try:
             engine = engine_for(db)
@@ -155,6 +164,7 @@ def main(quick: bool = False) -> dict[str, Any]:
                     "floor_s": round(floor, 2),
                     "run/floor": round(run["seconds"] / floor, 1),
                     "beyond_imports_s": round(beyond, 2),
+                    "cpu_beyond_imports_s": round(run["cpu_s"] - imports["cpu_s"], 2),
                     "note": f"table built in {built:.0f} s" if built else "",
                 }
             )
@@ -177,8 +187,10 @@ def main(quick: bool = False) -> dict[str, Any]:
             env,
         )
         rows_out.append({"db": db, "case": f"run, one {SMALL_ROWS:,}-row window (cold CLI)", **_row(cold),
-                         "beyond_imports_s": round(cold["seconds"] - imports["seconds"], 2)})  # fmt: skip
-        windows = 10 if quick else 100
+                         "beyond_imports_s": round(cold["seconds"] - imports["seconds"], 2),
+                         "cpu_beyond_imports_s": round(cold["cpu_s"] - imports["cpu_s"], 2)})  # fmt: skip
+        print(rows_out[-1], flush=True)
+        windows = 5 if quick else 100
         last = first + (T0.replace(hour=1) - T0) * windows
         fill = timed(
             _cli(
@@ -210,6 +222,7 @@ def main(quick: bool = False) -> dict[str, Any]:
                 "median_first_s": small[db]["first"],
                 "median_last_s": small[db]["last"],
                 "beyond_imports_s": round((fill["seconds"] - imports["seconds"]) / windows, 2),
+                "cpu_per_window_s": round((fill["cpu_s"] - imports["cpu_s"]) / windows, 2),
             }
         )
         print(rows_out[-1], flush=True)
@@ -234,7 +247,7 @@ def main(quick: bool = False) -> dict[str, Any]:
 
 
 def _row(result: dict[str, Any]) -> dict[str, Any]:
-    return {"exit": result["exit"], "seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"]}
+    return {k: result[k] for k in ("exit", "seconds", "cpu_s", "peak_rss_mb")}
 
 
 if __name__ == "__main__":
