@@ -11,6 +11,8 @@ import datetime as dt
 import importlib
 import os
 import sys
+import time
+from collections import Counter
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -23,10 +25,10 @@ from mlmonitor.alerting.policy import AlertDecision, failing, severity_of, shoul
 from mlmonitor.alerting.text import render_text
 from mlmonitor.config import ModelConfig, get_model, load_models, models_dir
 from mlmonitor.errors import BaselineMissing, ConfigError, MlmonitorError, WarehouseError
-from mlmonitor.metrics import RunSummary, drifted_columns
+from mlmonitor.metrics import RunSummary, Status, drifted_columns, worst
 from mlmonitor.project import default_project
 from mlmonitor.storage.alert_state import drift_streaks
-from mlmonitor.window import Window, parse_instant
+from mlmonitor.window import Window, parse_instant, schedule_windows
 
 EXIT = {"ok": 0, "alert": 1, "config": 2, "warehouse": 3, "no_data": 4, "warning": 5, "error": 3}
 WAREHOUSE_URL_ENV = "MLMONITOR_WAREHOUSE_URL"
@@ -60,10 +62,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    import great_expectations as gx
+    from mlmonitor.gx_runtime import great_expectations
 
     model = get_model(args.model)
-    info = pipeline.derive(model, engine_for(model, args.warehouse_url), default_project(), gx.__version__)
+    gx_version = great_expectations().__version__
+    info = pipeline.derive(model, engine_for(model, args.warehouse_url), default_project(), gx_version)
     print(
         f"{model.name}: {info['expectations']} expectations in {info['suite']} "
         f"({'changed' if info['suite_changed'] else 'unchanged'}); baseline {info['baseline']}"
@@ -73,8 +76,17 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_window(model: ModelConfig, engine: Engine, window: Window, columns: Sequence[str] | None) -> RunSummary:
-    """prepare -> analyse -> validate -> persist, exactly as the monitor DAG's tasks."""
+def run_window(
+    model: ModelConfig,
+    engine: Engine,
+    window: Window,
+    columns: Sequence[str] | None,
+    *,
+    echo: bool = True,
+    site_index: bool = True,
+) -> RunSummary:
+    """prepare -> analyse -> validate -> persist, exactly as the monitor DAG's tasks; prints the alert
+    text when `echo`, rebuilds GE's site index when `site_index`."""
     from mlmonitor.checks.validation import validate_window
 
     project = default_project()
@@ -82,7 +94,7 @@ def run_window(model: ModelConfig, engine: Engine, window: Window, columns: Sequ
     metrics = pipeline.analyse(model, engine, engine, prepared, window, columns)
     docs = None
     if prepared.rows:
-        outcome = validate_window(project, model, engine, prepared.tables, window)
+        outcome = validate_window(project, model, engine, prepared.tables, window, site_index=site_index)
         metrics += outcome.metrics
         docs = outcome.docs_path
     summary = pipeline.persist(
@@ -96,7 +108,8 @@ def run_window(model: ModelConfig, engine: Engine, window: Window, columns: Sequ
     alert = build_alert(decision, summary, metrics, failing(summary, metrics), streaks, links)
     if should_alert(summary):
         deliver(alert, LocalFile(project.alerts_file, model.alerts.top))
-    print(render_text(alert, model.alerts.top))
+    if echo:
+        print(render_text(alert, model.alerts.top))
     return summary
 
 
@@ -106,6 +119,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     summary = run_window(model, engine_for(model, args.warehouse_url), window, columns)
     return EXIT[summary.status]
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Every window of the model's schedule in [--start, --end), one after the other in this process
+    (GE and the engine set up once). Each window is persisted as it completes and replaces its earlier
+    rows, so an interrupted backfill is resumed by running it again."""
+    from mlmonitor.checks.validation import refresh_site_index
+
+    model = get_model(args.model)
+    lo, hi = parse_instant(args.start, "--start"), parse_instant(args.end, "--end")
+    windows = schedule_windows(model.schedule, lo, hi)
+    if not windows:
+        raise ConfigError(
+            f"{model.name}: no complete {model.schedule!r} interval in [{lo.isoformat()}, {hi.isoformat()}); "
+            f"widen --start/--end"
+        )
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    engine = engine_for(model, args.warehouse_url)
+    statuses: list[Status] = []
+    began = time.monotonic()
+    for window in windows:
+        t0 = time.monotonic()
+        try:
+            summary = run_window(model, engine, window, columns, echo=False, site_index=False)
+        except WarehouseError as exc:  # this window failed; the next ones may not (a lost connection)
+            print(f"{window.label}: error: {exc}", file=sys.stderr)
+            statuses.append("error")
+            continue
+        statuses.append(summary.status)
+        print(f"{window.label}: {summary.status} ({time.monotonic() - t0:.1f} s): {summary.message}")
+    if any(s not in ("no_data", "error") for s in statuses):
+        refresh_site_index(default_project(), model.name)
+    took = time.monotonic() - began
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(Counter(statuses).items()))
+    print(f"{model.name}: {len(windows)} windows in {took:.1f} s ({len(windows) / took:.2f} windows/s): {counts}")
+    return EXIT[worst(statuses)]
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
@@ -157,6 +206,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--end", required=True, help="ISO datetime, exclusive")
     r.add_argument("--columns", help="comma-separated feature subset for drift")
     r.set_defaults(func=cmd_run)
+    bf = sub.add_parser("backfill", parents=[url], help="monitor every schedule window in [start, end), in one process")
+    bf.add_argument("model")
+    bf.add_argument("--start", required=True, help="ISO datetime, inclusive (naive = UTC)")
+    bf.add_argument("--end", required=True, help="ISO datetime, exclusive")
+    bf.add_argument("--columns", help="comma-separated feature subset for drift")
+    bf.set_defaults(func=cmd_backfill)
     rs = sub.add_parser("rescore", parents=[url], help="re-score recent windows with the labels arrived so far")
     rs.add_argument("model")
     rs.add_argument("--as-of", required=True, help="ISO datetime: windows ending by then, labels arrived by then")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -148,9 +149,16 @@ def _compile_exact_text(element: exact_text, compiler: SQLCompiler, **kw: Any) -
 
 def for_great_expectations(url: sa.URL) -> sa.URL:
     """The URL Great Expectations gets: GE 1.x knows MariaDB only as `mysql` (for its identifier
-    quoting and type names), so `mariadb+driver://` goes to it as `mysql+driver://`, same server."""
+    quoting and type names), so `mariadb+driver://` goes to it as `mysql+driver://`, same server.
+
+    GE binds the window bounds of its row conditions as text. A PostgreSQL driver whose dialect casts
+    every parameter to its type (psycopg 3, asyncpg: `%(p)s::VARCHAR`) makes that `timestamp >=
+    varchar`, which PostgreSQL refuses; GE then connects with psycopg2 (pinned), whose untyped
+    literal PostgreSQL reads as a timestamp. Same server, same credentials."""
     if url.get_backend_name() == "mariadb":
         return url.set(drivername=f"mysql+{url.get_driver_name()}")
+    if url.get_backend_name() == "postgresql" and url.get_dialect().bind_typing is BindTyping.RENDER_CASTS:
+        return url.set(drivername="postgresql+psycopg2")
     return url
 
 

@@ -23,6 +23,7 @@ from mlmonitor.metrics import Metric, RunSummary, Status, drifted_columns, worst
 from mlmonitor.names import schema_suite_name
 from mlmonitor.project import GxProject
 from mlmonitor.storage.baselines import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
+from mlmonitor.storage.files import model_lock
 from mlmonitor.storage.results import replace_check, write_results
 from mlmonitor.storage.retention import prune_results, prune_validations
 from mlmonitor.storage.suites import build_schema_suite, build_suite, read_suite, suite_path, write_suite
@@ -56,14 +57,10 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
             "calibration": performance.calibration(engine, model, tables),
         }
     )
-    save_baseline(baseline, project.baseline_path(model.name))
-    path = suite_path(project.suites_dir, model.name)
-    suite = build_suite(model, baseline, read_suite(path), gx_version)
-    changed = write_suite(suite, path)
-    schema_path = suite_path(project.suites_dir, schema_suite_name(model.name))
     types = serving_types(model, engine, tables)
-    schema = build_schema_suite(model, baseline, types, read_suite(schema_path), gx_version)
-    changed = write_suite(schema, schema_path) or changed
+    suite, schema, changed = store_derivation(project, model, baseline, types, gx_version)
+    path = suite_path(project.suites_dir, model.name)
+    schema_path = suite_path(project.suites_dir, schema_suite_name(model.name))
     return {
         "model": model.name,
         "suite": str(path),
@@ -77,6 +74,27 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
         "categorical": list(tables.categorical),
         "warnings": list(baseline.warnings),
     }
+
+
+def store_derivation(
+    project: GxProject,
+    model: ModelConfig,
+    baseline: Baseline,
+    types: dict[str, list[str] | None],
+    gx_version: str,
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """Write the baseline and both suites (keeping their manual expectations) under the model's lock,
+    each file replaced in one step: a validation reads both suites of one derivation (`read_suites`),
+    a monitor run never a half-written file. Returns the suites and whether either file changed."""
+    path = suite_path(project.suites_dir, model.name)
+    schema_path = suite_path(project.suites_dir, schema_suite_name(model.name))
+    with model_lock(project.suites_dir, model.name):
+        save_baseline(baseline, project.baseline_path(model.name))
+        suite = build_suite(model, baseline, read_suite(path), gx_version)
+        changed = write_suite(suite, path)
+        schema = build_schema_suite(model, baseline, types, read_suite(schema_path), gx_version)
+        changed = write_suite(schema, schema_path) or changed
+    return suite, schema, changed
 
 
 def serving_types(model: ModelConfig, engine: Engine, tables: ModelTables) -> dict[str, list[str] | None]:
@@ -329,10 +347,10 @@ class Pruned(TypedDict):
 def prune(model: ModelConfig, results_engine: Engine, project: GxProject, before: dt.datetime) -> Pruned:
     """Remove what is kept of `model`'s windows that started before `before`: results rows first,
     then validation results and Data Docs pages (the model's validation index rewritten)."""
-    from mlmonitor.checks.validation import write_model_index
+    from mlmonitor.checks.validation import drop_missing_pages
 
     runs, metrics = prune_results(results_engine, model.name, before)
     validations = prune_validations(project, model.name, before)
     if validations:
-        write_model_index(project, model.name)
+        drop_missing_pages(project, model.name)
     return {"model": model.name, "runs": runs, "metrics": metrics, "validations": validations}

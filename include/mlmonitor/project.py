@@ -35,6 +35,10 @@ class GxProject:
     def baseline_path(self, model: str) -> Path:
         return self.baselines_dir / f"{model}.json"
 
+    def model_index_path(self, model: str) -> Path:
+        """The rows of the model's Data Docs index (one per window), kept beside the site, not in it."""
+        return self.gx_dir / "uncommitted" / "mlmonitor_index" / f"{model}.json"
+
     @property
     def alerts_file(self) -> Path:
         return self.gx_dir / "uncommitted" / "alerts.jsonl"

@@ -89,3 +89,20 @@ def is_adhoc(schedule: str, window: Window) -> bool:
     """Whether a window given in the trigger form is ad hoc: not exactly one interval of the schedule
     (re-checking a whole scheduled window is not ad hoc)."""
     return last_complete_interval(schedule, window.end) != (window.start, window.end)
+
+
+def schedule_windows(schedule: str, start: dt.datetime, end: dt.datetime) -> list[Window]:
+    """The schedule's complete intervals inside [start, end), in order: the windows the monitor DAG
+    runs for that range (a start between two schedule times begins at the next one)."""
+    from croniter import croniter
+
+    lo, hi = as_utc(start), as_utc(end)
+    times = croniter(schedule, lo - dt.timedelta(microseconds=1))
+    out: list[Window] = []
+    left = as_utc(times.get_next(dt.datetime))
+    while True:
+        right = as_utc(times.get_next(dt.datetime))
+        if right > hi:
+            return out
+        out.append(Window(left, right))
+        left = right

@@ -253,10 +253,11 @@ def baseline_needed(model_name: str, run_type: str, only_if_changed: bool) -> bo
 
 def derive(model_name: str) -> pipeline.Derived:
     """Profile the training table; write the drift baseline and the suites."""
-    import great_expectations as gx
+    from mlmonitor.gx_runtime import great_expectations
 
     model = get_model(model_name)
-    result = pipeline.derive(model, warehouse_engine(model.warehouse_conn_id), default_project(), gx.__version__)
+    gx_version = great_expectations().__version__
+    result = pipeline.derive(model, warehouse_engine(model.warehouse_conn_id), default_project(), gx_version)
     log.info(
         "baseline of %s from %s: %d + %d expectations (suites %s); fingerprint %s",
         model.name,

@@ -74,3 +74,36 @@ def test_rescore_scores_windows_with_the_labels_arrived(url: str, capsys: pytest
     assert out.strip().splitlines() == ["[2024-03-01T00:00:00+00:00, 2024-03-02T00:00:00+00:00): label coverage 100.0%"]
     assert main(["rescore", "carloan", "--as-of", "yesterday", "--warehouse-url", url]) == 2
     assert "--as-of" in capsys.readouterr().err
+
+
+def test_backfill_monitors_every_window_of_the_range_once(
+    url: str, gx_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three daily windows in one process; running it again replaces each window's rows (a resumed or
+    repeated backfill leaves one run row per window) and counts the re-validation in the index."""
+    engine = sa.create_engine(url)
+    write_demo(engine, days=[0, 1])
+    assert main(["baseline", "carloan", "--warehouse-url", url]) == 0
+    capsys.readouterr()
+    args = ["backfill", "carloan", "--start", "2024-02-29T06:00", "--end", "2024-03-04T12:00", "--warehouse-url", url]
+    assert main(args) == 4  # the first two windows hold predictions, the third none
+    out = capsys.readouterr().out
+    assert "carloan: 3 windows in" in out and "windows/s" in out
+    assert "[2024-03-01T00:00:00+00:00, 2024-03-02T00:00:00+00:00): ok" in out
+    assert main(args) == 4
+    runs = read_runs(engine, "carloan")
+    assert sorted((r["window_start"].isoformat(), r["status"]) for r in runs) == [
+        ("2024-03-01T00:00:00", "ok"),
+        ("2024-03-02T00:00:00", "ok"),
+        ("2024-03-03T00:00:00", "no_data"),
+    ]
+    index = (gx_root / "gx/uncommitted/data_docs/local_site/mlmonitor/carloan.html").read_text()
+    assert index.count("(2 validations)") == 4  # two windows with rows, each validated twice, two suites
+    assert (gx_root / "gx/uncommitted/data_docs/local_site/index.html").is_file()
+    engine.dispose()
+
+
+def test_backfill_of_no_complete_window_exits_2(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["backfill", "carloan", "--start", "2024-03-01T06:00", "--end", "2024-03-02T00:00", "--warehouse-url", url]
+    assert main(args) == 2
+    assert "no complete '@daily' interval" in capsys.readouterr().err

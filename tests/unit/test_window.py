@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from mlmonitor.errors import ConfigError
-from mlmonitor.window import Window, last_complete_interval, parse_instant, window_from_params
+from mlmonitor.window import Window, last_complete_interval, parse_instant, schedule_windows, window_from_params
 
 UTC = dt.UTC
 D_START = dt.datetime(2024, 3, 1)  # a naive data interval, as read from Airflow in tests
@@ -123,3 +123,15 @@ def test_last_complete_interval_for_runs_without_a_logical_date(
 ) -> None:
     start, end = last_complete_interval(schedule, at)
     assert (start, end) == tuple(t.replace(tzinfo=dt.UTC) for t in expected)
+
+
+def test_schedule_windows_are_the_complete_intervals_of_the_range() -> None:
+    utc = dt.UTC
+    days = schedule_windows("@daily", dt.datetime(2024, 2, 29, 6), dt.datetime(2024, 3, 3, 12))
+    assert [(w.start, w.end) for w in days] == [
+        (dt.datetime(2024, 3, 1, tzinfo=utc), dt.datetime(2024, 3, 2, tzinfo=utc)),
+        (dt.datetime(2024, 3, 2, tzinfo=utc), dt.datetime(2024, 3, 3, tzinfo=utc)),
+    ]
+    hours = schedule_windows("0 */6 * * *", dt.datetime(2024, 3, 1, tzinfo=utc), dt.datetime(2024, 3, 2, tzinfo=utc))
+    assert len(hours) == 4 and hours[0].start == dt.datetime(2024, 3, 1, tzinfo=utc)
+    assert schedule_windows("@daily", dt.datetime(2024, 3, 1, 1), dt.datetime(2024, 3, 2)) == []

@@ -1,37 +1,37 @@
-"""Validate one window of serving logs with the model's suite through a file-backed GE context.
+"""Validate one window of serving logs with the model's suites through an ephemeral GE context.
 
-The batch is a query asset restricted to [window_start, window_end), so GE pushes its metrics
-into the database. The connection string reaches GE through an environment variable that
-only exists in this process: great_expectations.yml holds `${...}`, never a password.
+The batch is the serving table itself; every expectation of the window suite carries a row condition
+`window_start <= ts < window_end`, so GE computes each metric with a WHERE in the warehouse and no
+window row reaches the worker (a query asset made GE fetch the whole window first). The suite files
+are read under the model's lock and added to an in-memory store: GE never writes them back. Results
+and Data Docs pages are files of the project (mlmonitor.gx_runtime).
 """
 
 from __future__ import annotations
 
-import fcntl
+import datetime as dt
 import html
 import json
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict, cast
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor.checks.base import CheckInfo
 from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import for_great_expectations
 from mlmonitor.errors import BaselineMissing
+from mlmonitor.gx_runtime import SITE, ephemeral_context, great_expectations
 from mlmonitor.limits import VALUE_CHARS, clip
 from mlmonitor.metrics import Metric
 from mlmonitor.names import derive_hint, schema_suite_name
 from mlmonitor.project import GxProject
-from mlmonitor.storage.suites import read_suite, suite_path
-from mlmonitor.warehouse import ModelTables, window_filter
+from mlmonitor.storage.files import model_lock, write_atomic
+from mlmonitor.storage.suites import read_suites, suite_path
+from mlmonitor.warehouse import ModelTables, bound
 from mlmonitor.window import Window
 
 
@@ -83,93 +83,196 @@ class ValidationOutcome:
     docs_path: str | None
 
 
-@contextmanager
-def _project_lock(project: GxProject) -> Iterator[None]:
-    """GE rewrites great_expectations.yml when a datasource changes: one writer at a time per machine."""
-    project.gx_dir.mkdir(parents=True, exist_ok=True)
-    with open(project.gx_dir / ".mlmonitor.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def window_condition(engine: Engine, model: ModelConfig, tables: ModelTables, window: Window) -> Any:
+    """GE's row condition `start <= ts < end`.
+
+    GE stores a condition's parameters as JSON and binds them as text: each bound is given as the text
+    the column's own type binds (SQLite compares its stored text: '2024-03-01 00:00:00.000000'), else
+    ISO text with a space, which PostgreSQL and MySQL read as a timestamp; naive UTC unless the
+    column is timezone-aware, as mlmonitor's own window statistics filter."""
+    from great_expectations.expectations.row_conditions import Column
+
+    ts = tables.ts(model)
+    process = ts.type.bind_processor(engine.dialect)
+
+    def literal(instant: dt.datetime) -> str:
+        value = bound(ts, instant)
+        bound_value = process(value) if process else value
+        return bound_value.isoformat(sep=" ") if isinstance(bound_value, dt.datetime) else str(bound_value)
+
+    return (Column(ts.name) >= literal(window.start)) & (Column(ts.name) < literal(window.end))
 
 
-def window_query(engine: Engine, model: ModelConfig, tables: ModelTables, window: Window) -> str:
-    """SELECT of the window, compiled by the warehouse dialect with the bounds as literals.
+def _suite_with(gx: Any, data: dict[str, Any], condition: Any) -> Any:
+    """The stored suite as a GE object, every expectation that reads rows restricted by `condition`
+    (None: as stored). Expectations on the table's metadata (`expect_column_to_exist`) take none."""
+    from great_expectations.expectations.registry import get_expectation_impl
 
-    GE query assets take SQL text; the bounds are datetimes we produced, never user strings.
-    """
-    stmt = sa.select(tables.serving).where(window_filter(tables.ts(model), window))
-    return str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+    expectations = [
+        {**e, "kwargs": {**e["kwargs"], "row_condition": condition}}
+        if condition is not None and "row_condition" in get_expectation_impl(e["type"]).__fields__
+        else e
+        for e in data["expectations"]
+    ]
+    return gx.ExpectationSuite(
+        name=data["name"], id=data.get("id"), meta=data.get("meta"), notes=data.get("notes"), expectations=expectations
+    )
 
 
 def validate_window(
-    project: GxProject, model: ModelConfig, engine: Engine, tables: ModelTables, window: Window
+    project: GxProject,
+    model: ModelConfig,
+    engine: Engine,
+    tables: ModelTables,
+    window: Window,
+    *,
+    site_index: bool = True,
 ) -> ValidationOutcome:
-    """Run the model's suite on the window; failures are results, not exceptions."""
-    import great_expectations as gx
-    from great_expectations.checkpoint.actions import UpdateDataDocsAction
+    """Run the model's suites on the window; failures are results, not exceptions.
+
+    The window suite runs on the window's rows (row condition), the schema suite on the serving table's
+    column types (a catalogue lookup); both pages and the model's index are written to Data Docs, and
+    GE's site index unless `site_index` is false (a backfill rebuilds it at its last window)."""
+    gx = great_expectations()
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     path = suite_path(project.suites_dir, model.name)
-    if read_suite(path) is None:
-        raise BaselineMissing(f"{model.name}: no expectation suite at {path}; {derive_hint(model.name)}")
     schema_suite = schema_suite_name(model.name)
-    has_schema = read_suite(suite_path(project.suites_dir, schema_suite)) is not None
-    env = f"MLMONITOR_GX_URL_{model.name.upper()}"
-    os.environ[env] = for_great_expectations(engine.url).render_as_string(hide_password=False)
-    with _project_lock(project):
-        context = gx.get_context(mode="file", project_root_dir=str(project.root))
-        # GE draws tqdm bars on stderr, which Airflow logs at ERROR level: a worker's log is no place for them
-        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        source = context.data_sources.add_or_update_sql(name=f"{model.name}_warehouse", connection_string=f"${{{env}}}")
-        known = {a.name for a in source.assets}
-        for name in (f"{model.name}_window", f"{model.name}_serving"):
-            if name in known:
-                source.delete_asset(name)
-        window_batch = source.add_query_asset(
-            name=f"{model.name}_window", query=window_query(engine, model, tables, window)
-        ).add_batch_definition_whole_table("window")
-        definitions = [
-            context.validation_definitions.add_or_update(
-                gx.ValidationDefinition(name=model.name, data=window_batch, suite=context.suites.get(model.name))
-            )
-        ]
-        if has_schema:
-            # GE reflects column types of tables only (not of queries): the schema suite runs on
-            # the serving table itself, which costs a catalogue lookup, not a scan.
-            table_batch = source.add_table_asset(
-                name=f"{model.name}_serving",
-                table_name=tables.serving.name,
-                schema_name=tables.serving.schema,
-            ).add_batch_definition_whole_table("table")
-            definitions.append(
-                context.validation_definitions.add_or_update(
-                    gx.ValidationDefinition(name=schema_suite, data=table_batch, suite=context.suites.get(schema_suite))
-                )
-            )
-        checkpoint = context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=model.name,
-                validation_definitions=definitions,
-                actions=[UpdateDataDocsAction(name="update_data_docs")],
-                result_format=result_format(model),
-            )
-        )
-        result = checkpoint.run(run_id=RunIdentifier(run_name=f"{model.name} {window.start:%Y-%m-%dT%H:%M}"))
-        docs_path = None
-        metrics: list[Metric] = []
-        for identifier, run in result.run_results.items():
-            metrics += [_metric(r.expectation_config, r.success, r.result, r.exception_info) for r in run.results]
-            if run.suite_name == model.name:
-                docs_path = _docs_path(context.get_docs_sites_urls(resource_identifier=identifier), project)
-        write_model_index(project, model.name)
+    stored, schema_stored = read_suites(project.suites_dir, model.name)
+    if stored is None:
+        raise BaselineMissing(f"{model.name}: no expectation suite at {path}; {derive_hint(model.name)}")
+    context = ephemeral_context(project)
+    source = context.data_sources.add_sql(
+        name=f"{model.name}_warehouse",
+        connection_string=for_great_expectations(engine.url).render_as_string(hide_password=False),
+    )
+    batch = source.add_table_asset(
+        name=f"{model.name}_serving", table_name=tables.serving.name, schema_name=tables.serving.schema
+    ).add_batch_definition_whole_table("serving")
+    suites = [(model.name, _suite_with(gx, stored, window_condition(engine, model, tables, window)))]
+    if schema_stored is not None:  # types belong to the table, not the window: no row condition
+        suites.append((schema_suite, _suite_with(gx, schema_stored, None)))
+    definitions = [
+        context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=context.suites.add(s)))
+        for name, s in suites
+    ]
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(name=model.name, validation_definitions=definitions, result_format=result_format(model))
+    )
+    result = checkpoint.run(run_id=RunIdentifier(run_name=f"{model.name} {window.start:%Y-%m-%dT%H:%M}"))
+    # GE's UpdateDataDocsAction builds the site once per validation, each time with the site index and
+    # the suite pages: one build here, suite pages only when their suite changed, the index when asked
+    stale = [ExpectationSuiteIdentifier(name=name) for name, _ in suites if _page_is_stale(project, name)]
+    context.build_data_docs(
+        site_names=[SITE], resource_identifiers=[*result.run_results, *stale], build_index=site_index
+    )
+    docs_path = None
+    metrics: list[Metric] = []
+    pages: list[tuple[str, str, bool]] = []
+    for identifier, run in result.run_results.items():
+        metrics += [_metric(r.expectation_config, r.success, r.result, r.exception_info) for r in run.results]
+        page = _docs_path(context.get_docs_sites_urls(resource_identifier=identifier, site_names=[SITE]), project)
+        if page is not None:
+            pages.append((run.suite_name, page, bool(run.success)))
+        if run.suite_name == model.name:
+            docs_path = page
+    record_validations(project, model.name, pages)
     return ValidationOutcome(bool(result.success), metrics, docs_path)
 
 
-def write_model_index(project: GxProject, model: str) -> Path:
+def refresh_site_index(project: GxProject, model: str) -> None:
+    """Rebuild GE's site index (its newest validations) and the model's suite page: after a backfill,
+    whose windows skip the index."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    ephemeral_context(project).build_data_docs(
+        site_names=[SITE], resource_identifiers=[ExpectationSuiteIdentifier(name=model)], build_index=True
+    )
+
+
+def _page_is_stale(project: GxProject, suite: str) -> bool:
+    """Whether the suite's Data Docs page is missing or older than the suite file."""
+    page = project.docs_dir / "expectations" / f"{suite}.html"
+    source = suite_path(project.suites_dir, suite)
+    return not page.exists() or page.stat().st_mtime_ns < source.stat().st_mtime_ns
+
+
+class IndexCell(TypedDict):
+    """One suite's validations of one window in the model's index."""
+
+    page: str  # the latest validation's page, relative to the Data Docs site
+    success: bool | None
+    validated: str  # GE's run time folder name of the latest validation
+    count: int  # validations of the window with this suite
+
+
+def record_validations(project: GxProject, model: str, pages: list[tuple[str, str, bool]]) -> Path:
+    """Add this run's validation pages (suite, page, success) to the model's index rows and rewrite
+    its page. The rows live in a small JSON file beside the site, so the page costs the same at the
+    300th window as at the 1st (no stored result is re-read)."""
+    with model_lock(project.suites_dir, model):
+        rows, scanned = _index_rows(project, model)
+        for suite, page, success in pages if not scanned else ():  # a scan found this run's pages
+            parts = Path(page).parts  # validations/<suite>/<run name>/<run time>/<batch>.html
+            cell = rows.setdefault(parts[-3], {}).get(suite)
+            rows[parts[-3]][suite] = {
+                "page": page,
+                "success": success,
+                "validated": parts[-2],
+                "count": (cell["count"] if cell else 0) + 1,
+            }
+        write_atomic(project.model_index_path(model), json.dumps(rows, indent=1, sort_keys=True))
+        return _write_index_page(project, model, rows)
+
+
+def drop_missing_pages(project: GxProject, model: str) -> Path:
+    """Drop from the model's index the validations whose pages are gone (retention removed them) and
+    rewrite its page; kept rows only, no stored result is read."""
+    with model_lock(project.suites_dir, model):
+        rows, _ = _index_rows(project, model)
+        kept: dict[str, dict[str, IndexCell]] = {}
+        for run_name, cells in rows.items():
+            present = {suite: c for suite, c in cells.items() if (project.docs_dir / c["page"]).exists()}
+            if present:
+                kept[run_name] = present
+        write_atomic(project.model_index_path(model), json.dumps(kept, indent=1, sort_keys=True))
+        return _write_index_page(project, model, kept)
+
+
+def _index_rows(project: GxProject, model: str) -> tuple[dict[str, dict[str, IndexCell]], bool]:
+    """The kept rows, or (when none are kept, or they are unreadable) the rows of a scan of the site,
+    and whether they come from a scan."""
+    stored = project.model_index_path(model)
+    if stored.exists():
+        try:
+            return cast(dict[str, dict[str, IndexCell]], json.loads(stored.read_text(encoding="utf-8"))), False
+        except ValueError:
+            pass  # rebuilt from the pages below
+    return _scan_pages(project, model), True
+
+
+def _scan_pages(project: GxProject, model: str) -> dict[str, dict[str, IndexCell]]:
+    """The index rows from the site's pages and stored results (once, for a site without rows)."""
+    site = project.docs_dir
+    rows: dict[str, dict[str, IndexCell]] = {}
+    for suite in (model, schema_suite_name(model)):
+        found: dict[str, list[Path]] = {}
+        for page in (site / "validations" / suite).glob("*/*/*.html"):
+            found.setdefault(page.parts[-3], []).append(page)
+        for run_name, pages in found.items():
+            latest = max(pages, key=lambda p: p.parts[-2])
+            rel = latest.relative_to(site)
+            rows.setdefault(run_name, {})[suite] = {
+                "page": str(rel),
+                "success": _stored_success(project, rel),
+                "validated": latest.parts[-2],
+                "count": len(pages),
+            }
+    return rows
+
+
+def _write_index_page(project: GxProject, model: str, windows: dict[str, dict[str, IndexCell]]) -> Path:
     """A Data Docs page listing the model's validations by window, newest window first: one row per
     window with the outcome of its rows (suite `<model>`) and of the serving table's types (suite
     `<model>_schema`), each linking its latest validation; re-validations of a window are counted.
@@ -177,36 +280,28 @@ def write_model_index(project: GxProject, model: str) -> Path:
     GE's own index lists every suite of every model, each window twice and dated by validation time;
     this one is the page a model's users want.
     """
-    site = project.docs_dir
-    windows: dict[str, dict[str, list[Path]]] = {}
-    for suite in (model, schema_suite_name(model)):
-        for page in (site / "validations" / suite).glob("*/*/*.html"):
-            windows.setdefault(page.parts[-3], {}).setdefault(suite, []).append(page)
     rows = []
     for run_name in sorted(windows, key=_window_of_run, reverse=True):
         cells = []
         for suite in (model, schema_suite_name(model)):
-            pages = sorted(windows[run_name].get(suite, []), key=lambda p: p.parts[-2])
-            if not pages:
+            cell = windows[run_name].get(suite)
+            if cell is None:
                 cells.append('<td class="none">not validated</td>')
                 continue
-            latest = pages[-1]
-            rel = latest.relative_to(site)
-            label = _outcome(project, rel)
-            again = f' <span class="n">({len(pages)} validations)</span>' if len(pages) > 1 else ""
+            label = {True: "passed", False: "FAILED", None: "unknown"}[cell["success"]]
+            again = f' <span class="n">({cell["count"]} validations)</span>' if cell["count"] > 1 else ""
             cells.append(
-                f'<td class="{label.lower()}"><a href="../{html.escape(quote(str(rel)))}">{label}</a>{again}</td>'
+                f'<td class="{label.lower()}"><a href="../{html.escape(quote(cell["page"]))}">{label}</a>{again}</td>'
             )
-        validated = max(p.parts[-2] for pages in windows[run_name].values() for p in pages)
+        validated = max(c["validated"] for c in windows[run_name].values())
         rows.append(
             f"<tr><td>{html.escape(_window_of_run(run_name).replace('T', ' '))}</td>{''.join(cells)}"
             f"<td>{html.escape(_validated_at(validated))}</td></tr>"
         )
-    index = site / "mlmonitor" / f"{model}.html"
-    index.parent.mkdir(parents=True, exist_ok=True)
-    index.write_text(
+    index = project.docs_dir / "mlmonitor" / f"{model}.html"
+    write_atomic(
+        index,
         _INDEX.format(model=html.escape(model), rows="\n".join(rows) or '<tr><td colspan="4">none yet</td></tr>'),
-        encoding="utf-8",
     )
     return index
 
@@ -222,10 +317,10 @@ def _validated_at(run_time: str) -> str:
     return f"{'-'.join(match.groups()[:3])} {match.group(4)}:{match.group(5)} UTC" if match else run_time
 
 
-def _outcome(project: GxProject, rel: Path) -> str:
+def _stored_success(project: GxProject, rel: Path) -> bool | None:
     stored = project.gx_dir / "uncommitted" / rel.with_suffix(".json")
     success = json.loads(stored.read_text(encoding="utf-8")).get("success") if stored.exists() else None
-    return {True: "passed", False: "FAILED", None: "unknown"}[success]
+    return success if isinstance(success, bool) else None
 
 
 _INDEX = """<!doctype html>

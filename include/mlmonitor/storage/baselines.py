@@ -18,6 +18,7 @@ from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import is_overflow
 from mlmonitor.errors import BaselineMissing, TrainingDataError
 from mlmonitor.names import derive_hint
+from mlmonitor.storage.files import write_atomic
 from mlmonitor.warehouse import ModelTables, column_types
 
 # 2: per-bin training means (the atoms of the binned Wasserstein distance)
@@ -217,8 +218,8 @@ def _canonical(value: Any) -> Any:
 
 
 def save_baseline(baseline: Baseline, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(baseline.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    """Replace the stored baseline in one step (a reader sees the old one or the new one)."""
+    write_atomic(path, baseline.model_dump_json(indent=2) + "\n")
 
 
 def load_baseline(path: Path, model: str) -> Baseline:

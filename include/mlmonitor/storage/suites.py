@@ -18,6 +18,7 @@ from mlmonitor.config import ModelConfig
 from mlmonitor.errors import BaselineMissing
 from mlmonitor.names import baseline_dag_id, schema_suite_name
 from mlmonitor.storage.baselines import Baseline, CategoricalBaseline, NumericBaseline
+from mlmonitor.storage.files import model_lock, write_atomic
 
 Expectation = dict[str, Any]
 _NS = uuid.UUID("6f1c7a52-52a7-4d0e-9c53-0d6b4f1e7d11")
@@ -253,12 +254,11 @@ def suite_path(suites_dir: Path, model: str) -> Path:
 
 
 def write_suite(suite: dict[str, Any], path: Path) -> bool:
-    """Write the suite as sorted, indented JSON; return whether the file changed."""
+    """Write the suite as sorted, indented JSON in one step; return whether the file changed."""
     text = json.dumps(suite, indent=2, sort_keys=True)
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text)
     return True
 
 
@@ -279,3 +279,9 @@ def read_suite(path: Path) -> dict[str, Any] | None:
             f"manual expectations in the deleted file are lost)"
         )
     return data
+
+
+def read_suites(suites_dir: Path, model: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The window suite and the schema suite of one derivation (read under the model's shared lock)."""
+    with model_lock(suites_dir, model, shared=True):
+        return read_suite(suite_path(suites_dir, model)), read_suite(suite_path(suites_dir, schema_suite_name(model)))
