@@ -193,8 +193,8 @@ def expected_rate(suite: dict[str, Any], n: int) -> float:
 
 def main(quick: bool = False) -> dict[str, Any]:
     sizes = QUICK_SIZES if quick else SIZES
-    clean_windows = {100: 40, 1_000: 40, 10_000: 20} if quick else {100: 600, 1_000: 600, 10_000: 200, 100_000: 50}
-    incident_windows = 10 if quick else 40
+    clean_windows = {100: 40, 1_000: 40, 10_000: 20} if quick else {100: 300, 1_000: 300, 10_000: 100, 100_000: 20}
+    incident_windows = 10 if quick else 20
     rng = np.random.default_rng(19)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mlmonitor-bench-fa-") as tmp:
