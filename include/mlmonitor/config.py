@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mlmonitor.alerting.mentions import CHECKS, kind_of
 from mlmonitor.checks.anomaly_stats import SERIES, AnomalyRule, Direction, Seasonality, SeriesName
@@ -432,7 +441,12 @@ class ValidationConfig(_Strict):
     max_rows: int | None = Field(default=None, ge=1)
     mostly: float = Field(default=0.99, gt=0, le=1)
     quantile_margin: float = Field(default=0.1, ge=0)
-    null_tolerance_rows: int = Field(default=500, ge=10)
+    # the window size the model expects (its smallest usual window): every derived `mostly` is a
+    # training share minus 4 standard errors at this many rows; `null_tolerance_rows` is its old name
+    window_rows: int = Field(default=500, ge=10, validation_alias=AliasChoices("window_rows", "null_tolerance_rows"))
+    # a categorical with at most this many training values is validated against all of them (more:
+    # against its top-K, allowing the share the top-K misses); 0 keeps to the top-K
+    value_set_max: int = Field(default=1000, ge=0, le=10_000)
     # raw serving values shown per failed expectation (Data Docs, metric details, alerts); 0 shows none
     sample_values: int = Field(default=20, ge=0, le=200)
 

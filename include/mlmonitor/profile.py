@@ -358,6 +358,15 @@ def categorical_profile(engine: Engine, col: sa.Column[object], top_k: int, wher
     )
 
 
+def value_set(engine: Engine, col: sa.Column[object], where: Where = None) -> tuple[list[str], int]:
+    """Every distinct non-null value (sorted) and how many of them occur exactly once."""
+    value = exact_text(col).label("value")
+    stmt = _select([value, sa.func.count()], col.table, where).where(col.isnot(None)).group_by(value).order_by(value)
+    with engine.connect() as conn:
+        rows = [(str(v), int(c)) for v, c in conn.execute(stmt)]
+    return [v for v, _ in rows], sum(c == 1 for _, c in rows)
+
+
 def category_counts(
     engine: Engine, col: sa.Column[object], values: Sequence[str], where: Where = None
 ) -> tuple[dict[str, int], int, int]:

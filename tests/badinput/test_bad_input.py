@@ -462,7 +462,18 @@ def test_100k_distinct_values_stay_bounded(postgres_database: dict[str, str], pr
     baseline = json.loads(project.baseline_path("tiny").read_text())
     assert len(baseline["categorical"]["city"]["top"]) == model.drift.top_k
     summary = monitor(warehouse, model)
-    assert summary.status == "alert" and summary.rows == n
+    # every training value occurs once: the top-20 cover 0.02 % of training, less than the sampling
+    # margin, so the value-set expectation allows any share (`mostly` 0); it used to demand 0.0002 and
+    # fail every window of such an id-like column, new values being what its training shows
+    (in_set,) = [
+        m
+        for m in read_metrics(warehouse, "tiny")
+        if m["check_name"] == "validation"
+        and m["column_name"] == "city"
+        and m["metric"] == "expect_column_values_to_be_in_set"
+    ]
+    assert in_set["threshold"] == 0.0 and in_set["status"] == "ok"
+    assert summary.status == "ok" and summary.rows == n
     metrics = read_metrics(warehouse, "tiny")
     assert max(len(m["details"]) for m in metrics) < 20_000
     (drift,) = [

@@ -48,13 +48,11 @@ print(json.dumps(out))
 """
 
 TRIGGER = r"""
-import datetime as dt, json, sys
+import json, sys
 from airflow.api.common.trigger_dag import trigger_dag
 from airflow.utils.types import DagRunTriggeredByType
-conf = json.loads(sys.argv[1])
-for dag_id in sys.argv[2:]:
-    trigger_dag(dag_id, triggered_by=DagRunTriggeredByType.CLI, run_id=f"load_{dag_id}", conf=conf,
-                logical_date=None)
+for dag_id, run_id, conf in json.loads(sys.argv[1]):
+    trigger_dag(dag_id, triggered_by=DagRunTriggeredByType.CLI, run_id=run_id, conf=conf, logical_date=None)
 """
 
 
@@ -128,7 +126,10 @@ def _conn_json(url: str) -> str:
     )
 
 
-def airflow_env(work: Path, metadata_url: str, warehouse_url: str, port: int) -> dict[str, str]:
+def airflow_env(
+    work: Path, metadata_url: str, warehouse_url: str, port: int, executor: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of every Airflow component; `executor` overrides the LocalExecutor settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
     env.update(
         {
@@ -156,21 +157,28 @@ def airflow_env(work: Path, metadata_url: str, warehouse_url: str, port: int) ->
             "MLMONITOR_MODELS_DIR": str(work / "models"),
             "MLMONITOR_GX_ROOT": str(work / "gx"),
             "AIRFLOW_CONN_MLMONITOR_WAREHOUSE": _conn_json(warehouse_url),
+            **(executor or {}),
         }
     )
     return env
 
 
+COMPONENTS: tuple[tuple[str, ...], ...] = (("api-server",), ("scheduler",), ("dag-processor",))
+
+
 @contextmanager
-def airflow_components(env: dict[str, str], work: Path) -> Iterator[None]:
-    """api-server, scheduler and dag-processor as subprocesses; stopped (by their pids) on exit."""
+def airflow_components(
+    env: dict[str, str], work: Path, commands: tuple[tuple[str, ...], ...] = COMPONENTS
+) -> Iterator[None]:
+    """api-server, scheduler and dag-processor (and any other `airflow` commands) as subprocesses;
+    stopped (by their pids) on exit."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for command in ("api-server", "scheduler", "dag-processor"):
-            log = open(work / f"{command}.log", "wb")  # noqa: SIM115 (closed with the process)
+        for i, command in enumerate(commands):
+            log = open(work / f"{i}-{'-'.join(command[:2])}.log", "wb")  # noqa: SIM115 (closed with the process)
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "airflow", command],
+                    [sys.executable, "-m", "airflow", *command],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -202,6 +210,21 @@ def _wait(what: str, check: Any, timeout: float, work: Path) -> None:
 
 def run_local_executor(n: int, work: Path, timeout: float = 3600) -> dict[str, Any]:
     """Monitor one window for each of `n` models through a real LocalExecutor Airflow."""
+    return run_deployment(n, work, timeout=timeout)
+
+
+def run_deployment(
+    n: int,
+    work: Path,
+    *,
+    windows: int = 1,
+    executor: dict[str, str] | None = None,
+    extra_components: tuple[tuple[str, ...], ...] = (),
+    timeout: float = 3600,
+) -> dict[str, Any]:
+    """Monitor `windows` consecutive clean days for each of `n` models through a real Airflow
+    (LocalExecutor unless `executor` says otherwise), every run triggered at once; then check every
+    run, every result row, every Data Docs page and every file of the shared GX root."""
     import great_expectations as gx
 
     from mlmonitor import pipeline
@@ -211,22 +234,24 @@ def run_local_executor(n: int, work: Path, timeout: float = 3600) -> dict[str, A
     from mlmonitor.storage.results import read_runs
 
     names = make_models(n, work / "models")
+    days = [DAY + d for d in range(windows)]
     with scratch_database("mlmonitor_load_meta") as metadata_url, scratch_database("mlmonitor_load_wh") as wh_url:
         warehouse = sa.create_engine(wh_url)
-        write_demo(warehouse, days=[DAY])
+        write_demo(warehouse, days=days)
         project = GxProject(work / "gx")
         t0 = time.perf_counter()
         for name in names:
             pipeline.derive(load_model(work / "models" / f"{name}.yaml"), warehouse, project, gx.__version__)
         derive_s = time.perf_counter() - t0
         port = _free_port()
-        env = airflow_env(work, metadata_url, wh_url, port)
+        env = airflow_env(work, metadata_url, wh_url, port, (executor or {}) | _result_backend(executor, metadata_url))
         migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True)
         if migrate.returncode:
             raise RuntimeError(f"airflow db migrate failed: {migrate.stderr.decode()[-3000:]}")
         meta = sa.create_engine(metadata_url)
         dag_ids = [f"mlmonitor_{name}" for name in names]
-        with airflow_components(env, work):
+        bounds = [(START + dt.timedelta(days=d), START + dt.timedelta(days=d + 1)) for d in days]
+        with airflow_components(env, work, COMPONENTS + extra_components):
             started = time.perf_counter()
 
             def parsed() -> bool:
@@ -239,56 +264,116 @@ def run_local_executor(n: int, work: Path, timeout: float = 3600) -> dict[str, A
 
             _wait(f"{n} parsed, unpaused monitor DAGs", parsed, 600, work)
             ready_s = time.perf_counter() - started
-            window = {
-                "window_start": START.isoformat() + "+00:00",
-                "window_end": (START + dt.timedelta(days=1)).isoformat() + "+00:00",
-                "notify": True,
-                "columns": [],
-            }
+            triggers = [
+                (
+                    dag_id,
+                    f"load_{dag_id}_{day}",
+                    {
+                        "window_start": lo.isoformat() + "+00:00",
+                        "window_end": hi.isoformat() + "+00:00",
+                        "notify": True,
+                        "columns": [],
+                    },
+                )
+                for dag_id in dag_ids
+                for day, (lo, hi) in zip(days, bounds, strict=True)
+            ]
             t_trigger = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-c", TRIGGER, json.dumps(window), *dag_ids], env=env, check=True, capture_output=True
+                [sys.executable, "-c", TRIGGER, json.dumps(triggers)], env=env, check=True, capture_output=True
             )
 
             def states() -> dict[str, str]:
                 with meta.connect() as conn:
                     rows = conn.execute(
-                        sa.text("SELECT dag_id, state FROM dag_run WHERE dag_id = ANY(:ids)"), {"ids": dag_ids}
+                        sa.text("SELECT run_id, state FROM dag_run WHERE dag_id = ANY(:ids)"), {"ids": dag_ids}
                     )
-                    return {d: s for d, s in rows}
+                    return {r: s for r, s in rows}
 
             _wait(
-                f"{n} monitor runs to finish",
-                lambda: len(s := states()) == n and all(v in {"success", "failed"} for v in s.values()),
+                f"{len(triggers)} monitor runs to finish",
+                lambda: len(s := states()) == len(triggers) and all(v in {"success", "failed"} for v in s.values()),
                 timeout,
                 work,
             )
             elapsed = time.perf_counter() - t_trigger
             final = states()
-        runs = {r["model"]: r for name in names for r in read_runs(warehouse, name)}
+        runs = {(r["model"], r["window_start"]): r for name in names for r in read_runs(warehouse, name)}
         with warehouse.connect() as conn:
-            expected_rows = conn.execute(sa.text("SELECT count(*) FROM carloan_serving_logs")).scalar_one()
+            expected_rows = [
+                conn.execute(
+                    sa.text("SELECT count(*) FROM carloan_serving_logs WHERE timestamp >= :lo AND timestamp < :hi"),
+                    {"lo": lo, "hi": hi},
+                ).scalar_one()
+                for lo, hi in bounds
+            ]
         warehouse.dispose()
         meta.dispose()
-    wrong = {
-        name: (final.get(f"mlmonitor_{name}"), runs.get(name, {}).get("status"), runs.get(name, {}).get("rows"))
-        for name in names
-        if final.get(f"mlmonitor_{name}") != "success"
-        or runs.get(name, {}).get("status") != "ok"
-        or runs.get(name, {}).get("rows") != expected_rows
-        or runs.get(name, {}).get("failed_expectations") != 0
-    }
+    wrong: dict[str, Any] = {}
+    for name in names:
+        for day, (lo, _hi), rows in zip(days, bounds, expected_rows, strict=True):
+            run = next((r for (m, start), r in runs.items() if m == name and _naive(start) == lo), {})
+            state = final.get(f"load_mlmonitor_{name}_{day}")
+            page = project.docs_dir / run["docs_path"] if run.get("docs_path") else None
+            if (
+                state != "success"
+                or run.get("status") != "ok"
+                or run.get("rows") != rows
+                or run.get("failed_expectations") != 0
+                or page is None
+                or not page.is_file()
+            ):
+                wrong[f"{name}/{day}"] = (state, run.get("status"), run.get("rows"), run.get("docs_path"))
     return {
         "models": n,
+        "windows_per_model": windows,
         "derive_baselines_s": round(derive_s, 1),
         "components_ready_s": round(ready_s, 1),
         "trigger_to_last_run_done_s": round(elapsed, 1),
-        "windows_per_minute": round(n / (elapsed / 60), 2),
+        "windows_per_minute": round(len(triggers) / (elapsed / 60), 2),
         "runs_succeeded": sum(s == "success" for s in final.values()),
         "result_rows": len(runs),
-        "rows_per_window": expected_rows,
+        "rows_per_window": expected_rows[0] if windows == 1 else expected_rows,
+        "corrupt_files": corrupt_files(project.root),
         "wrong": wrong,
     }
+
+
+def _naive(value: Any) -> dt.datetime | None:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=None) if isinstance(value, dt.datetime) else None
+
+
+def _result_backend(executor: dict[str, str] | None, metadata_url: str) -> dict[str, str]:
+    """Celery keeps task results in the metadata database (its `db+` SQLAlchemy backend)."""
+    if not executor or executor.get("AIRFLOW__CORE__EXECUTOR") != "CeleryExecutor":
+        return {}
+    return {"AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url.replace("+psycopg2", "")}
+
+
+def corrupt_files(root: Path) -> list[str]:
+    """Files of a GX root that do not parse (JSON, YAML) or are cut short (HTML), and temp files left behind."""
+    import yaml
+
+    bad = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            if path.suffix == ".json":
+                json.loads(text)
+            elif path.suffix in {".yml", ".yaml"}:
+                yaml.safe_load(text)
+            elif path.suffix == ".html" and "</html>" not in text:
+                raise ValueError("no </html>")
+            elif path.suffix == ".jsonl":
+                for line in text.splitlines():
+                    json.loads(line)
+            elif path.suffix in {".tmp", ".part"} or path.name.startswith(".tmp"):
+                raise ValueError("temporary file left behind")
+        except (ValueError, yaml.YAMLError) as exc:
+            bad.append(f"{path.relative_to(root)}: {exc}")
+    return bad
 
 
 def main(quick: bool = False) -> dict[str, Any]:

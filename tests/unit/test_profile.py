@@ -152,6 +152,24 @@ def test_categorical_profile_top_k_ties_by_value(db: tuple[Engine, sa.Table]) ->
     assert full.other == 0 and len(full.top) == 5
 
 
+def test_value_set_and_singletons(db: tuple[Engine, sa.Table]) -> None:
+    engine, t = db
+    # a 3, b 3, c 2, d 1, e 1 (NULLs are no value): d and e occur once
+    assert prof.value_set(engine, t.c.cat) == (["a", "b", "c", "d", "e"], 2)
+    assert prof.value_set(engine, t.c.cat, where=t.c.id <= 4) == (["a", "b", "c"], 2)  # b a c b
+
+
+def test_categorical_baseline_keeps_the_value_set_the_top_k_misses(db: tuple[Engine, sa.Table]) -> None:
+    from mlmonitor.storage.baselines import categorical_baseline
+
+    engine, t = db
+    b = categorical_baseline(engine, t.c.cat, top_k=3, value_set_max=5)
+    assert (b.values, b.singletons) == (["a", "b", "c", "d", "e"], 2)
+    # more values than value_set_max, or a top-K that covers them all: no value set kept
+    assert categorical_baseline(engine, t.c.cat, top_k=3, value_set_max=4).values is None
+    assert categorical_baseline(engine, t.c.cat, top_k=5, value_set_max=5).values is None
+
+
 def test_categorical_profile_with_where(db: tuple[Engine, sa.Table]) -> None:
     engine, t = db
     # ids 1..4: b a c b

@@ -62,12 +62,26 @@ def model(**overrides: Any) -> ModelConfig:
 
 def test_numeric_rule_widens_quantiles_by_margin() -> None:
     # span 100 - 0 = 100; pad 0.1 * 100 = 10 -> [-10, 110]
+    # mostly = min(0.95, 0.998 - 4*sqrt(0.0025/500) = 0.98906) = 0.95: the configured one is lower
     (e,) = numeric_rule("x", nb(), mostly=0.95, margin=0.1)
     assert e["type"] == "expect_column_values_to_be_between"
     assert e["kwargs"] == {"column": "x", "min_value": -10.0, "max_value": 110.0, "mostly": 0.95}
     assert e["meta"]["mlmonitor"]["rule"] == "numeric_range"
     assert (e["meta"]["mlmonitor"]["q001"], e["meta"]["mlmonitor"]["q999"]) == (0.0, 100.0)
     assert e["severity"] == "critical"
+
+
+def test_numeric_rule_mostly_keeps_a_sampling_margin() -> None:
+    # at least 99.8 % of training lies within q0.001..q0.999; share 0.998 -> p(1-p) = 0.001996 is
+    # under the 0.0025 floor: margin = 4*sqrt(0.0025/500) = 0.0089443 -> 0.998 - 0.0089443 = 0.98906
+    (e,) = numeric_rule("x", nb(), mostly=0.99, margin=0.1)
+    assert e["kwargs"]["mostly"] == 0.9891
+    meta = e["meta"]["mlmonitor"]
+    assert (meta["training_share"], meta["sampling_margin"], meta["window_rows"]) == (0.998, 0.008944, 500)
+    # a model expecting windows of 100 rows: margin 4*sqrt(0.0025/100) = 0.02 -> 0.978
+    (e,) = numeric_rule("x", nb(), mostly=0.99, margin=0.1, window_rows=100)
+    assert e["kwargs"]["mostly"] == 0.978
+    assert e["meta"]["mlmonitor"]["sampling_margin"] == 0.02
 
 
 def test_numeric_rule_rounds_to_six_significant_digits() -> None:
@@ -89,14 +103,49 @@ def test_categorical_rule_full_coverage() -> None:
     assert e["meta"]["mlmonitor"]["coverage"] == 1.0
 
 
-def test_categorical_rule_partial_coverage_caps_mostly() -> None:
-    # present = 12; other = 2 -> coverage 1 - 2/12 = 0.833333 -> min(0.99, 0.8333) = 0.8333
+def test_categorical_rule_partial_coverage_keeps_a_sampling_margin() -> None:
+    # present = 12; other = 2 -> coverage 1 - 2/12 = 0.833333; p(1-p) = 0.138889
+    # margin = 4*sqrt(0.138889/500) = 4*0.0166667 = 0.0666667 -> 0.833333 - 0.066667 = 0.766667
     (e,) = categorical_rule("c", cb(count=12, nulls=0, top={"a": 6, "b": 4}, other=2), mostly=0.99)
-    assert e["kwargs"]["mostly"] == 0.8333
-    assert e["meta"]["mlmonitor"]["coverage"] == 0.833333
-    # present = 1000; other = 1 -> coverage 0.999 -> min(0.99, 0.999) = 0.99
+    assert e["kwargs"]["mostly"] == 0.7667
+    meta = e["meta"]["mlmonitor"]
+    assert meta["coverage"] == meta["training_share"] == 0.833333
+    assert (meta["sampling_margin"], meta["window_rows"]) == (0.066667, 500)
+    # present = 1000; other = 1 -> coverage 0.999, p(1-p) under the floor: 0.999 - 0.0089443 = 0.990056
+    # -> min(0.99, 0.990056) = 0.99
     (e,) = categorical_rule("c", cb(count=1000, top={"a": 999}, other=1), mostly=0.99)
     assert e["kwargs"]["mostly"] == 0.99
+
+
+def test_categorical_rule_margin_of_the_issue_column() -> None:
+    # 200 values whose top 20 cover 61.25 % of training: mostly was 0.6125, so a clean window failed
+    # whenever its covered share dipped below training's. At 1,000-row windows: p(1-p) = 0.237344,
+    # margin = 4*sqrt(0.237344/1000) = 4*0.0154060 = 0.0616239 -> 0.6125 - 0.0616239 = 0.550876
+    top = {f"v{i:03d}": 2450 for i in range(20)}  # 20 x 2450 = 49,000 of 80,000 = 0.6125
+    (e,) = categorical_rule("c", cb(count=80_000, top=top, other=31_000), mostly=0.99, window_rows=1000)
+    assert e["meta"]["mlmonitor"]["coverage"] == 0.6125
+    assert e["kwargs"]["mostly"] == 0.5509
+    assert e["meta"]["mlmonitor"]["sampling_margin"] == 0.061624
+
+
+def test_categorical_rule_with_the_whole_value_set() -> None:
+    # the top-2 misses 'c' and 'd'; the baseline holds every value: the set is all four, and with no
+    # singleton in training every unseen value fails (no mostly)
+    b = cb(count=1000, top={"a": 600, "b": 300}, other=100).model_copy(update={"values": ["a", "b", "c", "d"]})
+    (e,) = categorical_rule("c", b, mostly=0.99)
+    assert e["kwargs"] == {"column": "c", "value_set": ["a", "b", "c", "d"]}
+    assert e["meta"]["mlmonitor"]["singletons"] == 0
+    # 20 of the 1000 training rows hold a value seen once: a serving row holds an unseen value with
+    # probability about 20/1000 (Good-Turing); share 0.98, p(1-p) = 0.0196
+    # margin = 4*sqrt(0.0196/500) = 4*0.0062610 = 0.0250440 -> 0.98 - 0.025044 = 0.954956
+    b = b.model_copy(update={"singletons": 20})
+    (e,) = categorical_rule("c", b, mostly=0.99)
+    assert e["kwargs"]["mostly"] == 0.955
+    meta = e["meta"]["mlmonitor"]
+    assert (meta["training_share"], meta["sampling_margin"], meta["window_rows"]) == (0.98, 0.025044, 500)
+    # 2 singletons: share 0.998, under the variance floor: 0.998 - 0.0089443 = 0.98906
+    (e,) = categorical_rule("c", b.model_copy(update={"singletons": 2}), mostly=0.99)
+    assert e["kwargs"]["mostly"] == 0.9891
 
 
 def test_categorical_rule_all_null_is_empty() -> None:
@@ -112,7 +161,8 @@ def test_null_rule_for_a_column_without_nulls() -> None:
     assert e["type"] == "expect_column_values_to_not_be_null"
     assert e["kwargs"] == {"column": "x", "mostly": round(1 - tol, 4)}
     assert e["kwargs"]["mostly"] == 0.9911
-    assert e["meta"]["mlmonitor"]["tolerance"] == round(tol, 6) == 0.008944
+    assert e["meta"]["mlmonitor"]["sampling_margin"] == round(tol, 6) == 0.008944
+    assert e["meta"]["mlmonitor"]["training_share"] == 1.0
     assert e["meta"]["mlmonitor"]["window_rows"] == 500
 
 
@@ -122,6 +172,9 @@ def test_null_rule_for_a_column_with_nulls() -> None:
     (e,) = null_rule("x", 1000, 100)
     assert e["kwargs"]["mostly"] == 0.8463
     assert e["meta"]["mlmonitor"]["null_rate"] == 0.1
+    # at 10,000-row windows: tol = 4*sqrt(0.09/10000) = 0.012 -> 0.9 - 0.012 = 0.888
+    (e,) = null_rule("x", 1000, 100, window_rows=10_000)
+    assert e["kwargs"]["mostly"] == 0.888
 
 
 def test_null_rule_edges() -> None:
@@ -167,11 +220,12 @@ def test_regression_prediction_and_model_versions() -> None:
     )
     exps = derive_expectations(m, baseline())
     by_rule = {e["meta"]["mlmonitor"]["rule"]: e for e in exps if e["kwargs"].get("column") in {"score", "v"}}
-    # prediction q0.001 = 0.01, q0.999 = 0.99: span 0.98, pad 0.098 -> [-0.088, 1.088]
+    # prediction q0.001 = 0.01, q0.999 = 0.99: span 0.98, pad 0.098 -> [-0.088, 1.088];
+    # mostly = 0.998 - 4*sqrt(0.0025/500) = 0.98906 (under the configured 0.99)
     pred = [
         e for e in exps if e["kwargs"].get("column") == "score" and e["meta"]["mlmonitor"]["rule"] == "numeric_range"
     ]
-    assert pred[0]["kwargs"] == {"column": "score", "min_value": -0.088, "max_value": 1.088, "mostly": 0.99}
+    assert pred[0]["kwargs"] == {"column": "score", "min_value": -0.088, "max_value": 1.088, "mostly": 0.9891}
     assert by_rule["model_versions"]["kwargs"] == {"column": "v", "value_set": ["1.0", "2.0"]}
 
 

@@ -49,6 +49,11 @@ class CategoricalBaseline(_Frozen):
     distinct: int
     top: dict[str, int]
     other: int
+    # every training value, when the top-K misses some and there are at most validation.value_set_max
+    # of them (the suite's value set), and how many of them occur once (Good-Turing: the chance that a
+    # serving row holds a value training never saw is about singletons / present rows)
+    values: list[str] | None = None
+    singletons: int = 0
 
 
 class Fingerprint(_Frozen):
@@ -97,8 +102,15 @@ def _atoms(means: list[float | None], edges: list[float]) -> list[float]:
     return [m if m is not None else f for m, f in zip(means, fallback, strict=True)]
 
 
-def categorical_baseline(engine: Engine, col: sa.Column[object], top_k: int) -> CategoricalBaseline:
-    return CategoricalBaseline(**prof.categorical_profile(engine, col, top_k).__dict__)
+def categorical_baseline(
+    engine: Engine, col: sa.Column[object], top_k: int, value_set_max: int = 0
+) -> CategoricalBaseline:
+    """Top-K counts for drift; the whole value set too when the top-K misses values and it is small."""
+    profile = prof.categorical_profile(engine, col, top_k)
+    if not profile.other or profile.distinct > value_set_max:
+        return CategoricalBaseline(**profile.__dict__)
+    values, singletons = prof.value_set(engine, col)
+    return CategoricalBaseline(**profile.__dict__, values=values, singletons=singletons)
 
 
 def derive_baseline(model: ModelConfig, engine: Engine, tables: ModelTables) -> Baseline:
@@ -124,7 +136,8 @@ def derive_baseline(model: ModelConfig, engine: Engine, tables: ModelTables) -> 
             raise _not_finite(model, name, str(exc.orig).splitlines()[0][:200]) from None
 
     numeric = {c: numeric_of(c) for c in tables.numeric}
-    categorical = {c: categorical_baseline(engine, t.c[c], model.drift.top_k) for c in tables.categorical}
+    top_k, value_set_max = model.drift.top_k, model.validation.value_set_max
+    categorical = {c: categorical_baseline(engine, t.c[c], top_k, value_set_max) for c in tables.categorical}
     prediction = numeric_of(model.prediction.column)
     return Baseline(
         model=model.name,

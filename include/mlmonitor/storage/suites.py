@@ -22,10 +22,16 @@ from mlmonitor.storage.files import model_lock, write_atomic
 
 Expectation = dict[str, Any]
 _NS = uuid.UUID("6f1c7a52-52a7-4d0e-9c53-0d6b4f1e7d11")
-# The null-share tolerance is sized for a window of this many rows (validation.null_tolerance_rows):
-# 4 standard errors of a binomial share, so a clean window of that size trips it about once in
-# 30,000 columns.
-NULL_TOLERANCE_ROWS = 500
+# Every `mostly` derived from a training share is that share minus a sampling margin: MARGIN_SE
+# standard errors of a binomial share at the window size the model expects (validation.window_rows),
+# so a clean window of that size trips it about once in 30,000 expectations (and still less than
+# once in 200 at 0.4 x that size). The variance floor of a 5 % share keeps a share of 0 or 1 (a
+# null-free column) from failing on one stray row.
+WINDOW_ROWS = 500
+MARGIN_SE = 4
+_VARIANCE_FLOOR = 0.0025
+# the 0.1 %..99.9 % training quantiles bound at least this share of training rows
+_RANGE_SHARE = 0.998
 
 
 def _exp(kind: str, kwargs: dict[str, Any], rule: str, **why: Any) -> Expectation:
@@ -33,6 +39,19 @@ def _exp(kind: str, kwargs: dict[str, Any], rule: str, **why: Any) -> Expectatio
     # GE re-saving the suite when it validates changes no byte.
     kwargs = {k: v for k, v in kwargs.items() if v is not None and not (k == "mostly" and v == 1.0)}
     return {"type": kind, "kwargs": kwargs, "meta": {"mlmonitor": {"rule": rule, **why}}, "severity": "critical"}
+
+
+def sampling_margin(share: float, window_rows: int) -> float:
+    """MARGIN_SE standard errors of a window's share of `window_rows` rows whose training value is `share`."""
+    return MARGIN_SE * math.sqrt(max(share * (1 - share), _VARIANCE_FLOOR) / window_rows)
+
+
+def _margined(share: float, window_rows: int, cap: float = 1.0) -> tuple[float, dict[str, Any]]:
+    """`mostly` for a training share: the share minus its sampling margin (at most `cap`, at least 0),
+    and the margin's figures for `meta.mlmonitor`."""
+    margin = sampling_margin(share, window_rows)
+    mostly = round(max(0.0, min(cap, share - margin)), 4)
+    return mostly, {"training_share": round(share, 6), "sampling_margin": round(margin, 6), "window_rows": window_rows}
 
 
 def schema_rule(columns: list[str]) -> list[Expectation]:
@@ -59,32 +78,57 @@ def type_rule(types: dict[str, list[str] | None]) -> list[Expectation]:
     ]
 
 
-def numeric_rule(name: str, b: NumericBaseline, mostly: float, margin: float) -> list[Expectation]:
-    """Range from the 0.1%..99.9% training quantiles widened by `margin` of their span."""
+def numeric_rule(
+    name: str, b: NumericBaseline, mostly: float, margin: float, window_rows: int = WINDOW_ROWS
+) -> list[Expectation]:
+    """Range from the 0.1%..99.9% training quantiles widened by `margin` of their span; `mostly` is
+    at most the configured one and at most the training share inside the quantiles (0.998) minus
+    its sampling margin."""
     lo, hi = b.quantiles.get("0.001"), b.quantiles.get("0.999")
     if lo is None or hi is None:
         return []
     pad = margin * (hi - lo)
+    share, figures = _margined(_RANGE_SHARE, window_rows, cap=mostly)
     return [
         _exp(
             "expect_column_values_to_be_between",
-            {"column": name, "min_value": _round(lo - pad), "max_value": _round(hi + pad), "mostly": mostly},
+            {"column": name, "min_value": _round(lo - pad), "max_value": _round(hi + pad), "mostly": share},
             "numeric_range",
             statistic="training quantiles q0.001/q0.999",
             q001=lo,
             q999=hi,
             margin=margin,
+            **figures,
         )
     ]
 
 
-def categorical_rule(name: str, b: CategoricalBaseline, mostly: float) -> list[Expectation]:
-    """Value set from training; when the top-K does not cover every value, allow the uncovered share."""
+def categorical_rule(
+    name: str, b: CategoricalBaseline, mostly: float, window_rows: int = WINDOW_ROWS
+) -> list[Expectation]:
+    """Value set from training: the top-K when it covers every value (any unseen value fails); else
+    every training value when the baseline holds them, with `mostly` the share of rows expected
+    among them (1 - singletons / rows, Good-Turing) minus its sampling margin; else the top-K with
+    `mostly` the covered training share minus its margin (always at most the configured `mostly`)."""
     present = b.count - b.nulls
     if not present:
         return []
+    if b.values is not None:
+        seen = 1 - b.singletons / present
+        share, figures = (1.0, {}) if not b.singletons else _margined(seen, window_rows, cap=mostly)
+        return [
+            _exp(
+                "expect_column_values_to_be_in_set",
+                {"column": name, "value_set": sorted(b.values), "mostly": share},
+                "categorical_set",
+                statistic="training value set (every value; share of rows expected in it: 1 - singletons / rows)",
+                distinct=b.distinct,
+                singletons=b.singletons,
+                **figures,
+            )
+        ]
     coverage = 1 - b.other / present
-    share = 1.0 if b.other == 0 else round(min(mostly, coverage), 4)
+    share, figures = (1.0, {}) if b.other == 0 else _margined(coverage, window_rows, cap=mostly)
     return [
         _exp(
             "expect_column_values_to_be_in_set",
@@ -93,19 +137,17 @@ def categorical_rule(name: str, b: CategoricalBaseline, mostly: float) -> list[E
             statistic="training value set (top-K)",
             distinct=b.distinct,
             coverage=round(coverage, 6),
+            **figures,
         )
     ]
 
 
-def null_rule(name: str, count: int, nulls: int, window_rows: int = NULL_TOLERANCE_ROWS) -> list[Expectation]:
-    """Non-null share from the training null rate minus 4 standard errors of a window of
-    `window_rows` rows (the variance floor of a 5% share keeps a null-free column from failing on
-    one stray null)."""
+def null_rule(name: str, count: int, nulls: int, window_rows: int = WINDOW_ROWS) -> list[Expectation]:
+    """Non-null share from the training non-null share minus its sampling margin."""
     p = nulls / count if count else 0.0
     if p >= 1:
         return []
-    tol = 4 * math.sqrt(max(p * (1 - p), 0.0025) / window_rows)
-    mostly = round(max(0.0, 1 - p - tol), 4)
+    mostly, figures = _margined(1 - p, window_rows)
     return [
         _exp(
             "expect_column_values_to_not_be_null",
@@ -113,8 +155,7 @@ def null_rule(name: str, count: int, nulls: int, window_rows: int = NULL_TOLERAN
             "nulls",
             statistic="training null rate",
             null_rate=round(p, 6),
-            tolerance=round(tol, 6),
-            window_rows=window_rows,
+            **figures,
         )
     ]
 
@@ -131,7 +172,8 @@ def prediction_rule(model: ModelConfig, b: NumericBaseline) -> list[Expectation]
                 statistic="probabilities lie in [0, 1]",
             )
         ]
-    return numeric_rule(col, b, model.validation.mostly, model.validation.quantile_margin)
+    v = model.validation
+    return numeric_rule(col, b, v.mostly, v.quantile_margin, v.window_rows)
 
 
 def dataset_rules(model: ModelConfig) -> list[Expectation]:
@@ -180,11 +222,11 @@ def derive_expectations(model: ModelConfig, baseline: Baseline) -> list[Expectat
     """All derived expectations of a window, in a stable order."""
     v = model.validation
     out = schema_rule(monitored_columns(model, baseline))
-    rows = v.null_tolerance_rows
+    rows = v.window_rows
     for name, nb in baseline.numeric.items():
-        out += null_rule(name, nb.count, nb.nulls, rows) + numeric_rule(name, nb, v.mostly, v.quantile_margin)
+        out += null_rule(name, nb.count, nb.nulls, rows) + numeric_rule(name, nb, v.mostly, v.quantile_margin, rows)
     for name, cb in baseline.categorical.items():
-        out += null_rule(name, cb.count, cb.nulls, rows) + categorical_rule(name, cb, v.mostly)
+        out += null_rule(name, cb.count, cb.nulls, rows) + categorical_rule(name, cb, v.mostly, rows)
     out += prediction_rule(model, baseline.prediction) + dataset_rules(model)
     return out
 
