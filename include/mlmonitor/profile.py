@@ -10,7 +10,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -183,10 +183,12 @@ def bin_stats(
 
 @dataclass(frozen=True)
 class ColumnCounts:
-    """Window counts of one column: per frozen bin (numeric) or per tracked value then other (categorical)."""
+    """Window counts of one column: per frozen bin (numeric) or per tracked value then other (categorical),
+    and for a numeric column the exact mean of its non-NULL values (None when it has none)."""
 
     counts: list[int]
     nulls: int
+    mean: float | None = field(default=None, compare=False)
 
     @property
     def total(self) -> int:
@@ -223,7 +225,8 @@ def window_counts(
       `count(*) FILTER (WHERE x = value)` per value.
     - `case` (MariaDB/MySQL and any other dialect; their NUMERIC stops at 38-65 digits and they have
       no FILTER): the same counts as `count(CASE WHEN ... THEN 1 END)`.
-    `count(x)` gives the NULLs in every form."""
+    `count(x)` gives the NULLs in every form; `avg(x)` the exact mean of each numeric column (the
+    drift check's exact-mean term: a shift inside a bin does not move the bin counts)."""
     if form is None:
         caps = capabilities(engine.dialect)
         form = "packed" if caps.packed_counts else "filter" if caps.aggregate_filter else "case"
@@ -233,7 +236,7 @@ def window_counts(
         count = _FILTERED if form == "filter" else _CASE
         numeric_part = functools.partial(_counted_bins, count=count)
         categorical_part = functools.partial(_counted_values, count=count)
-    parts = {name: numeric_part(table.c[name], edges) for name, edges in numeric.items()}
+    parts = {name: _with_mean(numeric_part(table.c[name], edges), table.c[name]) for name, edges in numeric.items()}
     parts |= {name: categorical_part(table.c[name], values) for name, values in categorical.items()}
     exprs: list[Any] = [sa.func.count()]
     for aggregates, _ in parts.values():
@@ -242,6 +245,17 @@ def window_counts(
         row = iter(conn.execute(_select(exprs, table, where)).one())
     total = int(next(row))
     return total, {name: decode(row, total) for name, (_, decode) in parts.items()}
+
+
+def _with_mean(part: tuple[list[Any], Decode], col: sa.Column[object]) -> tuple[list[Any], Decode]:
+    """A numeric column's counts followed by its exact mean, `avg(x)`, in the same query."""
+    aggregates, decode_counts = part
+
+    def decode(row: Iterator[Any], total: int) -> ColumnCounts:
+        c = decode_counts(row, total)
+        return ColumnCounts(c.counts, c.nulls, _f(next(row)))
+
+    return [*aggregates, sa.func.avg(as_float(col))], decode
 
 
 # the rows where a condition holds, as FILTER or as the CASE that every dialect accepts

@@ -20,8 +20,8 @@ from mlmonitor.checks.drift_stats import (
     ColumnKind,
     Signal,
     SignalDecision,
-    chi2_pvalue,
     decide_signals,
+    distribution_pvalue,
     null_rates,
     proportion_pvalue,
 )
@@ -40,6 +40,10 @@ NULL_RATE_WHY = (
 EVIDENCE = (
     "chi-squared homogeneity test of training vs window counts (accounts for both sample sizes), "
     "Benjamini-Hochberg across all signals of the window"
+)
+NUMERIC_EVIDENCE = (
+    "chi-squared homogeneity test of training vs window counts and z-test of the exact window mean "
+    "(Bonferroni of the two), Benjamini-Hochberg across all signals of the window"
 )
 NULL_EVIDENCE = "Fisher's exact test, Benjamini-Hochberg across all signals"
 DRIFTED_SHARE = "drifted_share"
@@ -60,6 +64,7 @@ class BinnedCounts(TypedDict):
     categories: list[str]  # categorical: the training top-K values; the last count is "other"
     training: list[int]  # non-NULL training values per bin / category
     window: list[int]  # non-NULL window values per bin / category
+    window_mean: float | None  # numeric: the exact window mean (None for categorical columns)
 
 
 class DriftDetails(TypedDict, total=False):
@@ -116,7 +121,7 @@ def assess(columns: Sequence[ColumnInput], fdr: float) -> list[ColumnResult]:
         if c.method not in d:  # a method of another kind than the column's: refused by the config first
             d[c.method] = drift_method(c.method, c.kind).measure(c)
         found.append(d)
-        p_value = chi2_pvalue(c.reference, c.current)
+        p_value = distribution_pvalue(c)
         signals.append(
             Signal(column=c.column, metric=c.method, effect=d[c.method], threshold=c.threshold, p_value=p_value)
         )
@@ -150,12 +155,14 @@ def _inputs(
         if name in numeric:
             nb = numeric[name]
             ref, ref_nulls, scale = nb.counts, nb.nulls, nb.std or 0.0
+            ref_mean, cur_mean = nb.mean, cur.mean
             atoms = nb.bin_means or ([nb.edges[0], *nb.edges] if nb.edges else [0.0])
             kind: ColumnKind = "numeric"
         else:
             cb = baseline.categorical[name]
             ref = [cb.top[v] for v in sorted(cb.top)] + [cb.other]
             ref_nulls, atoms, scale, kind = cb.nulls, [], 0.0, "categorical"
+            ref_mean = cur_mean = None
         out.append(
             ColumnInput(
                 column=name,
@@ -169,6 +176,8 @@ def _inputs(
                 current_nulls=cur.nulls,
                 atoms=atoms,
                 scale=scale,
+                reference_mean=ref_mean,
+                current_mean=cur_mean,
             )
         )
     return out
@@ -280,7 +289,7 @@ def _column_rows(
         }
 
     dist, nulls = r.distribution, r.null_rate
-    main = audit(dist, drift_method(c.method).why, EVIDENCE)
+    main = audit(dist, drift_method(c.method).why, NUMERIC_EVIDENCE if c.current_mean is not None else EVIDENCE)
     main["distances"] = r.distances
     main["counts"] = binned_counts(baseline, c)
     if unseen:
@@ -322,6 +331,7 @@ def binned_counts(baseline: Baseline, c: ColumnInput) -> BinnedCounts:
         categories=sorted(baseline.categorical[c.column].top) if c.kind == "categorical" else [],
         training=[int(n) for n in c.reference],
         window=[int(n) for n in c.current],
+        window_mean=c.current_mean,
     )
 
 
