@@ -227,6 +227,19 @@ def window_counts(
       no FILTER): the same counts as `count(CASE WHEN ... THEN 1 END)`.
     `count(x)` gives the NULLs in every form; `avg(x)` the exact mean of each numeric column (the
     drift check's exact-mean term: a shift inside a bin does not move the bin counts)."""
+    exprs, decode = _count_parts(engine, table, numeric, categorical, form)
+    with engine.connect() as conn:
+        return decode(conn.execute(_select(exprs, table, where)).one())
+
+
+def _count_parts(
+    engine: Engine,
+    table: sa.FromClause,
+    numeric: dict[str, Sequence[float]],
+    categorical: dict[str, Sequence[str]],
+    form: CountForm | None,
+) -> tuple[list[Any], Callable[[Sequence[Any]], tuple[int, dict[str, ColumnCounts]]]]:
+    """The aggregates of `window_counts` over `table` (row count first), and how to read one result row."""
     if form is None:
         caps = capabilities(engine.dialect)
         form = "packed" if caps.packed_counts else "filter" if caps.aggregate_filter else "case"
@@ -236,15 +249,40 @@ def window_counts(
         count = _FILTERED if form == "filter" else _CASE
         numeric_part = functools.partial(_counted_bins, count=count)
         categorical_part = functools.partial(_counted_values, count=count)
-    parts = {name: _with_mean(numeric_part(table.c[name], edges), table.c[name]) for name, edges in numeric.items()}
-    parts |= {name: categorical_part(table.c[name], values) for name, values in categorical.items()}
+    cols: Any = table.c
+    parts = {name: _with_mean(numeric_part(cols[name], edges), cols[name]) for name, edges in numeric.items()}
+    parts |= {name: categorical_part(cols[name], values) for name, values in categorical.items()}
     exprs: list[Any] = [sa.func.count()]
     for aggregates, _ in parts.values():
         exprs += aggregates
+
+    def decode(result: Sequence[Any]) -> tuple[int, dict[str, ColumnCounts]]:
+        row = iter(result)
+        total = int(next(row))
+        return total, {name: read(row, total) for name, (_, read) in parts.items()}
+
+    return exprs, decode
+
+
+def chunk_counts(
+    engine: Engine,
+    table: sa.Table,
+    numeric: dict[str, Sequence[float]],
+    categorical: dict[str, Sequence[str]],
+    chunks: int,
+    order_by: str | None = None,
+) -> list[tuple[int, dict[str, ColumnCounts]]]:
+    """`window_counts` of each of `chunks` consecutive, nearly equal chunks of the table (ntile over
+    `order_by`, else the table's own order), in ONE statement: one pass, GROUP BY chunk. The
+    reference's own spread of every statistic at a window's size, from which thresholds are learned."""
+    over = sa.func.ntile(chunks).over(order_by=table.c[order_by] if order_by else None)
+    names = [*numeric, *categorical]
+    chunked = sa.select(*(table.c[n] for n in names), over.label("mlmonitor_chunk")).subquery("chunked")
+    exprs, decode = _count_parts(engine, chunked, numeric, categorical, None)
+    chunk = chunked.c.mlmonitor_chunk
+    stmt = sa.select(chunk, *exprs).group_by(chunk).order_by(chunk)
     with engine.connect() as conn:
-        row = iter(conn.execute(_select(exprs, table, where)).one())
-    total = int(next(row))
-    return total, {name: decode(row, total) for name, (_, decode) in parts.items()}
+        return [(int(row[0]), decode(row[1:])[1]) for row in conn.execute(stmt)]
 
 
 def _with_mean(part: tuple[list[Any], Decode], col: sa.Column[object]) -> tuple[list[Any], Decode]:

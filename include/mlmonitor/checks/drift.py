@@ -25,9 +25,11 @@ from mlmonitor.checks.drift_stats import (
     null_rates,
     proportion_pvalue,
 )
+from mlmonitor.checks.drift_thresholds import resolve, window_size_off
 from mlmonitor.config import DriftRule, ModelConfig
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric, Status
+from mlmonitor.names import derive_hint
 from mlmonitor.storage.baselines import Baseline, NumericBaseline
 from mlmonitor.warehouse import ModelTables, window_filter
 from mlmonitor.window import Window
@@ -47,6 +49,7 @@ NUMERIC_EVIDENCE = (
 )
 NULL_EVIDENCE = "Fisher's exact test, Benjamini-Hochberg across all signals"
 DRIFTED_SHARE = "drifted_share"
+WINDOW_ROWS = "threshold_window_rows"
 
 
 class UnseenValue(TypedDict):
@@ -79,6 +82,7 @@ class DriftDetails(TypedDict, total=False):
     bins_version: int
     fdr: float
     threshold: float
+    threshold_why: str  # learned from the training chunks (their spread, size, rescaling) or fixed, and where
     effect_size: float
     p_value: float
     q_value: float
@@ -88,6 +92,13 @@ class DriftDetails(TypedDict, total=False):
     counts: BinnedCounts  # distribution rows: training vs window counts
     training_null_rate: float  # null-rate rows
     window_null_rate: float
+
+
+class WindowRowsDetails(TypedDict):
+    learned_window_rows: int
+    window_rows: int
+    relearn_factor: float
+    why: str
 
 
 class DriftedShareDetails(TypedDict):
@@ -150,6 +161,7 @@ def _inputs(
 ) -> list[ColumnInput]:
     out = []
     numeric: dict[str, NumericBaseline] = {**baseline.numeric, model.prediction.column: baseline.prediction}
+    learned, floor = baseline.learned, model.drift.learned.floor
     for name, rule in plan.items():
         cur = counts[name]
         if name in numeric:
@@ -163,13 +175,26 @@ def _inputs(
             ref = [cb.top[v] for v in sorted(cb.top)] + [cb.other]
             ref_nulls, atoms, scale, kind = cb.nulls, [], 0.0, "categorical"
             ref_mean = cur_mean = None
+        t = resolve(
+            learned=learned,
+            column=name,
+            method=rule.method,
+            threshold=rule.threshold,
+            null_threshold=rule.null_threshold,
+            explicit=model.drift.explicit(name, kind),
+            window_rows=cur.total,
+            floor=floor,
+            null_default=model.drift.null_rate_threshold,
+        )
         out.append(
             ColumnInput(
                 column=name,
                 kind=kind,
                 method=rule.method,
-                threshold=rule.threshold,
-                null_threshold=rule.null_threshold,
+                threshold=t.threshold,
+                null_threshold=t.null_threshold,
+                threshold_why=t.why,
+                null_threshold_why=t.null_why,
                 reference=ref,
                 reference_nulls=ref_nulls,
                 current=cur.counts,
@@ -225,7 +250,7 @@ def drift_metrics(
     where = window_filter(tables.ts(model), window)
     plan = drift_plan(model, baseline, columns, tables.features)
     numeric = {**baseline.numeric, model.prediction.column: baseline.prediction}
-    _, counts = prof.window_counts(
+    rows, counts = prof.window_counts(
         engine,
         tables.serving,
         {n: numeric[n].edges for n in plan if n in numeric},
@@ -250,6 +275,27 @@ def drift_metrics(
         "columns": len(results),
         "rule": "alert when the share of columns with a drifted signal reaches dataset_drift_share",
     }
+    learned, factor = baseline.learned, model.drift.learned.relearn_factor
+    if learned is not None and window_size_off(learned, rows, factor):
+        size: WindowRowsDetails = {
+            "learned_window_rows": learned.window_rows,
+            "window_rows": rows,
+            "relearn_factor": factor,
+            "why": f"the drift thresholds were learned for windows of {learned.window_rows} rows "
+            f"({learned.window_rows_source}) and this window has {rows}: they are rescaled meanwhile; "
+            f"re-derive the baseline to learn them again: {derive_hint(model.name)}",
+        }
+        out.append(
+            Metric(
+                check="drift",
+                column="",
+                metric=WINDOW_ROWS,
+                value=float(rows),
+                status="warning",
+                threshold=float(learned.window_rows),
+                details=size,
+            )
+        )
     out.append(
         Metric(
             check="drift",
@@ -271,7 +317,7 @@ def _column_rows(
     c = r.input
     ref_rate, cur_rate = null_rates(c)
 
-    def audit(d: SignalDecision, why: str, evidence: str) -> DriftDetails:
+    def audit(d: SignalDecision, why: str, evidence: str, threshold_why: str) -> DriftDetails:
         return {
             "method": d.signal.metric,
             "why": why,
@@ -282,6 +328,7 @@ def _column_rows(
             "bins_version": baseline.bins_version,
             "fdr": model.drift.fdr,
             "threshold": d.signal.threshold,
+            "threshold_why": threshold_why,
             "effect_size": d.signal.effect,
             "p_value": d.signal.p_value,
             "q_value": d.q_value,
@@ -289,12 +336,13 @@ def _column_rows(
         }
 
     dist, nulls = r.distribution, r.null_rate
-    main = audit(dist, drift_method(c.method).why, NUMERIC_EVIDENCE if c.current_mean is not None else EVIDENCE)
+    evidence = NUMERIC_EVIDENCE if c.current_mean is not None else EVIDENCE
+    main = audit(dist, drift_method(c.method).why, evidence, c.threshold_why)
     main["distances"] = r.distances
     main["counts"] = binned_counts(baseline, c)
     if unseen:
         main["unseen_values"] = [{"value": v, "count": n} for v, n in unseen]
-    null_details = audit(nulls, NULL_RATE_WHY, NULL_EVIDENCE)
+    null_details = audit(nulls, NULL_RATE_WHY, NULL_EVIDENCE, c.null_threshold_why)
     null_details["training_null_rate"], null_details["window_null_rate"] = ref_rate, cur_rate
     return [
         Metric(
@@ -349,7 +397,8 @@ DRIFT = WindowCheck(
     summary="feature and prediction drift against training: per column its distribution (the configured "
     "effect size and a chi-squared test) and its NULL share, Benjamini-Hochberg across the window",
     statuses={
-        "warning": "a column's distribution or NULL share drifted",
+        "warning": "a column's distribution or NULL share drifted, or the window's size is more than "
+        "drift.learned.relearn_factor times off the size the thresholds were learned for",
         "alert": "the share of drifted columns reached drift.dataset_drift_share",
     },
     run=_run,

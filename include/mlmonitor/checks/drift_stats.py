@@ -186,6 +186,8 @@ class ColumnInput:
     scale: float = 0.0
     reference_mean: float | None = None  # numeric: exact training mean of the non-NULL values
     current_mean: float | None = None  # numeric: exact window mean (from the same query as the counts)
+    threshold_why: str = ""  # where `threshold` comes from (learned or fixed), for the audit trail
+    null_threshold_why: str = ""
 
 
 def null_rates(c: ColumnInput) -> tuple[float, float]:
