@@ -264,6 +264,15 @@ class LearnedThresholdsConfig(_Strict):
     min_chunks: int = Field(default=10, ge=3)  # fewer chunks than this: keep the fixed defaults
 
 
+class AccumulateConfig(_Strict):
+    """Evidence across consecutive windows: each column's counts pooled with those of the stored windows
+    just before, tested like one bigger window (README "Drift": accumulated evidence)."""
+
+    mode: Literal["auto", "on", "off"] = "auto"  # auto: on for windows of fewer than below_rows rows
+    windows: int = Field(default=3, ge=2, le=30)  # this window and the stored ones before it
+    below_rows: int = Field(default=1000, ge=1)
+
+
 class DriftConfig(_Strict):
     """Drift decision: a signal drifts when its effect size reaches its threshold AND its
     Benjamini-Hochberg adjusted p-value across all signals of the window is below `fdr`."""
@@ -280,6 +289,7 @@ class DriftConfig(_Strict):
     columns: dict[str, ColumnDriftConfig] = {}
     threshold: float | None = Field(default=None, gt=0)  # one threshold for every signal (trigger-form override)
     learned: LearnedThresholdsConfig = LearnedThresholdsConfig()
+    accumulate: AccumulateConfig = AccumulateConfig()
 
     @field_validator("numeric_method")
     @classmethod

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Literal
 
@@ -215,6 +215,28 @@ def distribution_pvalue(c: ColumnInput) -> float:
         return p
     z = mean_pvalue(c.reference_mean, sum(c.reference), c.current_mean, sum(c.current), c.scale)
     return min(1.0, 2 * min(p, z))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PastWindow:
+    """One column's counts in a stored earlier window (from its drift row's details)."""
+
+    label: str
+    counts: Sequence[int]
+    nulls: int
+    mean: float | None
+
+
+def pool(c: ColumnInput, past: Sequence[PastWindow]) -> ColumnInput:
+    """The column as if this window and the `past` ones were one window: counts and NULLs summed, the
+    exact mean weighted by the non-NULL counts (unknown when one window's mean is)."""
+    counts = [sum(bins) for bins in zip(c.current, *(p.counts for p in past), strict=True)]
+    means = [(c.current_mean, sum(c.current)), *((p.mean, sum(p.counts)) for p in past)]
+    present = sum(n for _, n in means)
+    mean = None
+    if c.current_mean is not None and all(m is not None for m, n in means if n) and present:
+        mean = sum((m or 0.0) * n for m, n in means) / present
+    return replace(c, current=counts, current_nulls=c.current_nulls + sum(p.nulls for p in past), current_mean=mean)
 
 
 @dataclass(frozen=True, kw_only=True)
