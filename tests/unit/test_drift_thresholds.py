@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from mlmonitor import profile as prof
 from mlmonitor.checks.drift import WINDOW_ROWS, drift_metrics
 from mlmonitor.checks.drift_thresholds import (
+    expected_window_rows,
     learn_column,
     reference_input,
     resolve,
@@ -94,9 +95,11 @@ def test_thresholds_learned_at_derivation_judge_windows_of_that_size(engine: Eng
     baseline = with_learned_thresholds(model, engine, tables, derive_baseline(model, engine, tables))
     learned = baseline.learned
     assert learned is not None, baseline.learned_note
-    # the serving table held 120 rows over 2.975 days when derived: 40 rows a window -> 10 chunks of 40
+    # the serving table held 40 rows a day in each of the 3 days before its newest row -> 10 chunks of 40
     assert (learned.window_rows, learned.chunks, learned.order_by) == (40, 10, "ts")
-    assert learned.window_rows_source.startswith("serving rows per schedule interval at derivation (120 rows")
+    assert learned.window_rows_source == (
+        "serving rows per schedule interval at derivation (median of the 3 of the last 7 intervals with rows)"
+    )
     assert set(learned.columns) == {"x", "c", "p"}
     assert set(learned.columns["x"].effects) == {"wasserstein", "psi", "js", "ks"}
     assert set(learned.columns["c"].effects) == {"linf", "psi", "js"}
@@ -142,6 +145,30 @@ def test_an_explicit_threshold_wins_over_the_learned_one(engine: Engine) -> None
     (c,) = [m for m in rows if m.column == "c" and m.metric == "linf"]
     assert c.details["threshold_why"].startswith("learned: ")
     assert {m.threshold for m in rows if m.metric == "null_rate_shift"} == {0.3}
+
+
+def test_the_served_volume_ignores_gaps_in_the_logs(engine: Engine) -> None:
+    """Days without logs do not dilute the served volume (a mean over the span would); with no serving
+    rows, the training rows per interval are the estimate."""
+    _, s = _tables(engine)
+    with engine.begin() as conn:  # one more day of 40 rows, 20 days after the others
+        conn.execute(
+            s.insert(),
+            [{**r, "id": 1000 + r["id"]} for r in _rows(40, T0 + dt.timedelta(days=23), dt.timedelta(minutes=36), 1)],
+        )
+    model = model_config(features={"numeric": ["x"]}, training={"timestamp_column": "ts"})
+    tables = resolve_tables(model, engine)
+    assert expected_window_rows(model, engine, tables.serving, tables.training) == (
+        40,
+        "serving rows per schedule interval at derivation (median of the 1 of the last 7 intervals with rows)",
+    )
+    with engine.begin() as conn:
+        conn.execute(s.delete())
+    # training: 400 rows an hour apart, 399 hours = 16.6 days -> 24 rows a day
+    assert expected_window_rows(model, engine, tables.serving, tables.training) == (
+        24,
+        "training rows per schedule interval (400 rows over 16.6 intervals)",
+    )
 
 
 def test_no_learning_without_a_window_size_or_enough_chunks(engine: Engine) -> None:

@@ -108,28 +108,50 @@ def learn(
 def expected_window_rows(
     model: ModelConfig, engine: Engine, serving: sa.Table, training: sa.Table
 ) -> tuple[int | None, str]:
-    """The rows a window is expected to hold, and how that was found: `drift.learned.window_rows`, else
-    the serving table's rows per schedule interval (once it has served), else the training table's
-    rows per interval over its timestamp span; None when neither has a usable timestamp span."""
+    """The rows a window is expected to hold, and how that was found: `drift.learned.window_rows`; else
+    the serving table's median rows per schedule interval over the (up to) 7 intervals before its
+    newest row, empty ones left out (gaps in the logs); else the training table's rows per interval
+    over its timestamp span; None when neither has a usable timestamp."""
     if model.drift.learned.window_rows is not None:
         return model.drift.learned.window_rows, "drift.learned.window_rows"
-    found = [
-        (serving, model.serving.timestamp_column, "serving rows per schedule interval at derivation"),
-        (training, model.training.timestamp_column, "training rows per schedule interval"),
-    ]
-    for table, ts, how in found:
-        if ts is None or ts not in table.c:
-            continue
+    served = _served_rows(model, engine, serving)
+    if served is not None:
+        return served
+    ts = model.training.timestamp_column
+    if ts is not None and ts in training.c:
         with engine.connect() as conn:
-            rows, lo, hi = conn.execute(
-                sa.select(sa.func.count(), sa.func.min(table.c[ts]), sa.func.max(table.c[ts]))
-            ).one()
-        if not rows or not isinstance(lo, dt.datetime) or not isinstance(hi, dt.datetime):
-            continue
-        interval = schedule_interval(model.schedule, as_utc(lo))
-        intervals = max((hi - lo) / interval, 1.0)
-        return max(round(int(rows) / intervals), 1), f"{how} ({int(rows)} rows over {intervals:.1f} intervals)"
-    return None, "no window size known (no rows with timestamps in serving or training); set drift.learned.window_rows"
+            stmt = sa.select(sa.func.count(), sa.func.min(training.c[ts]), sa.func.max(training.c[ts]))
+            rows, lo, hi = conn.execute(stmt).one()
+        if rows and isinstance(lo, dt.datetime) and isinstance(hi, dt.datetime):
+            intervals = max((hi - lo) / schedule_interval(model.schedule, as_utc(lo)), 1.0)
+            how = f"training rows per schedule interval ({int(rows)} rows over {intervals:.1f} intervals)"
+            return max(round(int(rows) / intervals), 1), how
+    return None, "no window size known (no timestamped rows in serving or training); set drift.learned.window_rows"
+
+
+SERVED_INTERVALS = 7
+
+
+def _served_rows(model: ModelConfig, engine: Engine, serving: sa.Table) -> tuple[int, str] | None:
+    ts = serving.c[model.serving.timestamp_column]
+    with engine.connect() as conn:
+        hi = conn.execute(sa.select(sa.func.max(ts))).scalar_one()
+        if not isinstance(hi, dt.datetime):
+            return None
+        step = schedule_interval(model.schedule, as_utc(hi) - dt.timedelta(days=7))
+        buckets = [sa.and_(ts > hi - (i + 1) * step, ts <= hi - i * step) for i in range(SERVED_INTERVALS)]
+        counts = conn.execute(
+            sa.select(*(sa.func.count(sa.case((b, 1))) for b in buckets)).where(ts > hi - SERVED_INTERVALS * step)
+        ).one()
+    seen = sorted(int(n) for n in counts if n)
+    if not seen:
+        return None
+    median = seen[len(seen) // 2] if len(seen) % 2 else (seen[len(seen) // 2 - 1] + seen[len(seen) // 2]) / 2
+    how = (
+        f"serving rows per schedule interval at derivation (median of the {len(seen)} of the last "
+        f"{SERVED_INTERVALS} intervals with rows)"
+    )
+    return max(round(median), 1), how
 
 
 @dataclass(frozen=True, kw_only=True)
