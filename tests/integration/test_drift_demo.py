@@ -106,6 +106,6 @@ def test_every_drift_row_carries_its_audit_trail(days: dict[int, list[Metric]]) 
         assert m.p_value == m.details["q_value"] and m.threshold == m.details["threshold"]
     (income,) = [m for m in rows if m.column == "income" and m.metric == "wasserstein"]
     assert set(income.details["distances"]) == {"wasserstein", "psi", "js", "ks", "chi2", "mean_shift"}
-    # thresholds learned from training chunks of the served window size (about 1,200 rows a day: 17 chunks of the 20,000 rows)
+    # thresholds learned from training chunks of the served window size (~1,200 rows a day: 17 chunks)
     assert income.details["threshold_why"].startswith("learned: mean ")
     assert "17 training chunks of 1176 rows (serving rows per schedule interval" in income.details["threshold_why"]
