@@ -297,11 +297,11 @@ def bias(rng: np.random.Generator, reps: int, n: int = 100_000) -> list[dict[str
 
 
 def weekly_monthly(
-    rng: np.random.Generator, quick: bool, progress: Callable[[str], None]
+    rng: np.random.Generator, quick: bool, progress: Callable[[str], None], reps: int | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The single-window regimes (100 to 100,000 rows): recall per scenario and false alarms, with the
     thresholds learned for the window size where the training table gives enough chunks."""
-    reps = 40 if quick else 300
+    reps = reps or (40 if quick else 300)
     sizes = SIZES[:2] if quick else SIZES
     cfg = DriftConfig()
     rows: list[dict[str, Any]] = []
