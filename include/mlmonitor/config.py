@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from mlmonitor.alerting.mentions import CHECKS, kind_of
+from mlmonitor.checks.anomaly_stats import SERIES, AnomalyRule, Direction, Seasonality, SeriesName
 from mlmonitor.checks.drift_methods import drift_method
 from mlmonitor.checks.drift_stats import ColumnKind
 from mlmonitor.checks.scores import CLASSIFICATION, REGRESSION
@@ -65,6 +67,8 @@ class ServingConfig(_Strict):
     model_version_column: Identifier | None = None
     latency_column: Identifier | None = None
     allowed_model_versions: tuple[str, ...] = ()
+    # versions kept per window (share rows, run row, XCom, Prometheus); the rest are summed as "other"
+    max_model_versions: int = Field(default=20, ge=1, le=1000)
     status_column: Identifier | None = None
     error_values: tuple[str, ...] = ("error",)
 
@@ -177,6 +181,8 @@ class HealthConfig(_Strict):
 
     mixed_versions: Literal["ok", "warning", "alert"] = "warning"
     unknown_version: Literal["warning", "alert"] = "alert"
+    # a version served that the previous serving window did not serve (and not in allowed_model_versions)
+    version_change: Literal["ok", "warning", "alert"] = "warning"
     staleness: StalenessConfig = StalenessConfig()
     stability: StabilityConfig = StabilityConfig()
     operations: OperationsConfig = OperationsConfig()
@@ -196,11 +202,42 @@ class SkewConfig(_Strict):
 Severity = Literal["warning", "critical"]
 
 
+_DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+_KEYWORD = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class NotifierConfig(_Strict):
+    """An Airflow notifier (any provider's `BaseNotifier` subclass, by dotted path) as an alert
+    destination. It receives the alert's plain text in the keyword `text_argument`, and its kwargs
+    are rendered as Jinja templates with `alert_text`, `alert_title`, `model`, `severity` and `kind`.
+    The core only declares it; the Airflow layer imports and calls the class."""
+
+    notifier: str = Field(pattern=_DOTTED, max_length=250)
+    text_argument: str | None = Field(default=None, pattern=_KEYWORD)
+    title_argument: str | None = Field(default=None, pattern=_KEYWORD)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _receives_the_text(self) -> NotifierConfig:
+        templated = any("alert_text" in str(v) for v in self.kwargs.values())
+        if self.text_argument is None and not templated:
+            raise ValueError(
+                f"{self.notifier} would not receive the alert: set text_argument to the keyword that takes the "
+                "message (e.g. html_content for SmtpNotifier, summary for PagerdutyNotifier, body for "
+                "AppriseNotifier), or use '{{ alert_text }}' in one of its kwargs"
+            )
+        given = {self.text_argument, self.title_argument} & set(self.kwargs)
+        if given:
+            raise ValueError(f"kwargs {sorted(str(g) for g in given)} are filled by mlmonitor; remove them from kwargs")
+        return self
+
+
 class SeverityRoute(_Strict):
     """Where alerts of one severity go; empty fields fall back to the `alerts` defaults."""
 
     slack_conn_id: str | None = None
     channel: str | None = None
+    notifiers: tuple[NotifierConfig, ...] | None = None  # None: alerts.notifiers; [] : none for this severity
 
 
 class AlertsConfig(_Strict):
@@ -210,16 +247,42 @@ class AlertsConfig(_Strict):
     channel: str | None = None
     warning: SeverityRoute = SeverityRoute()
     critical: SeverityRoute = SeverityRoute()
+    notifiers: tuple[NotifierConfig, ...] = ()
     reminder_hours: float | None = Field(default=None, gt=0)
+    # tell the critical route when a window is not monitored this long after it ends (Airflow deadline alerts)
+    late_after_hours: float | None = Field(default=None, gt=0)
     top: int = Field(default=5, ge=1, le=50)
     retries: int = Field(default=3, ge=0, le=10)
     retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)
     timeout_seconds: int = Field(default=30, ge=1, le=300)
+    owners: list[str] = []  # mentioned in every message: Slack user ids, user groups, e-mail addresses
+    subscribers: list[str] = []  # named in every message too, after the owners
+    check_owners: dict[str, list[str]] = {}  # check (validation, drift ...) -> owners named when it fails
+    column_owners: dict[str, list[str]] = {}  # column -> owners named when one of its checks fails
+    group_threshold: int | None = Field(default=None, ge=1)  # queue messages; >= this many per channel: one message
+
+    @field_validator("owners", "subscribers", "check_owners", "column_owners")
+    @classmethod
+    def _mentions(cls, value: list[str] | dict[str, list[str]], info: ValidationInfo) -> object:
+        """Every owner a Slack user id, user group or e-mail (`mentions.kind_of`); check_owners keyed by checks."""
+        unknown = [k for k in value if k not in CHECKS] if info.field_name == "check_owners" else []
+        if unknown:
+            raise ValueError(f"check_owners: {unknown[0]!r} is not a check; use one of {', '.join(CHECKS)}")
+        for name in [n for names in value.values() for n in names] if isinstance(value, dict) else value:
+            kind_of(name)
+        return value
 
     def route(self, severity: Severity) -> tuple[str, str | None]:
         """(Slack connection id, channel) for alerts of `severity`."""
         chosen = self.critical if severity == "critical" else self.warning
         return chosen.slack_conn_id or self.slack_conn_id, chosen.channel or self.channel
+
+    def notifiers_for(self, severity: Severity) -> tuple[tuple[str, NotifierConfig], ...]:
+        """(YAML field, notifier) of each Airflow notifier that alerts of `severity` go to, besides Slack."""
+        chosen = self.critical if severity == "critical" else self.warning
+        if chosen.notifiers is not None:
+            return tuple((f"alerts.{severity}.notifiers[{i}]", n) for i, n in enumerate(chosen.notifiers))
+        return tuple((f"alerts.notifiers[{i}]", n) for i, n in enumerate(self.notifiers))
 
 
 def _method(name: str, kind: ColumnKind | None = None) -> str:
@@ -332,6 +395,70 @@ class DriftConfig(_Strict):
         return effect, null
 
 
+class AnomalySeriesConfig(_Strict):
+    """Per-series override of the anomaly settings; unset fields fall back to the model's `anomalies`."""
+
+    enabled: bool | None = None
+    seasonality: Seasonality | None = None
+    direction: Direction | None = None
+    min_history: int | None = Field(default=None, ge=2, le=1000)
+    sensitivity: float | None = Field(default=None, gt=0)
+    min_relative_change: float | None = Field(default=None, ge=0)
+    min_absolute_change: float | None = Field(default=None, ge=0)
+
+
+class AnomaliesConfig(_Strict):
+    """History-aware anomalies: each window's value of a stored series (volume, latency, error rate,
+    prediction mean, NULL shares, optionally drift scores) as a z-score against the same series in
+    the model's earlier windows that did not alert (of the same seasonal bucket)."""
+
+    enabled: bool = True
+    seasonality: Seasonality = "none"
+    direction: Direction = "both"
+    min_history: int = Field(default=14, ge=2, le=1000)
+    history_windows: int = Field(default=56, ge=2, le=1000)
+    sensitivity: float = Field(default=3.0, gt=0)
+    min_relative_change: float = Field(default=0.1, ge=0)
+    min_absolute_change: float = Field(default=0.0, ge=0)
+    status: Literal["warning", "alert"] = "warning"
+    series: dict[SeriesName, AnomalySeriesConfig] = {}
+
+    @model_validator(mode="after")
+    def _enough_history(self) -> AnomaliesConfig:
+        every: list[tuple[str, AnomalySeriesConfig]] = [("(model)", AnomalySeriesConfig()), *self.series.items()]
+        for name, o in every:
+            need = o.min_history or self.min_history
+            if need > self.history_windows:
+                raise ValueError(
+                    f"min_history {need} of series {name} exceeds history_windows {self.history_windows}: "
+                    "it could never be judged; raise history_windows or lower min_history"
+                )
+        return self
+
+    def rule(self, name: SeriesName) -> AnomalyRule | None:
+        """How series `name` is judged, or None when it is off."""
+        info = next(s for s in SERIES if s.name == name)
+        o = self.series.get(name, AnomalySeriesConfig())
+        on = o.enabled if o.enabled is not None else info.enabled
+        if not self.enabled or not on:
+            return None
+        absolute = (
+            o.min_absolute_change
+            if o.min_absolute_change is not None
+            else max(self.min_absolute_change, info.min_absolute_change)
+        )
+        return AnomalyRule(
+            seasonality=o.seasonality or self.seasonality,
+            direction=o.direction or self.direction,
+            min_history=o.min_history or self.min_history,
+            sensitivity=o.sensitivity or self.sensitivity,
+            min_relative_change=o.min_relative_change
+            if o.min_relative_change is not None
+            else self.min_relative_change,
+            min_absolute_change=absolute,
+        )
+
+
 class ValidationConfig(_Strict):
     """Knobs of the derived expectation suite."""
 
@@ -365,6 +492,7 @@ class ModelConfig(_Strict):
     drift: DriftConfig = DriftConfig()
     validation: ValidationConfig = ValidationConfig()
     health: HealthConfig = HealthConfig()
+    anomalies: AnomaliesConfig = AnomaliesConfig()
     skew: SkewConfig | None = None
 
     @field_validator("schedule")
@@ -475,6 +603,13 @@ def load_models_and_errors(directory: Path | None = None) -> tuple[list[ModelCon
         owner[model.name] = path
         models.append(model)
     return models, broken
+
+
+def model_file(name: str, directory: Path | None = None) -> Path:
+    """The YAML file of model `name` (for error messages; the .yaml path when neither exists)."""
+    folder = directory or models_dir()
+    found = [folder / f"{name}{suffix}" for suffix in (".yaml", ".yml") if (folder / f"{name}{suffix}").exists()]
+    return found[0] if found else folder / f"{name}.yaml"
 
 
 def get_model(name: str, directory: Path | None = None) -> ModelConfig:

@@ -54,6 +54,9 @@ class Capabilities:
     transient_codes: frozenset[int] | None = None
     # SQLite reports SQL mistakes as OperationalError too: only these messages are transient
     transient_messages: tuple[str, ...] = ()
+    # driver error codes of a float overflow in an aggregate (MySQL/MariaDB 1690 "value is out of
+    # range"); PostgreSQL's SQLSTATE 22003 is recognised on every dialect, SQLite returns infinity
+    overflow_codes: frozenset[int] = frozenset()
     # how a session bounds the time of each statement (`{ms}` / `{s}`: the limit), or None
     statement_timeout: str | None = None
     # the driver interrupts a statement from a progress callback (SQLite): the deadline is kept here
@@ -99,6 +102,7 @@ def _mysql(dialect: Dialect) -> Capabilities:
         window_lock="session",
         exact_collation=collation,
         transient_codes=_MYSQL_TRANSIENT,
+        overflow_codes=frozenset({1690}),
         statement_timeout=timeout,
     )
 
@@ -203,6 +207,15 @@ def is_transient(dialect: Dialect, exc: sa.exc.DBAPIError) -> bool:
         args: tuple[Any, ...] = getattr(exc.orig, "args", ())
         return isinstance(exc, sa.exc.InterfaceError) or (bool(args) and args[0] in caps.transient_codes)
     return True
+
+
+def is_overflow(dialect: Dialect, exc: sa.exc.DBAPIError) -> bool:
+    """Whether a database error is a number out of range (a sum or square beyond double precision)."""
+    orig = exc.orig
+    if getattr(orig, "pgcode", None) == "22003" or getattr(orig, "sqlstate", None) == "22003":
+        return True
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    return bool(args) and args[0] in capabilities(dialect).overflow_codes
 
 
 # --- bounding statements -------------------------------------------------------------------------

@@ -21,3 +21,7 @@ class WarehouseUnavailable(WarehouseError):
 
 class BaselineMissing(MlmonitorError):
     """The suite or drift baseline of a model has not been derived yet, or is corrupt."""
+
+
+class TrainingDataError(MlmonitorError):
+    """The training table cannot give a usable baseline (no rows, or statistics that are not finite)."""

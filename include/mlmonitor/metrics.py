@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 # The built-in values of `Metric.check` (the `check_name` column): the family a row belongs to.
 # A check of your own may use one of these (most do) or a family of its own.
-FAMILIES = ("validation", "drift", "stats", "health", "performance")
+FAMILIES = ("validation", "drift", "stats", "health", "performance", "anomaly")
 Status = Literal["ok", "warning", "alert", "no_data", "error"]
 STATUSES: tuple[Status, ...] = ("ok", "warning", "alert", "no_data", "error")
 _RANK = {"ok": 0, "no_data": 1, "warning": 2, "alert": 3, "error": 4}
@@ -64,6 +64,7 @@ class RunSummary:
     docs_path: str | None = None
     airflow_run_id: str | None = None
     message: str = ""
+    adhoc: bool = False  # a trigger-form window that is not a schedule interval (kept out of history)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
@@ -19,11 +19,13 @@ from mlmonitor.checks.registry import window_checks
 from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import exact_text
 from mlmonitor.errors import BaselineMissing, ConfigError
+from mlmonitor.limits import bound_versions
 from mlmonitor.metrics import Metric, RunSummary, Status, drifted_columns, worst
 from mlmonitor.names import schema_suite_name
 from mlmonitor.project import GxProject
 from mlmonitor.storage.baselines import Baseline, derive_baseline, fingerprint, load_baseline, save_baseline
 from mlmonitor.storage.results import replace_check, write_results
+from mlmonitor.storage.retention import prune_results, prune_validations
 from mlmonitor.storage.suites import build_schema_suite, build_suite, read_suite, suite_path, write_suite
 from mlmonitor.warehouse import ModelTables, expected_types, resolve_tables, unavailable_as_error, window_filter
 from mlmonitor.window import Window
@@ -42,13 +44,19 @@ class Derived(TypedDict):
     fingerprint: dict[str, Any]
     numeric: list[str]
     categorical: list[str]
+    warnings: list[str]  # what the training data lacks (Baseline.warnings)
 
 
 def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: str) -> Derived:
     """Profile the training table, store the drift baseline and (re-)derive the suite."""
     tables = resolve_tables(model, engine)
     baseline = with_learned_thresholds(model, engine, tables, derive_baseline(model, engine, tables))
-    baseline = baseline.model_copy(update={"performance": performance.training_performance(engine, model, tables)})
+    baseline = baseline.model_copy(
+        update={
+            "performance": performance.training_performance(engine, model, tables),
+            "calibration": performance.calibration(engine, model, tables),
+        }
+    )
     save_baseline(baseline, project.baseline_path(model.name))
     path = suite_path(project.suites_dir, model.name)
     suite = build_suite(model, baseline, read_suite(path), gx_version)
@@ -68,6 +76,7 @@ def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: s
         "fingerprint": baseline.fingerprint.model_dump(),
         "numeric": list(tables.numeric),
         "categorical": list(tables.categorical),
+        "warnings": list(baseline.warnings),
     }
 
 
@@ -112,16 +121,19 @@ class Prepared:
 def window_volume(
     engine: Engine, model: ModelConfig, tables: ModelTables, window: Window
 ) -> tuple[int, dict[str, int]]:
-    """Rows in the window and rows per model version (one GROUP BY)."""
+    """Rows in the window and rows per model version: the `serving.max_model_versions` most served
+    (one GROUP BY, clipped to VERSION_CHARS), the others summed under OTHER_VERSIONS."""
     where = window_filter(tables.ts(model), window)
+    rows = prof.row_count(engine, tables.serving, where)
     vcol = model.serving.model_version_column
-    if not vcol:
-        return prof.row_count(engine, tables.serving, where), {}
+    if not vcol or not rows:
+        return rows, {}
     version = exact_text(tables.serving.c[vcol])
-    stmt = sa.select(version, sa.func.count()).where(where).group_by(version).order_by(version)
+    n = sa.func.count()
+    stmt = sa.select(version, n).where(where).group_by(version).order_by(n.desc(), version)
     with engine.connect() as conn:
-        versions = {str(v): int(n) for v, n in conn.execute(stmt)}
-    return sum(versions.values()), versions
+        top = {str(v): int(c) for v, c in conn.execute(stmt.limit(model.serving.max_model_versions))}
+    return rows, bound_versions(top, rows)
 
 
 def prepare(model: ModelConfig, engine: Engine, project: GxProject, window: Window) -> Prepared:
@@ -183,11 +195,10 @@ def analyse(
     if p.rows == 0:
         return []
     context = window_context(model, engine, results_engine, p, window, columns)
-    out: list[Metric] = []
     with unavailable_as_error(engine):
         for check in window_checks():
-            out += check.run(context)
-    return out
+            context.produced.extend(check.run(context))
+    return list(context.produced)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,7 +233,10 @@ def rescore(
     baseline = load_baseline(project.baseline_path(model.name), model.name)
     out = []
     for window in performance.recent_windows(model, as_of, lookback):
-        rows = performance.performance_metrics(engine, model, tables, window, baseline.performance, as_of)
+        rows = performance.performance_metrics(
+            engine, model, tables, window, baseline.performance, as_of, baseline.calibration
+        )
+        rows = performance.with_history(model, results_engine, window, rows)
         if not rows:  # no predictions in the window: nothing to score
             continue
 
@@ -249,9 +263,12 @@ def persist(
     docs_path: str | None,
     run_id: str | None,
     now: dt.datetime,
+    *,
+    adhoc: bool = False,
 ) -> RunSummary:
-    """Summarise and write the run and its metrics (replacing any earlier rows of the window)."""
-    summary = summarize(model, window, rows, versions, metrics, docs_path, run_id)
+    """Summarise and write the run and its metrics (replacing any earlier rows of the window); an
+    `adhoc` window (trigger form) is recorded as such and stays out of trailing history."""
+    summary = replace(summarize(model, window, rows, versions, metrics, docs_path, run_id), adhoc=adhoc)
     write_results(results_engine, summary, metrics, now)
     return summary
 
@@ -299,3 +316,24 @@ def _label(m: Metric) -> str:
     """`metric(column)`, with the change a schema row names: `schema_changes(serve: added new_feature)`."""
     inner = ": ".join(str(x) for x in (m.column, m.details.get("change")) if x)
     return f"{m.metric}({inner})" if inner else m.metric
+
+
+class Pruned(TypedDict):
+    """What retention removed of one model."""
+
+    model: str
+    runs: int  # mlmonitor_runs rows
+    metrics: int  # mlmonitor_metrics rows
+    validations: int  # validation runs: their Data Docs pages and stored validation results
+
+
+def prune(model: ModelConfig, results_engine: Engine, project: GxProject, before: dt.datetime) -> Pruned:
+    """Remove what is kept of `model`'s windows that started before `before`: results rows first,
+    then validation results and Data Docs pages (the model's validation index rewritten)."""
+    from mlmonitor.checks.validation import write_model_index
+
+    runs, metrics = prune_results(results_engine, model.name, before)
+    validations = prune_validations(project, model.name, before)
+    if validations:
+        write_model_index(project, model.name)
+    return {"model": model.name, "runs": runs, "metrics": metrics, "validations": validations}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,6 +34,7 @@ class NumericProfile:
     mean: float | None
     std: float | None
     quantiles: dict[str, float]
+    non_finite: int = 0  # NaN and +-infinity: counted, kept out of every statistic above
 
     @property
     def null_rate(self) -> float:
@@ -62,22 +64,32 @@ def row_count(engine: Engine, table: sa.Table, where: Where = None) -> int:
         return int(conn.execute(_select([sa.func.count()], table, where)).scalar_one())
 
 
+def finite(col: sa.Column[object]) -> sa.ColumnElement[bool]:
+    """The value is a finite number: between -DBL_MAX and DBL_MAX, which +-infinity are not and a NaN
+    (PostgreSQL sorts it above every number) is not either. Portable: no dialect has to bind an
+    infinity (MariaDB cannot) and NULL stays NULL."""
+    largest = sys.float_info.max
+    return as_float(col).between(sa.literal(-largest, sa.Double()), sa.literal(largest, sa.Double()))
+
+
 def numeric_profile(
     engine: Engine, col: sa.Column[object], where: Where = None, points: Sequence[float] = QUANTILES
 ) -> NumericProfile:
     """count, nulls, min, max, mean, std (population) and the quantiles at `points` of a numeric column:
-    three statements whatever the number of points (aggregates, the variance, the quantiles)."""
-    x = as_float(col)
-    exprs = [sa.func.count(), sa.func.count(col), sa.func.min(x), sa.func.max(x), sa.func.avg(x)]
+    three statements whatever the number of points (aggregates, the variance, the quantiles).
+    Non-finite values (NaN, +-infinity) are counted in `non_finite` and left out of the statistics."""
+    x = sa.case((finite(col), as_float(col)))  # NULL unless a finite number
+    exprs = [sa.func.count(), sa.func.count(col), sa.func.count(x), sa.func.min(x), sa.func.max(x), sa.func.avg(x)]
     with engine.connect() as conn:
-        total, present, lo, hi, mean = conn.execute(_select(exprs, col.table, where)).one()
+        total, present, numbers, lo, hi, mean = conn.execute(_select(exprs, col.table, where)).one()
         std = None
-        if present:
+        if numbers:
             # second pass around the mean: E[x^2] - E[x]^2 cancels catastrophically for large values
             dev = x - sa.literal(float(mean), sa.Double())
             var = conn.execute(_select([sa.func.avg(dev * dev)], col.table, where)).scalar_one()
             std = math.sqrt(max(float(var), 0.0))
-    qs = quantiles(engine, col, where, points, present=int(present)) if present else {}
+    in_range = sa.and_(finite(col), where) if where is not None else finite(col)
+    qs = quantiles(engine, col, in_range, points, present=int(numbers)) if numbers else {}
     return NumericProfile(
         count=int(total),
         nulls=int(total) - int(present),
@@ -86,6 +98,7 @@ def numeric_profile(
         mean=_f(mean),
         std=std,
         quantiles={f"{p:g}": v for p, v in qs.items()},
+        non_finite=int(present) - int(numbers),
     )
 
 
@@ -133,9 +146,13 @@ def quantiles(
 
 
 def bin_edges(profile: NumericProfile, bins: int) -> list[float]:
-    """Interior bin edges from training quantiles (tails open), deduplicated for discrete columns."""
+    """Interior bin edges from training quantiles (tails open), deduplicated for discrete columns.
+    A constant column gets the bin [c, next float above c) of its one value, so a window moving off
+    it, upwards or downwards, moves mass out of that bin."""
     if profile.min is None:
         return []
+    if profile.min == profile.max:
+        return [profile.min, math.nextafter(profile.min, math.inf)]
     points = [i / bins for i in range(1, bins)]
     qs = profile.quantiles
     keys = sorted(qs, key=float)

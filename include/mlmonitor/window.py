@@ -83,3 +83,9 @@ def last_complete_interval(schedule: str, at: dt.datetime) -> tuple[dt.datetime,
     end: dt.datetime = croniter(schedule, as_utc(at) + dt.timedelta(microseconds=1)).get_prev(dt.datetime)
     start: dt.datetime = croniter(schedule, end).get_prev(dt.datetime)
     return as_utc(start), as_utc(end)
+
+
+def is_adhoc(schedule: str, window: Window) -> bool:
+    """Whether a window given in the trigger form is ad hoc: not exactly one interval of the schedule
+    (re-checking a whole scheduled window is not ad hoc)."""
+    return last_complete_interval(schedule, window.end) != (window.start, window.end)

@@ -21,13 +21,21 @@ from airflow.sdk import (
     Param,
     task,
 )
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from mlmonitor.config import ModelConfig
 from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id, training_asset_name
 from mlmonitor.pipeline import Derived
 from mlmonitor.ui.links import dashboard_url
 from mlmonitor_airflow.extra_links import DataDocsLink
-from mlmonitor_airflow.payloads import RescorePayload, StatsPayload, SummaryPayload, ValidationPayload
+from mlmonitor_airflow.payloads import (
+    RescorePayload,
+    RetentionPayload,
+    StatsPayload,
+    SummaryPayload,
+    ValidationPayload,
+)
 from mlmonitor_airflow.slack import FailureNotifier
 
 MONITOR_DOC = """\
@@ -95,6 +103,7 @@ arrived by then: label coverage and {kind} metrics against the training baseline
 
 
 T = TypeVar("T")
+RETENTION_DAG_ID = "mlmonitor_retention"
 
 
 def fail_fast(fn: Callable[..., T], *args: Any) -> T:
@@ -204,7 +213,41 @@ def monitor_params() -> dict[str, Param]:
             "drifts when its effect reaches it and the change is statistically significant. "
             "Raise it to see only large shifts in this run.",
         ),
+        "as_history": Param(
+            False,
+            type=["null", "boolean"],
+            title="Count this window as history",
+            description="A window given above that is not one interval of the schedule is ad hoc: it is "
+            "recorded and alerted on its own, but left out of the trailing history (latency, volume "
+            "baselines, drift streaks, alert streaks). Tick to count it as history anyway.",
+        ),
     }
+
+
+def longest_interval(schedule: str, start: dt.date, intervals: int = 13) -> dt.timedelta:
+    """The longest of the schedule's first `intervals` windows from `start` (a month for @monthly)."""
+    from itertools import pairwise
+
+    from croniter import croniter
+
+    ticks = croniter(schedule, dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
+    moments: list[dt.datetime] = [ticks.get_next(dt.datetime) for _ in range(intervals + 1)]
+    return max(b - a for a, b in pairwise(moments))
+
+
+def late_deadline(model: ModelConfig) -> DeadlineAlert | None:
+    """The monitor DAG's deadline (Airflow deadline alerts, experimental): a run not done
+    `alerts.late_after_hours` after its window ends calls `mlmonitor_airflow.late.report_late`.
+    The reference is the run's logical date (its window start), so the interval adds the window length."""
+    hours = model.alerts.late_after_hours
+    if hours is None:
+        return None
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=longest_interval(model.schedule, model.start_date) + dt.timedelta(hours=hours),
+        callback=SyncCallback("mlmonitor_airflow.late.report_late", kwargs={"model": model.name}),
+        name=f"{model.name} window not monitored",
+    )
 
 
 def monitor_dag(model: ModelConfig) -> DAG:
@@ -213,6 +256,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
     with DAG(
         dag_id=monitor_dag_id(name),
         schedule=CronDataIntervalTimetable(model.schedule, timezone="UTC"),
+        deadline=late_deadline(model),
         **_model_dag_args(model),
         doc_md=monitor_doc(model),
         params=monitor_params(),
@@ -245,7 +289,7 @@ def monitor_dag(model: ModelConfig) -> DAG:
 
             return fail_fast(tasks.persist, name, stats_result, validation, context["run_id"])
 
-        @task(**failure)
+        @task(**failure, outlets=[ALERTS_QUEUED] if model.alerts.group_threshold is not None else [])
         def notify(
             summary: SummaryPayload, stats_result: StatsPayload, validation: ValidationPayload, **context: Any
         ) -> str:
@@ -395,6 +439,44 @@ def labels_dag(model: ModelConfig) -> DAG | None:
     return dag
 
 
+RETENTION_DOC = """\
+### Retention
+
+Each day removes what mlmonitor keeps of windows that started more than `[mlmonitor] retention_days`
+(env `AIRFLOW__MLMONITOR__RETENTION_DAYS`) days before the run's data interval end: the rows of
+`mlmonitor_runs` and `mlmonitor_metrics`, the validation results and Data Docs pages of the models
+{models}, and alerts of the alerts file written before then. With `retention_days` 0 (the default)
+everything is kept and the run does nothing.
+"""
+
+
+def retention_dag(models: list[ModelConfig]) -> DAG | None:
+    """`mlmonitor_retention`: one daily run for every model (none without models)."""
+    if not models:
+        return None
+    names = sorted(m.name for m in models)
+    with DAG(
+        dag_id=RETENTION_DAG_ID,
+        schedule="@daily",
+        start_date=dt.datetime.combine(min(m.start_date for m in models), dt.time(), tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        description="Removes results rows, Data Docs pages, validation results and alerts older than retention_days",
+        doc_md=RETENTION_DOC.format(models=", ".join(f"`{n}`" for n in names)),
+        tags=["mlmonitor", "retention"],
+        default_args={"owner": models[0].owner, "retries": 1, "retry_delay": dt.timedelta(minutes=5)},
+    ) as dag:
+
+        @task
+        def prune(**context: Any) -> RetentionPayload:
+            from mlmonitor_airflow import tasks
+
+            return fail_fast(tasks.retention, names, context["data_interval_end"])
+
+        prune()
+    return dag
+
+
 INVALID_DOC = """\
 ### Invalid model config `{file}`
 
@@ -433,13 +515,124 @@ def invalid_config_dag(path: Path, message: str) -> DAG:
     return dag
 
 
+GROUPED_DAG_ID = "mlmonitor_alerts_grouped"
+# updated by the notify task of every model that groups its alerts: one run of the grouped delivery per
+# scheduler tick takes every message queued by the runs that ended since the last one
+ALERTS_QUEUED = Asset(name="mlmonitor_alerts_queued", uri="mlmonitor://alerts/queued")
+
+
+def grouped_alerts_dag() -> DAG:
+    """Posts the messages queued by the models with `alerts.group_threshold`: per channel one message
+    when at least that many are queued, else one by one (README "Slack", Grouping)."""
+    with DAG(
+        dag_id=GROUPED_DAG_ID,
+        schedule=[ALERTS_QUEUED],
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["mlmonitor"],
+        doc_md="Grouped alert delivery: runs when a monitor run of a model with `alerts.group_threshold` "
+        "queued its message, and posts what is queued, one message per channel above the threshold.",
+    ) as dag:
+
+        @task(retries=2, retry_delay=dt.timedelta(seconds=30))
+        def deliver() -> str:
+            from mlmonitor_airflow import tasks
+
+            return tasks.deliver_grouped()
+
+        deliver()
+    return dag
+
+
+ACK_DOC = """\
+### Acknowledge or mute alerts
+
+For on-call: silence what is already known, without silencing everything else. Trigger this DAG and
+fill in the form:
+
+* **mute**: the alerts of a check (`check`), a column (`column`), both, or the whole model (neither)
+  are not posted for the windows that start before `until`;
+* **acknowledge**: what the model's last alert reports (narrowed by `check` / `column` when given) is
+  not posted again before `until`; anything newly failing still posts;
+* **unmute**: ends the mutes and acknowledgements of that scope set before now.
+
+Findings are still recorded, and the dashboard shows them as muted with who set it (the user who
+triggered this run), until when and why. Stored in `mlmonitor_mutes` beside the results tables.
+"""
+
+
+def ack_dag(models: list[ModelConfig]) -> DAG | None:
+    """`mlmonitor_ack`: the trigger form that mutes or acknowledges a model's alerts (None without models)."""
+    from mlmonitor.metrics import FAMILIES
+
+    if not models:
+        return None
+    with DAG(
+        dag_id="mlmonitor_ack",
+        schedule=None,
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        doc_md=ACK_DOC,
+        tags=["mlmonitor"],
+        default_args={"retries": 0},
+        params={
+            "model": Param(models[0].name, type="string", enum=sorted(m.name for m in models), title="Model"),
+            "action": Param("mute", type="string", enum=["mute", "acknowledge", "unmute"], title="Action"),
+            "check": Param(
+                "any",
+                type="string",
+                enum=["any", *FAMILIES],
+                title="Check",
+                description="The check family whose alerts to silence; any: every check.",
+            ),
+            "column": Param(
+                None,
+                type=["null", "string"],
+                title="Column",
+                description="Leave empty for every column (and the window-level findings).",
+            ),
+            "until": Param(
+                None,
+                type=["null", "string"],
+                format="date-time",
+                title="Until",
+                description="Windows starting before this instant are silenced (UTC without a time zone). "
+                "Required for mute and acknowledge.",
+            ),
+            "reason": Param("", type=["null", "string"], title="Reason", description="Shown on the dashboard."),
+        },
+    ) as dag:
+
+        @task
+        def record(**context: Any) -> str:
+            import datetime as dtm
+
+            from mlmonitor_airflow import ack
+
+            user = getattr(context["dag_run"], "triggering_user_name", None)
+            return fail_fast(ack.record, dict(context["params"]), user, dtm.datetime.now(dtm.UTC))
+
+        record()
+    return dag
+
+
 def build_dags(models: list[ModelConfig], broken: dict[Path, str] | None = None) -> dict[str, DAG]:
-    """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML."""
+    """All DAGs of all models, keyed by dag_id, plus one placeholder per broken model YAML, and the
+    grouped alert delivery when a model groups its alerts, and the acknowledge / mute form."""
     dags: dict[str, DAG] = {}
+    if any(m.alerts.group_threshold is not None for m in models):
+        dags[GROUPED_DAG_ID] = grouped_alerts_dag()
     for model in models:
         for dag in (monitor_dag(model), baseline_dag(model), labels_dag(model)):
             if dag is not None:
                 dags[dag.dag_id] = dag
+    retention = retention_dag(models)
+    if retention is not None:
+        dags[retention.dag_id] = retention
+    ack = ack_dag(models)
+    if ack is not None:
+        dags[ack.dag_id] = ack
     for path, message in (broken or {}).items():
         dag = invalid_config_dag(path, message)
         dags[dag.dag_id] = dag

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from mlmonitor.metrics import Metric, RunSummary
+from mlmonitor.pipeline import Pruned
 
 
 class WindowPayload(TypedDict):
@@ -32,6 +33,7 @@ class StatsPayload(TypedDict):
     rows: int
     versions: dict[str, int]
     metrics: list[MetricPayload]
+    adhoc: NotRequired[bool]  # a trigger-form window that is not a schedule interval
 
 
 class ValidationPayload(TypedDict):
@@ -56,6 +58,7 @@ class SummaryPayload(TypedDict):
     docs_path: str | None
     airflow_run_id: str | None
     message: str
+    adhoc: NotRequired[bool]
 
 
 class RescoredWindow(TypedDict):
@@ -85,3 +88,12 @@ def summary_payload(summary: RunSummary) -> SummaryPayload:
 
 def summary_of(payload: SummaryPayload) -> RunSummary:
     return RunSummary(**payload)  # type: ignore[arg-type]
+
+
+class RetentionPayload(TypedDict):
+    """What the retention DAG removed: windows that started before `before` (None: retention is off)."""
+
+    retention_days: int
+    before: str | None
+    models: list[Pruned]
+    alerts: int  # alerts removed from the alerts file

@@ -11,18 +11,22 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from mlmonitor import pipeline
 from mlmonitor.alerting.message import Links
-from mlmonitor.alerting.notify import notify_window
-from mlmonitor.config import ModelConfig, get_model
+from mlmonitor.alerting.notify import deliver_pending, notify_window
+from mlmonitor.config import AlertsConfig, ModelConfig, get_model, load_models_and_errors
+from mlmonitor.errors import WarehouseUnavailable
 from mlmonitor.metrics import RunSummary
 from mlmonitor.project import default_project
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, docs_url, window_url
-from mlmonitor.window import Window, last_complete_interval, window_from_params
+from mlmonitor.window import Window, is_adhoc, last_complete_interval, window_from_params
 from mlmonitor_airflow.connections import warehouse_engine
+from mlmonitor_airflow.notifiers import destinations_for
 from mlmonitor_airflow.payloads import (
     RescorePayload,
+    RetentionPayload,
     StatsPayload,
     SummaryPayload,
     ValidationPayload,
@@ -32,7 +36,6 @@ from mlmonitor_airflow.payloads import (
     summary_of,
     summary_payload,
 )
-from mlmonitor_airflow.slack import destination_for
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ def stats(
     if interval_start is None or interval_end is None:
         interval_start, interval_end = last_complete_interval(model.schedule, run_after)
     window = window_from_params(params.get("window_start"), params.get("window_end"), interval_start, interval_end)
+    from_form = bool(params.get("window_start") or params.get("window_end"))
+    adhoc = from_form and not params.get("as_history") and is_adhoc(model.schedule, window)
     engine = warehouse_engine(model.warehouse_conn_id)
     prepared = pipeline.prepare(model, engine, default_project(), window)
     metrics = pipeline.analyse(model, engine, _results_engine(model), prepared, window, params.get("columns") or None)
@@ -84,6 +89,7 @@ def stats(
         "rows": prepared.rows,
         "versions": prepared.versions,
         "metrics": metric_payloads(metrics),
+        "adhoc": adhoc,
     }
 
 
@@ -124,6 +130,7 @@ def persist(model_name: str, stats_result: StatsPayload, validation: ValidationP
         validation["docs_path"],
         run_id,
         dt.datetime.now(dt.UTC),
+        adhoc=stats_result.get("adhoc", False),
     )
     log.info("persisted %s: %s", summary.status, summary.message)
     return summary_payload(summary)
@@ -150,10 +157,67 @@ def notify(
         metrics_of(stats_result["metrics"], validation["metrics"]),
         _results_engine(model),
         _links(summary, dag_id),
-        partial(destination_for, model.alerts),
+        partial(destinations_for, model.name, model.alerts),
     )
     log.info("%s", notified)
     return str(notified)
+
+
+def retention_days() -> int:
+    """[mlmonitor] retention_days (env AIRFLOW__MLMONITOR__RETENTION_DAYS): days of windows to keep; 0 keeps all."""
+    from airflow.sdk.configuration import conf
+
+    return int(conf.getint("mlmonitor", "retention_days", fallback=0))
+
+
+def retention(model_names: list[str], interval_end: dt.datetime) -> RetentionPayload:
+    """Remove what is kept of windows that started more than retention_days before `interval_end`
+    (the run's data interval end, so a re-run removes the same things): every model's results rows,
+    validation results and Data Docs pages, then the alerts file's older alerts. A model whose
+    results database fails is reported after the others were pruned."""
+    from mlmonitor.storage.retention import prune_alerts
+
+    days = retention_days()
+    if days <= 0:
+        log.info("[mlmonitor] retention_days is %d: everything is kept", days)
+        return {"retention_days": days, "before": None, "models": [], "alerts": 0}
+    before = interval_end - dt.timedelta(days=days)
+    project = default_project()
+    pruned, failed = [], []
+    for name in model_names:
+        model = get_model(name)
+        try:
+            pruned.append(pipeline.prune(model, _results_engine(model), project, before))
+        except SQLAlchemyError as exc:
+            log.error("retention of %s failed: %s", name, exc)
+            failed.append(name)
+            continue
+        log.info("%s: windows before %s removed: %s", name, before.isoformat(), pruned[-1])
+    alerts = prune_alerts(project.alerts_file, before)
+    log.info("%d alert(s) written before %s removed from %s", alerts, before.isoformat(), project.alerts_file)
+    if failed:
+        raise WarehouseUnavailable(f"retention could not reach the results database of {', '.join(failed)}")
+    return {"retention_days": days, "before": before.isoformat(), "models": pruned, "alerts": alerts}
+
+
+def deliver_grouped() -> str:
+    """The grouped delivery of one tick: post every queued message of the models with
+    `alerts.group_threshold`, one message per channel when enough are queued for it (`alerting.notify`)."""
+    models = {m.name: m for m in load_models_and_errors()[0]}
+    grouped = [m for m in models.values() if m.alerts.group_threshold is not None]
+    databases = {m.results_conn_id or m.warehouse_conn_id for m in grouped}
+    done = []
+    for conn_id in sorted(databases):
+        delivered = deliver_pending(
+            warehouse_engine(conn_id),
+            lambda model, severity: destinations_for(
+                model, models[model].alerts if model in models else AlertsConfig(), severity
+            ),
+            lambda model: models[model].alerts.group_threshold if model in models else None,
+        )
+        log.info("%s: %s", conn_id, delivered)
+        done.append(f"{conn_id}: {delivered}")
+    return "; ".join(done) or "no model groups its alerts"
 
 
 def _ui_base() -> str:
@@ -202,6 +266,8 @@ def derive(model_name: str) -> pipeline.Derived:
         "changed" if result["suite_changed"] else "unchanged",
         result["fingerprint"],
     )
+    for warning in result["warnings"]:
+        log.warning("training data of %s: %s", model.name, warning)
     return result
 
 

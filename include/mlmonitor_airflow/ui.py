@@ -96,6 +96,15 @@ def _base_path() -> str:
     return urlsplit(_conf().get("api", "base_url", fallback="") or "").path.rstrip("/")
 
 
+def _return_url(request: Request) -> str:
+    """Where the login page sends the browser back: the requested path and query on the scheme and host of
+    [api] base_url, never on the request's Host header (a forged Host would make the login page redirect to
+    another site after signing in). Without a base_url host the URL is relative to this server."""
+    base = urlsplit(_conf().get("api", "base_url", fallback="") or "")
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"{base.scheme}://{base.netloc}{path}" if base.scheme and base.netloc else path
+
+
 def metrics_public() -> bool:
     """[mlmonitor] metrics_public (env AIRFLOW__MLMONITOR__METRICS_PUBLIC): let scrapers in without a token."""
     return bool(_conf().getboolean("mlmonitor", "metrics_public", fallback=False))
@@ -259,7 +268,7 @@ def create_app() -> FastAPI:
         refusals of a browser get a page of the dashboard saying why."""
         wants_html = "text/html" in request.headers.get("accept", "")
         if exc.status_code == status.HTTP_401_UNAUTHORIZED and wants_html and request.method == "GET":
-            return RedirectResponse(_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
+            return RedirectResponse(_auth_manager().get_url_login(next_url=_return_url(request)), status_code=303)
         if wants_html and exc.status_code in (status.HTTP_403_FORBIDDEN, status.HTTP_404_NOT_FOUND):
             title = "Not allowed" if exc.status_code == status.HTTP_403_FORBIDDEN else "Not found"
             return _html(dashboard.render_message(title, str(exc.detail), _shell(None)), exc.status_code)

@@ -1,4 +1,5 @@
-"""dag.test on SQLite: the validate task's Data Docs extra link and the drift_threshold trigger param."""
+"""dag.test on SQLite: the validate task's Data Docs extra link, the drift_threshold trigger param, and a
+window given in the trigger form recorded as ad hoc."""
 
 from __future__ import annotations
 
@@ -65,4 +66,17 @@ def test_extra_link_and_threshold_override(
     assert link == docs_url("https://airflow.example.com", row["docs_path"])
     assert link.startswith("https://airflow.example.com/mlmonitor/docs/validations/carloan/")
     assert (gx_root / "gx/uncommitted/data_docs/local_site" / row["docs_path"]).is_file()
+
+    # two hours of the incident day from the trigger form: recorded (and alerted) as an ad-hoc window
+    start = _day(DAY)
+    form = {"window_start": start.isoformat(), "window_end": (start + dt.timedelta(hours=2)).isoformat()}
+    assert bag.get_dag("mlmonitor_carloan").test(logical_date=_day(DAY + 2), run_conf=form).state == "failed"
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("select window_end, adhoc from mlmonitor_runs order by window_end")).all()
+        sent = conn.execute(sa.text("select window_end, adhoc from mlmonitor_alerts order by window_end")).all()
+    assert [(str(end)[:16], bool(adhoc)) for end, adhoc in runs] == [
+        (str(start + dt.timedelta(hours=2))[:16], True),
+        (str(_day(DAY + 1))[:16], False),
+    ]
+    assert [bool(adhoc) for _, adhoc in sent] == [True, False]
     engine.dispose()

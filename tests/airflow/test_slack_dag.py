@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from mlmonitor.demo import INCIDENTS, START, write_demo
 from mlmonitor.storage import alert_state
+from mlmonitor.window import Window
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +70,6 @@ def test_webhook_alerts_through_dag_test(
     # the next day the expectations pass but drift remains: a change, a warning, since the incident
     assert _monitor(bag, INCIDENT + 1).state == "success"
     assert _headers(slack_server)[2:] == ["⚠️ WARNING · carloan: WARNING, what fails changed"]
-    sent = alert_state.for_window(engine, "carloan", _day(INCIDENT + 1))[0]
+    sent = alert_state.for_window(engine, "carloan", Window(_day(INCIDENT + 1), _day(INCIDENT + 2)))[0]
     assert sent is not None and (sent.kind, sent.since) == ("change", _day(INCIDENT))
     engine.dispose()

@@ -82,6 +82,21 @@ def test_anonymous_browser_goes_to_the_login_page_and_back(client: Any, results:
     assert "next=http" in response.headers["location"] and "mlmonitor" in response.headers["location"]
 
 
+def test_the_way_back_after_login_comes_from_base_url_not_the_host_header(client: Any, results: sa.Engine) -> None:
+    """A forged Host header must not become the address the login page sends the browser back to."""
+    from urllib.parse import parse_qs, urlsplit
+
+    response = client.get(
+        "/mlmonitor/models/carloan?windows=30",
+        headers={"Accept": "text/html", "Host": "evil.example"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    next_url = parse_qs(urlsplit(response.headers["location"]).query)["next"][0]
+    assert next_url == "http://127.0.0.1:8080/mlmonitor/models/carloan?windows=30"  # [api] base_url of airflow.cfg
+    assert "evil" not in response.headers["location"]
+
+
 def test_a_forged_token_is_refused(client: Any, results: sa.Engine) -> None:
     assert client.get("/mlmonitor/", headers=_auth("not-a-jwt")).status_code == 403
 

@@ -23,9 +23,10 @@ from mlmonitor.alerting.slack_blocks import render_slack
 from mlmonitor.cli import run_window
 from mlmonitor.config import ModelConfig, load_model, parse_model
 from mlmonitor.dialect import Double
-from mlmonitor.errors import ConfigError, WarehouseError
+from mlmonitor.errors import ConfigError, TrainingDataError, WarehouseError
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
+from mlmonitor.storage.baselines import load_baseline
 from mlmonitor.storage.results import read_metrics, read_runs
 from mlmonitor.window import Window, window_from_params
 
@@ -253,6 +254,19 @@ def test_unseen_categories_are_named(warehouse: Engine, project: GxProject) -> N
     assert json.loads(drift["details"])["unseen_values"] == [{"value": "atlantis", "count": 120}]
 
 
+def test_long_unseen_values_are_stored_clipped(sqlite: Engine, project: GxProject) -> None:
+    load(sqlite)
+    model = derive(sqlite, project)
+    long = "atlantis-" + "x" * 5000
+    load(sqlite, serving=[{**r, "city": long if r["id"] % 2 else r["city"]} for r in serving_rows()])
+    monitor(sqlite, model)
+    (unseen,) = json.loads(_distribution_row(sqlite, "city")["details"])["unseen_values"]
+    assert unseen["count"] == 120 and len(unseen["value"]) == 200 and unseen["value"].startswith("atlantis-xxx")
+    (in_set,) = [m for m in read_metrics(sqlite, "tiny") if m["metric"] == "expect_column_values_to_be_in_set"]
+    samples = json.loads(in_set["details"])["partial_unexpected_counts"]
+    assert samples and all(len(str(s["value"])) <= 200 for s in samples)
+
+
 def test_categories_differing_only_in_case_or_spaces_are_unseen(warehouse: Engine, project: GxProject) -> None:
     """'Paris' and 'paris ' are not 'paris': drift counts them as unseen on every warehouse, also on
     MariaDB, whose default collation compares 'Paris' = 'paris ' = 'paris'."""
@@ -299,6 +313,131 @@ def test_nan_predictions_alert(postgres_database: dict[str, str], project: GxPro
     assert summary.status == "alert", summary.message
     assert statuses(engine, "validation")[("score", "expect_column_values_to_be_between")] == "alert"
     engine.dispose()
+
+
+def _distribution_row(engine: Engine, column: str) -> dict[str, Any]:
+    (row,) = [
+        m
+        for m in read_metrics(engine, "tiny")
+        if m["check_name"] == "drift" and m["column_name"] == column and m["metric"] != "null_rate_shift"
+    ]
+    return row
+
+
+@pytest.mark.parametrize(
+    ("db", "bad"),
+    [
+        pytest.param("sqlite", (math.inf, -math.inf), id="sqlite"),  # SQLite stores a NaN as NULL
+        pytest.param("postgres", (math.nan, math.inf, -math.inf), id="postgres", marks=pytest.mark.postgres),
+    ],  # MariaDB cannot store either
+)
+def test_non_finite_training_values_are_left_out_and_counted(
+    request: pytest.FixtureRequest, project: GxProject, db: str, bad: tuple[float, ...]
+) -> None:
+    """NaN and infinite training values used to make a baseline that could not be read back (every
+    window: "baseline corrupt"); they are now counted, left out of the statistics and reported."""
+    engine = sa.create_engine(request.getfixturevalue(f"{db}_database")["url"])
+    rows = training_rows()
+    for i, value in enumerate(bad):
+        rows[10 * i]["age"] = value
+        rows[10 * i + 5]["score"] = value
+    load(engine, training=rows)
+    model = derive(engine, project)
+    baseline = load_baseline(project.baseline_path("tiny"), "tiny")  # readable: every statistic is finite
+    assert (baseline.numeric["age"].non_finite, baseline.prediction.non_finite) == (len(bad), len(bad))
+    assert baseline.numeric["age"].count == 400 and sum(baseline.numeric["age"].counts) == 400 - len(bad)
+    warning = f"train.age: {len(bad)} NaN or infinite value(s) of 400 left out of the baseline"
+    assert warning in baseline.warnings
+    suite = json.loads((project.suites_dir / "tiny.json").read_text())
+    assert warning in suite["meta"]["mlmonitor"]["training_warnings"] and warning in suite["notes"]
+    summary = monitor(engine, model)
+    assert summary.status == "ok", summary.message
+    assert warning in (project.docs_dir / "expectations" / "tiny.html").read_text()  # the suite's Data Docs page
+    engine.dispose()
+
+
+def test_a_baseline_that_cannot_be_finite_is_refused_naming_the_column(warehouse: Engine, project: GxProject) -> None:
+    """Finite values whose sum or square overflows double precision: the derivation is refused with
+    the column named (SQLite returns infinity, PostgreSQL and MariaDB refuse the overflow)."""
+    load(warehouse, training=[{**r, "age": 1e308 if r["id"] % 2 else -1e308} for r in training_rows()])
+    with pytest.raises(TrainingDataError, match=r"tiny: training column train\.age gives statistics that are not fin"):
+        derive(warehouse, project)
+    assert not project.baseline_path("tiny").exists()
+
+
+def test_an_empty_training_table_is_refused(warehouse: Engine, project: GxProject) -> None:
+    load(warehouse)
+    with warehouse.begin() as conn:
+        conn.execute(sa.text("DELETE FROM train"))
+    with pytest.raises(TrainingDataError, match=r"tiny: training table train has no rows.*load the training data"):
+        derive(warehouse, project)
+    assert not project.baseline_path("tiny").exists()
+    assert not (project.suites_dir / "tiny.json").exists()
+
+
+@pytest.mark.parametrize("step", [1.0, -1.0])
+def test_a_constant_training_feature_can_drift(warehouse: Engine, project: GxProject, step: float) -> None:
+    """A zero-variance feature had a Wasserstein scale of 0 (never drifts) and one bin for its value
+    and everything above it: half the window moving off the constant is now drift, either way."""
+    load(warehouse, training=[{**r, "age": 42.0} for r in training_rows()])
+    model = derive(warehouse, project)
+    assert "train.age: every training value is 42; any window value off it counts as drift" in (
+        load_baseline(project.baseline_path("tiny"), "tiny").warnings
+    )
+    load(warehouse, serving=[{**r, "age": 42.0 + step * (r["id"] % 2)} for r in serving_rows()])
+    monitor(warehouse, model)
+    row = _distribution_row(warehouse, "age")
+    assert (row["metric"], row["status"]) == ("wasserstein", "warning")
+    assert row["value"] == pytest.approx(0.5)  # the share of window values off the constant
+
+
+def test_an_all_null_training_feature_is_reported(warehouse: Engine, project: GxProject) -> None:
+    """A feature with no training value cannot have its distribution compared: derivation says so, the
+    distribution row says why it never drifts, and values arriving show as a null-rate shift."""
+    load(warehouse, training=[{**r, "age": None} for r in training_rows()])
+    model = derive(warehouse, project)
+    warning = "train.age: no training value (all NULL or not finite), so its distribution cannot be compared"
+    assert any(w.startswith(warning) for w in load_baseline(project.baseline_path("tiny"), "tiny").warnings)
+    monitor(warehouse, model)
+    assert "cannot be compared" in json.loads(_distribution_row(warehouse, "age")["details"])["note"]
+    assert statuses(warehouse, "drift")[("age", "null_rate_shift")] == "warning"
+
+
+def test_a_200_character_version_is_stored_clipped(warehouse: Engine, project: GxProject) -> None:
+    """`share:<version>` of a 200-character version overflowed the metric column (String(128): a
+    DataError on PostgreSQL on every window); versions are stored clipped, still distinct."""
+    long_a, long_b = "v" * 199 + "a", "v" * 199 + "b"  # the same first 199 characters
+    load(warehouse)
+    model = derive(warehouse, project)
+    load(warehouse, serving=[{**r, "version": long_a if r["id"] % 2 else long_b} for r in serving_rows()])
+    summary = monitor(warehouse, model)
+    assert summary.status == "warning", summary.message  # mixed versions, nothing else
+    (run,) = read_runs(warehouse, "tiny")
+    stored = json.loads(run["model_versions"])
+    assert len(stored) == 2 and set(stored.values()) == {120}
+    assert all(len(v) == 64 and v.startswith("v" * 55 + "…") for v in stored)
+    shares = [m["metric"] for m in read_metrics(warehouse, "tiny") if m["metric"].startswith("share:")]
+    assert sorted(shares) == sorted(f"share:{v}" for v in stored)
+
+
+def test_500_versions_in_one_window_are_bounded(warehouse: Engine, project: GxProject) -> None:
+    """A version per request (a bug upstream) would write 500 share rows per window, and as many
+    Prometheus series and XCom keys: the 20 most served are kept and the rest summed as other."""
+    load(warehouse)
+    serving = {**tiny_model().serving.model_dump(exclude_defaults=True), "allowed_model_versions": ["1.0.0"]}
+    model = derive(warehouse, project, tiny_model(serving=serving))
+    rows = serving_rows(540, step=dt.timedelta(minutes=2))
+    load(warehouse, serving=[{**r, "version": "1.0.0" if r["id"] < 40 else f"build-{r['id']:04d}"} for r in rows])
+    summary = monitor(warehouse, model)
+    assert summary.status == "alert", summary.message  # versions outside allowed_model_versions
+    (run,) = read_runs(warehouse, "tiny")
+    stored = json.loads(run["model_versions"])
+    assert len(stored) == 21 and stored["1.0.0"] == 40 and stored["(other versions)"] == 500 - 19
+    assert sum(stored.values()) == summary.rows == 540
+    shares = {m["metric"]: m for m in read_metrics(warehouse, "tiny") if m["metric"].startswith("share:")}
+    assert len(shares) == 21
+    assert shares["share:(other versions)"]["value"] == pytest.approx(481 / 540)
+    assert (shares["share:1.0.0"]["status"], shares["share:(other versions)"]["status"]) == ("warning", "alert")
 
 
 def test_duplicate_ids_alert(warehouse: Engine, project: GxProject) -> None:

@@ -54,7 +54,13 @@ def _parse(dags_folder: Path, env: dict[str, str] | None = None) -> dict[str, ob
 def test_dags_parse_without_io_or_heavy_imports() -> None:
     result = _parse(ROOT / "dags")
     assert result["errors"] == {}
-    assert result["dags"] == ["mlmonitor_carloan", "mlmonitor_carloan_baseline", "mlmonitor_carloan_labels"]
+    assert result["dags"] == [
+        "mlmonitor_ack",
+        "mlmonitor_carloan",
+        "mlmonitor_carloan_baseline",
+        "mlmonitor_carloan_labels",
+        "mlmonitor_retention",
+    ]
     assert result["heavy"] == [], "great_expectations/scipy must only be imported inside tasks"
 
 
@@ -69,11 +75,13 @@ def test_broken_yaml_is_a_placeholder_dag_naming_file_field_and_fix(tmp_path: Pa
     result = _parse(ROOT / "dags", {"MLMONITOR_MODELS_DIR": str(tmp_path)})
     assert result["errors"] == {}
     assert result["dags"] == [
+        "mlmonitor_ack",  # the valid models' acknowledge / mute form
         "mlmonitor_invalid_config_carloan",
         "mlmonitor_invalid_config_syntax",
         "mlmonitor_other",
         "mlmonitor_other_baseline",
         "mlmonitor_other_labels",
+        "mlmonitor_retention",
     ]
     descriptions = result["descriptions"]
     message = descriptions["mlmonitor_invalid_config_carloan"]  # type: ignore[index]
@@ -146,3 +154,16 @@ def test_no_labels_section_means_no_labels_dag() -> None:
 
     model = load_model(ROOT / "include/models/carloan.yaml").model_copy(update={"labels": None})
     assert labels_dag(model) is None
+
+
+def test_grouping_adds_the_grouped_delivery_dag_fed_by_the_notify_tasks() -> None:
+    from mlmonitor_airflow.dag_factory import ALERTS_QUEUED, GROUPED_DAG_ID, build_dags
+    from tests.factories import model_config
+
+    plain, grouped = model_config("a"), model_config("b", alerts={"group_threshold": 5})
+    assert GROUPED_DAG_ID not in build_dags([plain])
+    dags = build_dags([plain, grouped])
+    delivery = dags[GROUPED_DAG_ID]
+    assert [t.task_id for t in delivery.tasks] == ["deliver"]  # type: ignore[attr-defined]
+    assert dags["mlmonitor_b"].get_task("notify").outlets == [ALERTS_QUEUED]  # type: ignore[attr-defined]
+    assert dags["mlmonitor_a"].get_task("notify").outlets == []  # type: ignore[attr-defined]

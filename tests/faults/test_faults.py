@@ -1,5 +1,6 @@
 """Bad days with real components: the warehouse drops out mid-run, a results write fails halfway,
-two writers race on one window, the suite or baseline is missing or corrupt."""
+two writers race on one window, the suite or baseline is missing or corrupt, the results database
+fails right after an alert was posted."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import datetime as dt
 import json
 import select
 import socket
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +21,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import pipeline
+from mlmonitor.alerting.destinations import LocalFile
+from mlmonitor.alerting.message import Alert
 from mlmonitor.cli import run_window
 from mlmonitor.config import get_model
 from mlmonitor.demo import START, write_demo
 from mlmonitor.errors import BaselineMissing, WarehouseUnavailable
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
+from mlmonitor.storage import alert_state
 from mlmonitor.storage.results import read_metrics, read_runs, write_results
 from mlmonitor.window import Window
+from tests.factories import model_config
 from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
@@ -354,3 +361,95 @@ def test_missing_or_corrupt_suite_says_how_to_rederive(sqlite_database: dict[str
     _derive(engine, project)  # the documented fix works
     assert run_window(model, engine, DAY, None).status == "ok"
     assert read_runs(engine, "carloan")[0]["status"] == "ok"
+
+
+@dataclass
+class PostThenFail:
+    """The local alerts file as the destination, and right after each post the results database fails
+    (`take_down`): the worst moment, the message is out and its alert state not yet confirmed."""
+
+    path: Path
+    take_down: Callable[[], None]
+
+    def send(self, alert: Alert) -> str:
+        where = LocalFile(self.path).send(alert)
+        self.take_down()
+        return where
+
+
+@pytest.fixture(params=WAREHOUSES)
+def failing_results(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Engine, Callable[[], None], Callable[[], None]]]:
+    """(an engine on the results database, take it down, bring it back): a proxy a test can cut in front of
+    PostgreSQL and MariaDB; on SQLite another connection holding an exclusive lock."""
+    db = request.getfixturevalue(f"{request.param}_database")
+    if request.param == "sqlite":
+        engine = sa.create_engine(db["url"], connect_args={"timeout": 0.2})
+        blocker = sqlite3.connect(db["name"], isolation_level=None, check_same_thread=False)
+        yield engine, lambda: blocker.execute("BEGIN EXCLUSIVE").close(), lambda: blocker.execute("COMMIT").close()
+        blocker.close()
+    else:
+        server = sa.create_engine(db["url"])
+        p = TcpProxy((server.url.host or "127.0.0.1", server.url.port or server.dialect.default_port or 0))
+        p.start()
+        engine = _via(p, server)
+        yield engine, p.stop, p.start
+        p.stop()
+        server.dispose()
+    engine.dispose()
+
+
+def test_the_results_database_failing_after_the_post_does_not_post_twice(
+    failing_results: tuple[Engine, Callable[[], None], Callable[[], None]], tmp_path: Path
+) -> None:
+    """At most once: the row is `sending` before the post; the database fails after it, so `sent` is not
+    written and the task fails; its retry finds `sending`, does not post again and marks it sent."""
+    from mlmonitor.alerting.message import Links
+    from mlmonitor.alerting.notify import notify_window
+
+    engine, take_down, bring_back = failing_results
+    model = model_config("m")
+    summary = replace(_summary("drift"), status="warning")
+    rows = [Metric(check="drift", column="c0", metric="psi", value=0.5, status="warning")]
+    write_results(engine, summary, rows, dt.datetime(2024, 1, 1))
+    alerts_file = tmp_path / "alerts.jsonl"
+    destination = PostThenFail(alerts_file, take_down)
+    with pytest.raises(sa.exc.OperationalError):
+        notify_window(model, summary, rows, engine, Links(), lambda severity: destination)
+    assert len(alerts_file.read_text().splitlines()) == 1  # posted once
+    bring_back()
+    engine.dispose()  # the retry is a new task process
+    state = alert_state.for_window(engine, "m", DAY)[0]
+    assert state is not None and state.state == "sending"
+    retried = notify_window(model, summary, rows, engine, Links(), lambda severity: LocalFile(alerts_file))
+    assert str(retried).startswith("not posted: a alert for this window was posted at")
+    assert "not confirmed" in str(retried)
+    assert len(alerts_file.read_text().splitlines()) == 1  # not posted again
+    state = alert_state.for_window(engine, "m", DAY)[0]
+    assert state is not None and state.state == "sent"
+    # and the next rerun is an ordinary "already sent"
+    assert "already sent" in str(notify_window(model, summary, rows, engine, Links(), lambda s: LocalFile(alerts_file)))
+
+
+def test_a_failed_post_leaves_the_window_unsent(results_db: Engine, tmp_path: Path) -> None:
+    """The post fails (the database is fine): the `sending` row is removed and the retry posts."""
+    from mlmonitor.alerting.message import Links
+    from mlmonitor.alerting.notify import notify_window
+
+    class Down:
+        def send(self, alert: Alert) -> str:
+            raise ConnectionError("destination down")
+
+    model = model_config("m")
+    summary = replace(_summary("drift"), status="warning")
+    rows = [Metric(check="drift", column="c0", metric="psi", value=0.5, status="warning")]
+    write_results(results_db, summary, rows, dt.datetime(2024, 1, 1))
+    with pytest.raises(ConnectionError):
+        notify_window(model, summary, rows, results_db, Links(), lambda severity: Down())
+    assert alert_state.for_window(results_db, "m", DAY) == (None, None)
+    alerts_file = tmp_path / "alerts.jsonl"
+    assert str(notify_window(model, summary, rows, results_db, Links(), lambda s: LocalFile(alerts_file))).startswith(
+        "alert sent"
+    )
+    assert len(alerts_file.read_text().splitlines()) == 1

@@ -171,3 +171,12 @@ def test_baseline_dag_re_derives_only_when_the_training_data_changed(warehouse: 
     fresh = _dags().get_dag("mlmonitor_carloan_baseline")
     forced = fresh.test(logical_date=_day(3), run_conf={"only_if_changed": False})
     assert _derive_state(forced) == "success"
+
+
+def test_baseline_dag_fails_on_an_empty_training_table(warehouse: sa.Engine, gx_root: Path) -> None:
+    """An empty training table used to give a baseline (and a green DAG) after which every window alerted."""
+    with warehouse.begin() as conn:
+        conn.execute(sa.text("DELETE FROM carloan_training"))
+    run = _dags().get_dag("mlmonitor_carloan_baseline").test(logical_date=_day(0))
+    assert (run.state, _derive_state(run)) == ("failed", "failed")
+    assert not (gx_root / "baselines" / "carloan.json").exists()

@@ -185,7 +185,9 @@ def test_wasserstein_binned_by_hand() -> None:
     # all mass moves from atom 0 to atom 4: W1 = 4 (exact transport distance)
     assert wasserstein_binned([1, 0], [0, 1], [0, 4], 1.0) == pytest.approx(4.0)
     assert wasserstein_binned([1, 2], [2, 4], [0, 4], 1.0) == 0.0
-    assert wasserstein_binned([1, 0], [0, 1], [0, 4], 0.0) == 0.0  # constant training column
+    # a constant training column has no unit: the share of window values off its one value, so any change shows
+    assert wasserstein_binned([0, 5, 0], [1, 8, 1], [7.0, 7.0, 7.0], 0.0) == pytest.approx(0.2)
+    assert wasserstein_binned([0, 5, 0], [0, 9, 0], [7.0, 7.0, 7.0], 0.0) == 0.0
     with pytest.raises(ValueError, match="atoms"):
         wasserstein_binned([1, 2], [1, 2], [0.0], 1.0)
 

@@ -91,6 +91,20 @@ def test_mixed_versions_warn_unless_expected_and_unknown_version_alerts() -> Non
     assert rogue["share:1.1"].status == "ok"
 
 
+def test_version_change_names_old_to_new_and_only_new_versions() -> None:
+    before = (dt.datetime(2024, 3, 9), {"1.0": 100})
+    clean = model_config(serving={"model_version_column": "v"})
+    (m,) = health.version_change_metric(clean, {"2.0": 100}, before)
+    assert (m.metric, m.column, m.value, m.status) == ("version_change", "v", 1.0, "warning")
+    assert (m.details["change"], m.details["new"], m.details["unexpected"]) == ("1.0 -> 2.0", ["2.0"], ["2.0"])
+    assert health.version_change_metric(clean, {"1.0": 100}, before) == []  # nothing new
+    assert health.version_change_metric(clean, {"2.0": 100}, None) == []  # nothing to compare with
+    (allowed,) = health.version_change_metric(model(), {"1.0": 50, "1.1": 50}, before)  # 1.1 is allowed
+    assert (allowed.status, allowed.details["change"], allowed.details["unexpected"]) == ("ok", "1.0 -> 1.1", [])
+    quiet = model_config(serving={"model_version_column": "v"}, health={"version_change": "ok"})
+    assert health.version_change_metric(quiet, {"2.0": 1}, before)[0].status == "ok"
+
+
 # --- staleness ----------------------------------------------------------------------------
 
 

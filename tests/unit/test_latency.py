@@ -11,7 +11,7 @@ from mlmonitor.checks.health import latency_metrics
 from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import Double
 from mlmonitor.metrics import Metric, RunSummary
-from mlmonitor.storage.results import trailing_values, write_results
+from mlmonitor.storage.results import previous_metric, runs, trailing_values, write_results
 from mlmonitor.warehouse import ModelTables
 from mlmonitor.window import Window
 from tests.factories import model_config
@@ -88,3 +88,34 @@ def test_trailing_values_take_recent_healthy_windows_only(tmp_path: Path) -> Non
         40.0,
         20.0,
     ]
+
+
+def test_adhoc_windows_are_not_trailing_history(engine: sa.Engine) -> None:
+    """An ad-hoc window (trigger form, not a schedule interval) is recorded but never a baseline value;
+    rows written before the `adhoc` column existed (NULL) count as scheduled."""
+    for day, hours, value, adhoc in [(1, 24, 10.0, None), (2, 24, 20.0, False), (3, 2, 500.0, True)]:
+        start = dt.datetime(2024, 3, day, tzinfo=dt.UTC)
+        run = RunSummary(
+            model="m",
+            window_start=start.isoformat(),
+            window_end=(start + dt.timedelta(hours=hours)).isoformat(),
+            rows=1,
+            model_versions={},
+            status="ok",
+            failed_expectations=0,
+            drifted_features=0,
+            adhoc=bool(adhoc),
+        )
+        write_results(engine, run, [Metric(check="health", column="lat", metric="p95", value=value)], start)
+        if adhoc is None:
+            with engine.begin() as conn:
+                conn.execute(sa.update(runs).values(adhoc=None))
+    before = dt.datetime(2024, 3, 5, tzinfo=dt.UTC)
+    assert trailing_values(engine, "m", "health", "lat", "p95", before, 5) == [20.0, 10.0]
+    assert previous_metric(engine, "m", "health", "lat", "p95", before)["value"] == 20.0  # type: ignore[index]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(runs.c.adhoc).order_by(runs.c.window_start)).scalars().all() == [
+            None,
+            False,
+            True,
+        ]

@@ -122,7 +122,13 @@ ALLOWED = {
 # the entry points that compose everything
 TOP = {"pipeline", "cli", "demo"}
 # pure declarations the model config validates against (no import of their own beyond errors)
-DECLARATIONS = {"checks.drift_methods", "checks.drift_stats", "checks.scores"}
+DECLARATIONS = {
+    "checks.anomaly_stats",
+    "checks.drift_methods",
+    "checks.drift_stats",
+    "checks.scores",
+    "alerting.mentions",
+}
 
 
 def _role(module: str) -> str:
@@ -195,3 +201,9 @@ def test_checks_and_methods_declared_as_entry_points_are_loaded(
         monkeypatch.undo()
         entry_points.forget("mlmonitor.checks")
         entry_points.forget("mlmonitor.drift_methods")
+
+
+def test_check_owners_accept_every_family() -> None:
+    from mlmonitor.alerting.mentions import CHECKS
+
+    assert CHECKS == FAMILIES  # alerts.check_owners keys are the `check` values rows can have

@@ -301,6 +301,50 @@ def test_null_examples_are_not_shown_as_none():
     )
 
 
+def test_owners_are_mentions_in_slack_and_text_elsewhere() -> None:
+    import pytest
+
+    from mlmonitor.alerting.text import render_text
+    from mlmonitor.errors import ConfigError
+    from tests.factories import model_config
+
+    decision = AlertDecision(kind="alert", reason="", severity="critical", since=T0)
+    alert = build_alert(
+        decision,
+        SUMMARY,
+        METRICS,
+        failing(SUMMARY, METRICS),
+        {},
+        Links(),
+        owners=("U0A", "a@x.io", "b@x.io", "S0T"),
+        subscribers=("<!subteam^S0SUB|ml-team>",),
+    )
+    people = render_slack(alert, lookup={"a@x.io": "U0AA"}.get).blocks[2]["text"]["text"]
+    assert people == "Owners: <@U0A>, <@U0AA>, b@x.io, <!subteam^S0T> · Subscribers: <!subteam^S0SUB>"
+    assert "Owners: U0A, a@x.io, b@x.io, S0T · Subscribers: <!subteam^S0SUB|ml-team>" in render_text(alert)
+    for bad in ("@ana", "<!channel>", "ana", "<!subteam^S0T"):
+        with pytest.raises(ConfigError, match=r"alerts\.owners.*not a Slack user id"):
+            model_config(alerts={"owners": [bad]})
+    with pytest.raises(ConfigError, match="check_owners: 'latency' is not a check"):
+        model_config(alerts={"check_owners": {"latency": ["U0A"]}})
+
+
+def test_a_queued_alert_survives_json_and_groups_within_slack_limits() -> None:
+    from mlmonitor.alerting.message import alert_from_json, alert_to_json, grouped_alert
+
+    decision = AlertDecision(kind="alert", reason="", severity="critical", since=T0)
+    links = Links(docs="http://a/docs/x", dashboard="http://a/models/carloan")
+    alert = build_alert(decision, SUMMARY, METRICS, failing(SUMMARY, METRICS), {"income": 2}, links, owners=("U0A",))
+    assert alert_from_json(alert_to_json(alert)) == alert
+    many = grouped_alert([alert] * 60)
+    assert alert_from_json(alert_to_json(many)) == many
+    message = render_slack(many)
+    assert len(message.blocks) == 50 and message.blocks[-1]["text"]["text"] == "… and 13 more sections"
+    assert message.blocks[0]["text"]["text"] == "🚨 60 ALERTS · 1 model"
+    assert message.blocks[1]["text"]["text"] == "Owners: <@U0A>"
+    assert all(len(b["text"]["text"]) <= MAX_TEXT for b in message.blocks[1:])
+
+
 def test_a_drift_found_by_accumulated_evidence_says_over_how_many_windows():
     acc = {
         "windows": ["2024-04-13T00:00:00+00:00", "2024-04-14T00:00:00+00:00", "2024-04-15T00:00:00+00:00"],

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from mlmonitor.alerting.message import Alert
+from mlmonitor.alerting.message import Alert, cut
 from mlmonitor.alerting.text import render_text
+from mlmonitor.storage.retention import alerts_lock
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,41 @@ class LocalFile:
         if alert.window_start is not None:
             record.update(window_start=alert.window_start, status=alert.status)
         record["text"] = text = render_text(alert, self.top)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
+        with alerts_lock(self.path), self.path.open("a", encoding="utf-8") as handle:  # retention rewrites it
             handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         log.warning("%s of %s written to %s\n%s", alert.kind, alert.model, self.path, text)
         return str(self.path)
+
+
+class Undelivered(Exception):
+    """Some destinations of a `Fanout` did not take the alert (deliberately not an MlmonitorError: the
+    notify task fails and Airflow retries it; the window is not marked sent, so a retry sends it again)."""
+
+
+@dataclass(frozen=True)
+class Fanout:
+    """Several destinations (Slack and Airflow notifiers): each gets the alert; raises `Undelivered`
+    naming the ones that failed, after trying all of them."""
+
+    destinations: tuple[Destination, ...]
+
+    def send(self, alert: Alert) -> str:
+        sent: list[str] = []
+        failed: list[str] = []
+        for destination in self.destinations:
+            try:
+                sent.append(destination.send(alert))
+            except Exception as exc:
+                name = str(destination) if "__str__" in type(destination).__dict__ else type(destination).__name__
+                log.error("%s not delivered to %s: %s: %s", alert.kind, name, type(exc).__name__, exc)
+                failed.append(f"{name} ({type(exc).__name__}: {exc})")
+        if failed:
+            raise Undelivered(
+                f"{alert.kind} of {alert.model} not delivered to {'; '.join(failed)}"
+                + (f" (delivered to {', '.join(sent)})" if sent else "")
+                + ". The window is not marked sent: a retry or the next run sends it to every destination again"
+            )
+        return cut(", ".join(sent), 250)
 
 
 def deliver(alert: Alert, destination: Destination, fallback: Destination | None = None) -> str:

@@ -9,6 +9,7 @@ Findings read each check's typed details (`checks.*.…Details`), never guessed 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -20,18 +21,20 @@ from mlmonitor.checks.validation import ValidationDetails
 from mlmonitor.config import Severity
 from mlmonitor.metrics import Metric, RunSummary
 
-Style = Literal["plain", "strong", "code", "pre"]
+Style = Literal["plain", "strong", "code", "pre", "link"]
 Tone = Literal["critical", "warning", "resolved", "failure"]
-MessageKind = Literal["alert", "change", "reminder", "recovery", "task_failure"]
+MessageKind = Literal["alert", "change", "reminder", "recovery", "task_failure", "late"]
 ICONS: dict[Tone, str] = {"critical": "🚨", "warning": "⚠️", "resolved": "✅", "failure": "💥"}
 
 
 @dataclass(frozen=True)
 class Span:
-    """A run of text with one style: plain, strong (emphasis), code (an identifier) or pre (a block)."""
+    """A run of text with one style: plain, strong (emphasis), code (an identifier), pre (a block) or
+    link (`text` naming `url`)."""
 
     text: str
     style: Style = "plain"
+    url: str | None = None
 
 
 Line = tuple[Span, ...]
@@ -51,6 +54,10 @@ def code(text: str) -> Span:
 
 def pre(text: str) -> Span:
     return Span(text, "pre")
+
+
+def link(name: str, url: str) -> Span:
+    return Span(name, "link", url)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +96,8 @@ class Alert:
     """One message about one model, ready for any renderer.
 
     Attributes:
-        kind: alert, change, reminder, recovery (a window) or task_failure (a task of a DAG).
+        kind: alert, change, reminder, recovery (a window), task_failure (a task of a DAG) or late
+            (a window not monitored by its deadline).
         tone: how it reads: critical, warning, resolved or failure.
         label: the headline's first word(s), e.g. CRITICAL.
         title: the rest of the headline, e.g. "carloan: ALERT".
@@ -97,6 +105,7 @@ class Alert:
         blocks: paragraphs and lists of findings, in order.
         links: (name, URL) pairs of the evidence.
         model, severity, window_start, status: plain data for destinations that route or record.
+        owners, subscribers: who the message names (`alerting.mentions`): each renderer writes them its way.
     """
 
     kind: MessageKind
@@ -110,6 +119,8 @@ class Alert:
     severity: Severity | None = None
     window_start: str | None = None
     status: str | None = None
+    owners: tuple[str, ...] = ()
+    subscribers: tuple[str, ...] = ()
 
 
 _TITLE = {
@@ -159,7 +170,9 @@ def _failed_line(m: Metric) -> Line:
         total = d.get("element_count")
         observed += f" ({unexpected}" + (f" of {total}" if isinstance(total, int) else "") + " rows)"
     seen = d.get("partial_unexpected_counts") or []
-    examples = sorted({str(v["value"]) for v in seen if isinstance(v, dict) and v.get("value") is not None})[:3]
+    examples = sorted({cut(str(v["value"]), 60) for v in seen if isinstance(v, dict) and v.get("value") is not None})[
+        :3
+    ]
     if examples:
         observed += ", e.g. " + ", ".join(examples)
     kwargs = d.get("kwargs")
@@ -180,7 +193,7 @@ def _streak(windows: int) -> str:
 
 def _drift_line(m: Metric, streaks: Mapping[str, int]) -> Line:
     d = cast(DriftDetails, m.details)
-    method = d.get("method") or m.metric
+    method = cut(str(d.get("method") or m.metric), 60)
     evidence = f", p={number(d.get('p_value', m.p_value))}" if d.get("p_value", m.p_value) is not None else ""
     streak = f"; {_streak(streaks[m.column])}" if m.column in streaks else ""
     effect, threshold = d.get("effect_size", m.value), d.get("threshold", m.threshold)
@@ -236,7 +249,7 @@ def _other_line(m: Metric) -> Line:
 
 def _facts(decision: AlertDecision, summary: RunSummary) -> tuple[tuple[str, str], ...]:
     versions = sorted(summary.model_versions.items(), key=lambda kv: -kv[1])
-    shown = ", ".join(f"{v} ({n} rows)" for v, n in versions[:5]) + (
+    shown = ", ".join(f"{cut(v, 60)} ({n} rows)" for v, n in versions[:5]) + (
         f", +{len(versions) - 5} more" if len(versions) > 5 else ""
     )
     return (
@@ -257,7 +270,7 @@ def _findings(summary: RunSummary, metrics: Sequence[Metric], streaks: Mapping[s
         lead = strong("No serving rows in this window.")
         out.append(Paragraph(lines=((lead, plain(" Is the model serving, and is prediction logging working?")),)))
     if summary.status == "error" and summary.message:
-        out.append(Paragraph(lines=((strong("Error:"), plain(f" {summary.message}")),)))
+        out.append(Paragraph(lines=((strong("Error:"), plain(f" {cut(summary.message, ERROR_LIMIT)}")),)))
     listings = (
         ("Failed expectations", [_failed_line(m) for m in bad if m.check == "validation"]),
         ("Drifted columns", [_drift_line(m, streaks) for m in drifted]),
@@ -297,6 +310,9 @@ def build_alert(
     now_failing: Sequence[str],
     streaks: Mapping[str, int],
     links: Links,
+    *,
+    owners: Sequence[str] = (),
+    subscribers: Sequence[str] = (),
 ) -> Alert:
     """The alert for `decision` about the window of `summary`.
 
@@ -307,6 +323,7 @@ def build_alert(
         now_failing: what fails in the window (`policy.failing`).
         streaks: drifted column -> consecutive drifting windows up to and including this one.
         links: URLs of the Data Docs page, the dashboard and the Airflow run.
+        owners, subscribers: who the message names.
     """
     kind = decision.kind or "alert"
     recovery = kind == "recovery"
@@ -323,6 +340,30 @@ def build_alert(
         severity=decision.severity,
         window_start=summary.window_start,
         status=summary.status,
+        owners=tuple(owners),
+        subscribers=tuple(subscribers),
+    )
+
+
+def resolved_alert(recovery: Alert, since: dt.datetime | None, at: dt.datetime) -> Alert:
+    """What the first message of an incident becomes when it resolves (a conversational destination
+    updates it in place): resolved, since which window it had failed, by which window and when."""
+    return Alert(
+        kind="recovery",
+        tone="resolved",
+        label="RESOLVED",
+        title=f"{recovery.model}: resolved",
+        facts=(
+            ("Model", recovery.model),
+            ("Failing since", f"window of {when(since)}"),
+            ("Resolved by", f"window of {when(recovery.window_start)}"),
+            ("Resolved at (UTC)", when(at)),
+        ),
+        blocks=recovery.blocks,
+        links=recovery.links,
+        model=recovery.model,
+        window_start=recovery.window_start,
+        status=recovery.status,
     )
 
 
@@ -341,4 +382,70 @@ def failure_alert(model: str, dag_id: str, task_id: str, run_id: str, error: str
         links=(("Task log", log_url),) if log_url else (),
         model=model,
         severity="critical",
+    )
+
+
+def alert_to_json(alert: Alert) -> str:
+    """`alert` as JSON (queued alerts wait in the alert state for the grouped delivery)."""
+
+    def block(b: Block) -> dict[str, Any]:
+        lines = b.lines if isinstance(b, Paragraph) else b.items
+        out: dict[str, Any] = {"lines": [[[x.text, x.style, x.url] for x in line] for line in lines]}
+        return out if isinstance(b, Paragraph) else {**out, "title": b.title}
+
+    data = {f: getattr(alert, f) for f in alert.__dataclass_fields__ if f != "blocks"}
+    return json.dumps({**data, "blocks": [block(b) for b in alert.blocks]})
+
+
+def alert_from_json(text: str) -> Alert:
+    """The inverse of `alert_to_json`."""
+    data = json.loads(text)
+
+    def lines(raw: list[list[list[Any]]]) -> tuple[Line, ...]:
+        return tuple(tuple(Span(t, style, url) for t, style, url in line) for line in raw)
+
+    blocks: list[Block] = [
+        Listing(title=b["title"], items=lines(b["lines"])) if "title" in b else Paragraph(lines=lines(b["lines"]))
+        for b in data.pop("blocks")
+    ]
+    pairs = {k: tuple(tuple(p) for p in data[k]) for k in ("facts", "links")}
+    people = {k: tuple(data[k]) for k in ("owners", "subscribers")}
+    return Alert(**{**data, **pairs, **people}, blocks=tuple(blocks))
+
+
+_RANK: dict[Tone, int] = {"failure": 3, "critical": 2, "warning": 1, "resolved": 0}
+
+
+def grouped_alert(alerts: Sequence[Alert]) -> Alert:
+    """Many models' messages of one tick as one: a headline with the count, then per model a section
+    with its headline, window, status, since, the first line of each list, and its own links."""
+    tone = max((a.tone for a in alerts), key=_RANK.__getitem__)
+    models = sorted({a.model for a in alerts})
+    blocks: list[Block] = []
+    for a in sorted(alerts, key=lambda a: (-_RANK[a.tone], a.model)):
+        facts = dict(a.facts)
+        lines: list[Line] = [(strong(f"{ICONS[a.tone]} {a.label} · {a.title}"),)]
+        where = " · ".join(f"{k} {facts[k]}" for k in ("Window (UTC)", "Status", "Since") if k in facts)
+        if where:
+            lines.append((plain(where),))
+        for b in a.blocks:
+            if isinstance(b, Listing) and b.items:
+                more = f" (+{len(b.items) - 1} more)" if len(b.items) > 1 else ""
+                lines.append((plain(f"{b.title}: "), *b.items[0], plain(more)))
+        if a.links:
+            lines.append(
+                tuple(
+                    span for i, (n, u) in enumerate(a.links) for span in ((plain(" · "),) if i else ()) + (link(n, u),)
+                )
+            )
+        blocks.append(Paragraph(lines=tuple(lines)))
+    return Alert(
+        kind="alert",
+        tone=tone,
+        label=f"{len(alerts)} ALERTS",
+        title=f"{len(models)} model" + ("s" if len(models) != 1 else ""),
+        blocks=tuple(blocks),
+        model=", ".join(models),
+        owners=tuple(dict.fromkeys(o for a in alerts for o in a.owners)),
+        subscribers=tuple(dict.fromkeys(o for a in alerts for o in a.subscribers)),
     )

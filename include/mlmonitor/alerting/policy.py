@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from mlmonitor.config import Severity
 from mlmonitor.metrics import Metric, RunSummary, Status
 from mlmonitor.storage.alert_state import AlertKind, SentAlert
+from mlmonitor.storage.mutes import Mute, check_and_column, covering
 
 ALERTING = frozenset({"warning", "alert", "no_data", "error"})
 _SEVERITY: dict[Status, Severity] = {
@@ -73,10 +74,21 @@ def decide_post(
         window_start: start of the window being notified.
         severity: its severity (None when healthy).
         now_failing: what fails in it (see `failing`).
-        this_window: the message already delivered for this very window (a rerun), if any.
+        this_window: the message already delivered for this very window (a rerun), if any; one left
+            `sending` (posted, then the run failed) is not posted again: delivery is at most once.
         previous: the last message delivered for an earlier window, if any.
         reminder: repeat an unchanged alert after this much window time; None never repeats.
     """
+    if this_window is not None and this_window.state == "pending":
+        return AlertDecision(
+            kind=None, reason=f"a {this_window.kind} for this window is queued for the grouped delivery of its tick"
+        )
+    if this_window is not None and this_window.state == "sending":
+        return AlertDecision(
+            kind=None,
+            reason=f"a {this_window.kind} for this window was posted at {this_window.sent_at} and not confirmed "
+            "(the run failed after the post): not posted again, marked sent",
+        )
     if this_window is not None:
         return AlertDecision(
             kind=None, reason=f"a {this_window.kind} was already sent for this window at {this_window.sent_at}"
@@ -117,3 +129,22 @@ def decide_post(
         reason=f"unchanged since the {previous.kind} for window {previous.window_start:%Y-%m-%d %H:%M}"
         + ("" if reminder is None else f"; next reminder {reminder} after it"),
     )
+
+
+def apply_mutes(decision: AlertDecision, now_failing: tuple[str, ...], mutes: Sequence[Mute]) -> AlertDecision:
+    """`decision` with the window's mutes and acknowledgements applied (`storage.mutes`).
+
+    An alert, change or reminder is not posted when everything it would report is silenced: for an
+    alert or a reminder what fails, for a change what started or stopped failing. A recovery always
+    posts (it ends a streak that was reported). Not posted means not recorded either, so once the
+    mute ends the next window is decided against the last message actually sent.
+    """
+    if decision.kind is None or decision.kind == "recovery" or not mutes:
+        return decision
+    before = set(decision.previous.failing) if decision.previous and decision.kind == "change" else set()
+    news = sorted(set(now_failing) ^ before) if decision.kind == "change" else sorted(now_failing)
+    silenced = [covering(mutes, *check_and_column(label)) for label in news]
+    if not news or any(m is None for m in silenced):
+        return decision
+    why = sorted({m.describe() for m in silenced if m is not None})
+    return AlertDecision(kind=None, reason=f"{decision.kind} not posted: {'; '.join(why)}")

@@ -11,13 +11,22 @@ from mlmonitor.alerting.message import ICONS, Alert, Line, Listing, Paragraph
 
 def spans_text(line: Line) -> str:
     """A line of spans as plain text (code keeps its backticks)."""
-    return "".join(f"`{s.text}`" if s.style == "code" else s.text for s in line)
+    return "".join(
+        f"`{s.text}`" if s.style == "code" else f"{s.text}: {s.url}" if s.style == "link" else s.text for s in line
+    )
 
 
 def render_text(alert: Alert, top: int = 5) -> str:
     """The whole alert in plain text; lists show at most `top` items, then "… and N more"."""
     out = [f"{ICONS[alert.tone]} {alert.label} · {alert.title}"]
     out += [f"{name}: {value}" for name, value in alert.facts]
+    people = [
+        f"{title}: {', '.join(names)}"
+        for title, names in (("Owners", alert.owners), ("Subscribers", alert.subscribers))
+        if names
+    ]
+    if people:
+        out.append(" · ".join(people))
     for block in alert.blocks:
         if isinstance(block, Paragraph):
             out += [spans_text(line) for line in block.lines]

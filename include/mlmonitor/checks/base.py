@@ -9,6 +9,7 @@ are what the DAG docs, the dashboard legend and the README's table of checks are
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from mlmonitor.config import ModelConfig
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.storage.baselines import Baseline
-from mlmonitor.storage.results import previous_metric, trailing_values
+from mlmonitor.storage.results import last_served_run, previous_metric, trailing_values
 from mlmonitor.warehouse import ModelTables, window_filter
 from mlmonitor.window import Window
 
@@ -41,6 +42,14 @@ class History:
         """The newest stored row of one metric (any status), details parsed, or None."""
         return previous_metric(self.engine, self.model, check, column, metric, self.before)
 
+    def previous_versions(self) -> tuple[dt.datetime, dict[str, int]] | None:
+        """The start and the rows per model version of the newest earlier window that served rows."""
+        run = last_served_run(self.engine, self.model, self.before)
+        if run is None:
+            return None
+        raw = json.loads(run["model_versions"] or "{}")
+        return run["window_start"], {str(k): int(v) for k, v in raw.items()}
+
 
 @dataclass(frozen=True, kw_only=True)
 class WindowContext:
@@ -56,6 +65,8 @@ class WindowContext:
         rows: serving rows in the window (> 0).
         versions: rows per model version (empty without a version column).
         columns: the feature subset asked for in the trigger form or on the command line (None: all).
+        produced: the rows the checks before this one produced for this window (the pipeline appends
+            each check's rows), so a check may judge what others measured (e.g. `anomalies`).
     """
 
     model: ModelConfig
@@ -67,6 +78,7 @@ class WindowContext:
     rows: int
     versions: Mapping[str, int] = field(default_factory=dict)
     columns: Sequence[str] | None = None
+    produced: list[Metric] = field(default_factory=list)
 
     @property
     def where(self) -> sa.ColumnElement[bool]:

@@ -31,6 +31,7 @@ from mlmonitor.checks.drift_stats import (
 from mlmonitor.checks.drift_thresholds import Resolved, resolve, window_size_off
 from mlmonitor.config import DriftRule, ModelConfig
 from mlmonitor.errors import ConfigError
+from mlmonitor.limits import VALUE_CHARS, clip
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.names import derive_hint
 from mlmonitor.storage.baselines import Baseline, NumericBaseline
@@ -57,6 +58,10 @@ WINDOW_ROWS = "threshold_window_rows"
 ACCUMULATED_RULE = (
     "counts of this window and the stored windows just before it pooled as one window, judged by the same "
     "effect size (threshold for the pooled rows) and tests, Benjamini-Hochberg across the pooled signals"
+)
+NO_TRAINING_VALUES = (
+    "no training value (all NULL or not finite): the distribution cannot be compared and never drifts; "
+    "values arriving show as a null-rate shift; derive the baseline from training data that has this column"
 )
 
 
@@ -114,6 +119,7 @@ class DriftDetails(TypedDict, total=False):
     unseen_values: list[UnseenValue]  # categorical distribution rows with values unseen in training
     counts: BinnedCounts  # distribution rows: training vs window counts
     training_null_rate: float  # null-rate rows
+    note: str  # distribution rows of a column without training values: why nothing is compared
     window_null_rate: float
 
 
@@ -469,7 +475,9 @@ def _column_rows(
     main["distances"] = r.distances
     main["counts"] = binned_counts(baseline, c)
     if unseen:
-        main["unseen_values"] = [{"value": v, "count": n} for v, n in unseen]
+        main["unseen_values"] = [{"value": clip(v, VALUE_CHARS), "count": n} for v, n in unseen]
+    if not sum(c.reference):
+        main["note"] = NO_TRAINING_VALUES
     null_details = audit(nulls, NULL_RATE_WHY, NULL_EVIDENCE, c.null_threshold_why)
     null_details["training_null_rate"], null_details["window_null_rate"] = ref_rate, cur_rate
     if r.accumulated is not None and r.pooled is not None:

@@ -62,12 +62,16 @@ def wasserstein_binned(
 
     Each bin is represented by one atom (the mean of the training values in it), so
     W1 = sum_j |F_ref(j) - F_cur(j)| * (atom[j+1] - atom[j]). A shift within the training range is
-    measured faithfully; mass moving beyond the outermost training bin means is capped there."""
+    measured faithfully; mass moving beyond the outermost training bin means is capped there.
+    A constant training column (scale 0) has no unit to measure in: the share of window values
+    that left its one value's bin is returned instead, so any change can drift."""
     if len(atoms) != len(reference):
         raise ValueError(f"{len(atoms)} atoms for {len(reference)} bins")
+    if scale <= 0:
+        return 0.5 * sum(abs(ri - ci) for ri, ci in zip(shares(reference), shares(current), strict=True))
     r, c = list(accumulate(shares(reference))), list(accumulate(shares(current)))
     distance = sum(abs(r[j] - c[j]) * (atoms[j + 1] - atoms[j]) for j in range(len(atoms) - 1))
-    return distance / scale if scale > 0 else 0.0
+    return distance / scale
 
 
 def mean_shift(reference_mean: float | None, current_mean: float | None, scale: float) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict, cast
 
@@ -20,6 +20,7 @@ from mlmonitor import profile as prof
 from mlmonitor.checks.base import History, WindowCheck, WindowContext
 from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import as_float, capabilities, exact_text
+from mlmonitor.limits import OTHER_VERSIONS, VERSION_CHARS, version_key
 from mlmonitor.metrics import Metric, Status
 from mlmonitor.warehouse import ModelTables, column, reflect_table, window_filter
 from mlmonitor.window import Window, schedule_interval, utc_naive
@@ -36,6 +37,17 @@ class VersionDetails(TypedDict):
     versions: list[str]
     allowed: list[str]
     unknown: bool
+
+
+class VersionChangeDetails(TypedDict):
+    """A window serving a version its previous serving window did not serve."""
+
+    previous: list[str]  # versions of the previous window that served rows
+    current: list[str]
+    new: list[str]  # served now, not before (a version's first window), allowed ones included
+    unexpected: list[str]  # the new ones outside serving.allowed_model_versions: what the status is about
+    previous_window_start: str
+    change: str  # "v1 -> v2", the label alerts and the dashboard show
 
 
 class AgeDetails(TypedDict, total=False):
@@ -76,9 +88,11 @@ class WindowLengthDetails(TypedDict):
 
 def version_metrics(model: ModelConfig, versions: dict[str, int]) -> list[Metric]:
     """Share of requests per model version; a version outside `allowed_model_versions` and mixed
-    versions get the statuses configured under `health`."""
+    versions get the statuses configured under `health`. Versions are compared as stored (clipped);
+    the "other versions" bucket counts as unknown when versions are restricted (its versions are not
+    checked one by one)."""
     total = sum(versions.values())
-    allowed = set(model.serving.allowed_model_versions)
+    allowed = {version_key(v) for v in model.serving.allowed_model_versions}
     unknown = sorted(v for v in versions if allowed and v not in allowed)
     mixed: Status = model.health.mixed_versions if len(versions) > 1 else "ok"
     column_name = model.serving.model_version_column or ""
@@ -92,6 +106,43 @@ def version_metrics(model: ModelConfig, versions: dict[str, int]) -> list[Metric
             )
         )
     return out
+
+
+def version_change_metric(
+    model: ModelConfig, versions: Mapping[str, int], previous: tuple[dt.datetime, Mapping[str, int]] | None
+) -> list[Metric]:
+    """One `version_change` row when a version is served that the previous serving window did not serve:
+    `health.version_change` (default warning) unless every new version is in `allowed_model_versions`
+    (then ok, still recorded: the dashboard marks the first window of every version). Nothing without
+    a version column, an earlier window to compare with or a new version."""
+    if not model.serving.model_version_column or previous is None or not versions:
+        return []
+    start, before = previous
+    new = sorted(set(versions) - set(before))
+    if not new:
+        return []
+    allowed = set(model.serving.allowed_model_versions)
+    unexpected = [v for v in new if v not in allowed]
+    status: Status = model.health.version_change if unexpected else "ok"
+    old = " + ".join(sorted(before)) or "none"
+    details = VersionChangeDetails(
+        previous=sorted(before),
+        current=sorted(versions),
+        new=new,
+        unexpected=unexpected,
+        previous_window_start=start.isoformat(),
+        change=f"{old} -> {' + '.join(new)}",
+    )
+    return [
+        Metric(
+            check="health",
+            column=model.serving.model_version_column,
+            metric="version_change",
+            value=float(len(new)),
+            status=status,
+            details=details,
+        )
+    ]
 
 
 def _as_datetime(value: object) -> dt.datetime | None:
@@ -145,16 +196,17 @@ def staleness_metrics(
     version = exact_text(column(table, reg.version_column, f"{model.name}: registry version"))
     trained_at = column(table, reg.trained_at_column, f"{model.name}: registry trained_at")
     stmt = sa.select(version, sa.func.max(trained_at)).group_by(version)
-    if versions:
-        stmt = stmt.where(version.in_(sorted(versions)))
+    served = [v for v in versions if v != OTHER_VERSIONS]
+    if served and all(len(v) < VERSION_CHARS for v in served):
+        stmt = stmt.where(version.in_(sorted(served)))  # else: a clipped version is matched by its clipped key
     with engine.connect() as conn:
-        known = {str(v): _as_datetime(t) for v, t in conn.execute(stmt)}
+        known = {version_key(str(v)): _as_datetime(t) for v, t in conn.execute(stmt)}
     source = f"registry table {reg.table}"
     if not versions:  # no version column: the newest registered model is the one serving
         newest = max((t for t in known.values() if t), default=None)
         return [_age_metric(model, "model_age_days", newest, window, source)] if newest else []
     out = []
-    for v in sorted(versions):
+    for v in sorted(served):
         trained = known.get(v)
         if trained is None:
             out.append(
@@ -400,6 +452,16 @@ VERSIONS = WindowCheck(
         "alert": "a version outside serving.allowed_model_versions (health.unknown_version)",
     },
     run=lambda ctx: version_metrics(ctx.model, dict(ctx.versions)),
+)
+VERSION_CHANGE = WindowCheck(
+    name="version_change",
+    family="health",
+    summary="model versions served that the previous serving window did not serve (`version_change`, old -> new)",
+    statuses={
+        "warning": "a new version outside serving.allowed_model_versions (health.version_change: ok, warning or "
+        "alert); an allowed one is recorded as ok and marked on the dashboard",
+    },
+    run=lambda ctx: version_change_metric(ctx.model, ctx.versions, ctx.history.previous_versions()),
 )
 STALENESS = WindowCheck(
     name="staleness",

@@ -11,17 +11,28 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, TypedDict
+from dataclasses import replace
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlmonitor.checks.anomalies import quality_anomalies
 from mlmonitor.checks.base import WindowCheck
+from mlmonitor.checks.estimation import (
+    CALIBRATION_BINS,
+    ESTIMATED,
+    SCORE_RESOLUTION,
+    bin_of,
+    expected_scores,
+    isotonic,
+)
 from mlmonitor.checks.scores import CLASSIFICATION, LOWER_IS_BETTER, REGRESSION, Z_SE, auc_se, mean_se, roc_auc, share
 from mlmonitor.config import LabelsConfig, ModelConfig
 from mlmonitor.dialect import as_float, exact_text
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric
+from mlmonitor.storage.baselines import Calibration
 from mlmonitor.warehouse import ModelTables, bound, column, is_numeric, reflect_table, window_filter
 from mlmonitor.window import Window
 
@@ -43,6 +54,13 @@ class QualityDetails(TypedDict, total=False):
     standard_error: float | None
     note: str  # why it was not judged
     rule: str
+    # realized rows, when the window's quality was also estimated before its labels (CBPE):
+    estimated: float | None
+    estimation_error: float | None  # realized - estimated
+    # estimated rows (`estimated_<metric>`):
+    method: str
+    rows: int  # predictions the estimate is made from
+    realized_spread: float | None  # std of the realized metric around the estimate if the calibration holds
 
 
 def _labels(model: ModelConfig) -> LabelsConfig:
@@ -153,6 +171,83 @@ def training_performance(engine: Engine, model: ModelConfig, tables: ModelTables
     return {k: v for k, (v, _) in values.items() if v is not None}
 
 
+def calibration(engine: Engine, model: ModelConfig, tables: ModelTables) -> Calibration | None:
+    """The calibration map of a classifier from its labelled training rows (one GROUP BY over the
+    probability rounded to 1e-3), or None without training labels or for regression."""
+    if model.prediction.task != "classification" or model.labels is None:
+        return None
+    t = tables.training
+    if model.labels.label_column not in t.c:
+        return None
+    p = as_float(t.c[model.prediction.column])
+    y = _outcome(model, t.c[model.labels.label_column])
+    score = sa.func.round(p * SCORE_RESOLUTION).label("score")
+    both = sa.and_(p.isnot(None), t.c[model.labels.label_column].isnot(None))
+    stmt = sa.select(score, sa.func.count(), sa.func.sum(y)).where(both).group_by(score)
+    counts = [0] * CALIBRATION_BINS
+    positives = [0.0] * CALIBRATION_BINS
+    with engine.connect() as conn:
+        for s, n, k in conn.execute(stmt):
+            i = bin_of(float(s) / SCORE_RESOLUTION)
+            counts[i] += int(n)
+            positives[i] += float(k or 0)
+    if not sum(counts):
+        return None
+    return Calibration(bins=CALIBRATION_BINS, counts=counts, curve=isotonic(counts, positives), labeled=sum(counts))
+
+
+def estimated_metrics(
+    engine: Engine,
+    model: ModelConfig,
+    tables: ModelTables,
+    window: Window,
+    cal: Calibration,
+    expected: dict[str, float],
+) -> list[Metric]:
+    """Quality estimated without labels (CBPE): the window's predictions grouped by probability (1e-3)
+    and predicted class in SQL, each group's calibrated probability its expected positive share; each
+    `estimated_<metric>` is judged against the baseline like a realized metric, its standard error
+    being the spread of the realized metric around the estimate."""
+    cfg = _labels(model)
+    p = as_float(tables.serving.c[model.prediction.column])
+    score = sa.func.round(p * SCORE_RESOLUTION).label("score")
+    hit = sa.case((p >= cfg.threshold, 1), else_=0).label("hit")
+    where = sa.and_(p.isnot(None), window_filter(tables.ts(model), window))
+    stmt = sa.select(score, hit, sa.func.count()).where(where).group_by(score, hit)
+    with engine.connect() as conn:
+        groups = [(float(s) / SCORE_RESOLUTION, bool(h), int(n)) for s, h, n in conn.execute(stmt)]
+    estimates, spreads = expected_scores(groups, cal.curve)
+    rows = sum(n for *_, n in groups)
+    out = []
+    for metric in ESTIMATED:
+        value, se = estimates.get(metric, (None, None))
+        m = judge(model, metric, value, se, expected.get(metric), rows, estimated=True)
+        details = cast(QualityDetails, dict(m.details))
+        details["method"] = (
+            f"CBPE: predictions calibrated on {cal.labeled} labelled training rows ({cal.bins} isotonic bins)"
+        )
+        details["rows"] = rows
+        details["realized_spread"] = spreads.get(metric)
+        out.append(replace(m, metric=f"estimated_{metric}", details=details))
+    return out
+
+
+def _with_estimates(realized: list[Metric], estimated: list[Metric]) -> list[Metric]:
+    """Realized rows with the estimate made for the same metric and the estimation error beside it."""
+    by_metric = {m.metric.removeprefix("estimated_"): m.value for m in estimated}
+    out = []
+    for m in realized:
+        if m.metric not in by_metric or m.value is None or by_metric[m.metric] is None:
+            out.append(m)
+            continue
+        est = by_metric[m.metric]
+        details = cast(QualityDetails, dict(m.details))
+        details["estimated"] = est
+        details["estimation_error"] = m.value - est if est is not None else None
+        out.append(replace(m, details=details))
+    return out
+
+
 def _limit(metric: str, base: float, tolerance: float) -> float:
     return base * (1 + tolerance) if metric in LOWER_IS_BETTER else base * (1 - tolerance)
 
@@ -164,9 +259,12 @@ def performance_metrics(
     window: Window,
     baseline: dict[str, float],
     as_of: dt.datetime | None = None,
+    cal: Calibration | None = None,
 ) -> list[Metric]:
     """Label coverage and quality of the window's predictions, with the labels arrived by `as_of`
-    (when `labels.arrived_at_column` is set), each judged against its baseline by `judge`."""
+    (when `labels.arrived_at_column` is set), each judged against its baseline by `judge`; with a
+    calibration map (a classifier with training labels) also the quality estimated before the labels
+    (`estimated_<metric>`), and the estimation error beside each realized metric."""
     if model.labels is None:
         return []
     cfg = model.labels
@@ -196,31 +294,42 @@ def performance_metrics(
             details=coverage_details,
         )
     ]
+    estimated = estimated_metrics(engine, model, tables, window, cal, expected) if cal is not None else []
     if not labeled:
-        return out
+        return out + estimated
     p = as_float(tables.serving.c[model.prediction.column])
     values = score(engine, model, source, p, label, where)
+    realized = []
     for metric in CLASSIFICATION if model.prediction.task == "classification" else REGRESSION:
         value, se = values.get(metric, (None, None))
-        out.append(judge(model, metric, value, se, expected.get(metric), int(labeled)))
-    return out
+        realized.append(judge(model, metric, value, se, expected.get(metric), int(labeled)))
+    return out + _with_estimates(realized, estimated) + estimated
 
 
 def judge(
-    model: ModelConfig, metric: str, value: float | None, se: float | None, base: float | None, labeled: int
+    model: ModelConfig,
+    metric: str,
+    value: float | None,
+    se: float | None,
+    base: float | None,
+    labeled: int,
+    *,
+    estimated: bool = False,
 ) -> Metric:
     """Alert when `value` is worse than `base` by more than `labels.tolerance` (relative) AND by more
-    than Z_SE standard errors, so the noise of a small window never alerts; judged from `min_labels`."""
+    than Z_SE standard errors, so the noise of a small window never alerts; judged from `min_labels`
+    (labels, or predictions for an estimate)."""
     cfg = _labels(model)
     details = QualityDetails(
-        labeled=labeled,
+        labeled=0 if estimated else labeled,
         baseline=base,
         tolerance=cfg.tolerance,
         standard_error=se,
         baseline_source="labels.expected" if metric in cfg.expected else "training table" if base else None,
     )
     if labeled < cfg.min_labels or base is None or value is None:
-        why = f"fewer than labels.min_labels={cfg.min_labels} labels" if labeled < cfg.min_labels else "no baseline"
+        what = "predictions" if estimated else "labels"
+        why = f"fewer than labels.min_labels={cfg.min_labels} {what}" if labeled < cfg.min_labels else "no baseline"
         details["note"] = f"not judged: {why}" if value is not None else "undefined for this window"
         return Metric(check="performance", column="", metric=metric, value=value, details=details)
     limit = _limit(metric, base, cfg.tolerance)
@@ -239,6 +348,12 @@ def judge(
         threshold=limit,
         details=details,
     )
+
+
+def with_history(model: ModelConfig, results: Engine, window: Window, rows: list[Metric]) -> list[Metric]:
+    """A window's performance rows and their realized metrics judged against their own history
+    (`anomalies.series.quality`)."""
+    return rows + quality_anomalies(model, results, window, rows)
 
 
 def recent_windows(model: ModelConfig, end: dt.datetime, count: int) -> list[Window]:
@@ -269,11 +384,26 @@ PERFORMANCE = WindowCheck(
     name="performance",
     family="performance",
     summary="label coverage and quality (accuracy ... ROC AUC, or MAE, RMSE, MAPE) with the labels arrived so "
-    "far (M7); the labels DAG re-scores recent windows as more arrive",
+    "far (M7); the labels DAG re-scores recent windows as more arrive; before the labels, a classifier's "
+    "accuracy ... ROC AUC estimated from its calibrated probabilities (CBPE, `estimated_<metric>`); each "
+    "realized metric against its own history (`anomaly:<metric>`)",
     statuses={
-        "alert": "a quality metric worse than its baseline by labels.tolerance and by 4 standard errors",
+        "warning": "a realized quality metric far from its own history (anomalies, see the anomalies check)",
+        "alert": "a quality metric (realized, or estimated before the labels) worse than its baseline by "
+        "labels.tolerance and by 4 standard errors",
     },
-    run=lambda ctx: performance_metrics(
-        ctx.engine, ctx.model, ctx.tables, ctx.window, ctx.baseline.performance, ctx.window.end
+    run=lambda ctx: with_history(
+        ctx.model,
+        ctx.results_engine,
+        ctx.window,
+        performance_metrics(
+            ctx.engine,
+            ctx.model,
+            ctx.tables,
+            ctx.window,
+            ctx.baseline.performance,
+            ctx.window.end,
+            ctx.baseline.calibration,
+        ),
     ),
 )

@@ -57,7 +57,7 @@ def prediction_stats(
             ("median", p.quantiles.get("0.5"), ref.quantiles.get("0.5")),
         )
     ]
-    n = p.count - p.nulls
+    n = p.count - p.nulls - p.non_finite
     status: Status = "ok"
     z = None
     if p.mean is not None and ref.mean is not None and ref.std and n:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mlmonitor.checks.anomalies import ANOMALIES
 from mlmonitor.checks.base import CheckInfo, WindowCheck
 from mlmonitor.checks.drift import DRIFT
-from mlmonitor.checks.health import OPERATIONS, STABILITY, STALENESS, VERSIONS, WINDOW_LENGTH
+from mlmonitor.checks.health import OPERATIONS, STABILITY, STALENESS, VERSION_CHANGE, VERSIONS, WINDOW_LENGTH
 from mlmonitor.checks.performance import PERFORMANCE
 from mlmonitor.checks.prediction import PREDICTION_STATS
 from mlmonitor.checks.schema import SCHEMA_CHANGES, SERVING_SCHEMA
@@ -29,6 +30,7 @@ BUILTIN: tuple[WindowCheck, ...] = (
     PREDICTION_STATS,
     DRIFT,
     VERSIONS,
+    VERSION_CHANGE,
     STALENESS,
     STABILITY,
     OPERATIONS,
@@ -36,6 +38,7 @@ BUILTIN: tuple[WindowCheck, ...] = (
     SCHEMA_CHANGES,
     PERFORMANCE,
     WINDOW_LENGTH,
+    ANOMALIES,  # last: it judges the series the checks above measured
 )
 # What a run's status means when no check gave it (the run row itself).
 RUN_STATUSES: dict[Status, str] = {

@@ -34,14 +34,15 @@ def auc_se(auc: float, positives: int, negatives: int) -> float:
     return math.sqrt(max(var, 0.0) / (positives * negatives))
 
 
-def roc_auc(histogram: Sequence[tuple[float, int, int]]) -> float | None:
+def roc_auc(histogram: Sequence[tuple[float, float, float]]) -> float | None:
     """ROC AUC from (score, positives, count) groups: the probability that a random positive
-    outranks a random negative, ties counting one half (Mann-Whitney U)."""
+    outranks a random negative, ties counting one half (Mann-Whitney U). Positives may be expected
+    (fractional) counts, as in performance estimation."""
     pos_total = sum(k for _, k, _ in histogram)
     neg_total = sum(c - k for _, k, c in histogram)
     if not pos_total or not neg_total:
         return None
-    below = 0
+    below = 0.0
     u = 0.0
     for _, k, c in sorted(histogram):
         neg = c - k

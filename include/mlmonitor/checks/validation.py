@@ -26,6 +26,7 @@ from mlmonitor.checks.base import CheckInfo
 from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import for_great_expectations
 from mlmonitor.errors import BaselineMissing
+from mlmonitor.limits import VALUE_CHARS, clip
 from mlmonitor.metrics import Metric
 from mlmonitor.names import derive_hint, schema_suite_name
 from mlmonitor.project import GxProject
@@ -261,6 +262,10 @@ def _docs_path(urls: list[dict[str, Any]], project: GxProject) -> str | None:
     return None
 
 
+def _clipped(value: Any) -> Any:
+    return clip(value, VALUE_CHARS) if isinstance(value, str) else value
+
+
 def _metric(config: Any, success: bool | None, result: dict[str, Any], exception: dict[str, Any]) -> Metric:
     kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id"}}
     observed = result.get("observed_value", result.get("unexpected_percent"))
@@ -268,11 +273,16 @@ def _metric(config: Any, success: bool | None, result: dict[str, Any], exception
     details = cast(
         ValidationDetails, {"kwargs": kwargs, "rule": rule} | {k: result[k] for k in _RESULT_KEYS if k in result}
     )
+    if "partial_unexpected_counts" in details:  # raw serving values: clipped, like unseen values
+        details["partial_unexpected_counts"] = [
+            {"value": _clipped(u.get("value")), "count": u.get("count", 0)}
+            for u in details["partial_unexpected_counts"]
+        ]
     if exception and exception.get("raised_exception"):
         details["error"] = str(exception.get("exception_message"))
     value = float(observed) if isinstance(observed, (int, float)) else None
     if value is None and observed is not None:
-        details["observed_value"] = json.loads(json.dumps(observed, default=str))
+        details["observed_value"] = _clipped(json.loads(json.dumps(observed, default=str)))
     return Metric(
         check="validation",
         column=kwargs.get("column", ""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
 from mlmonitor.config import ModelConfig
-from mlmonitor.errors import BaselineMissing
+from mlmonitor.dialect import is_overflow
+from mlmonitor.errors import BaselineMissing, TrainingDataError
 from mlmonitor.names import derive_hint
 from mlmonitor.warehouse import ModelTables, column_types
 
@@ -38,6 +40,7 @@ class NumericBaseline(_Frozen):
     edges: list[float]
     counts: list[int]
     bin_means: list[float] = []  # training mean per bin; derive_baseline always fills it
+    non_finite: int = 0  # NaN / +-infinity training values, left out of every statistic and bin
 
 
 class CategoricalBaseline(_Frozen):
@@ -80,6 +83,16 @@ class LearnedThresholds(_Frozen):
     columns: dict[str, ColumnSpread]
 
 
+class Calibration(_Frozen):
+    """The map from a predicted probability to the positive rate it had on the labelled training rows
+    (equal-width bins, made monotone by isotonic regression): what performance estimation needs."""
+
+    bins: int
+    counts: list[int]  # training rows per bin
+    curve: list[float]  # calibrated probability per bin
+    labeled: int
+
+
 class Baseline(_Frozen):
     model: str
     bins_version: int
@@ -89,18 +102,22 @@ class Baseline(_Frozen):
     categorical: dict[str, CategoricalBaseline]
     prediction: NumericBaseline
     performance: dict[str, float] = Field(default_factory=dict)  # quality on the training labels, if any
+    calibration: Calibration | None = None  # classification with training labels: for estimated quality
     # column -> type of the training and serving tables when derived: the first window's schema reference
     schemas: dict[str, dict[str, str]] = Field(default_factory=dict)
     # drift thresholds learned from training chunks of a window's size (None: the fixed ones apply, see the note);
     # set by `pipeline.derive` (checks/drift_thresholds.py)
     learned: LearnedThresholds | None = None
     learned_note: str = ""
+    # what derivation noticed about the training data and worked around (non-finite values left out,
+    # columns without a value or with one value only): shown in the suite's meta and the task log
+    warnings: list[str] = Field(default_factory=list)
 
 
 def numeric_baseline(engine: Engine, col: sa.Column[object], bins: int) -> NumericBaseline:
     p = prof.numeric_profile(engine, col)
     edges = prof.bin_edges(p, bins)
-    counts, means, _ = prof.bin_stats(engine, col, edges)
+    counts, means, _ = prof.bin_stats(engine, col, edges, prof.finite(col))
     return NumericBaseline(**p.__dict__, edges=edges, counts=counts, bin_means=_atoms(means, edges))
 
 
@@ -115,11 +132,30 @@ def categorical_baseline(engine: Engine, col: sa.Column[object], top_k: int) -> 
 
 
 def derive_baseline(model: ModelConfig, engine: Engine, tables: ModelTables) -> Baseline:
-    """Profile the training table with SQL aggregates into a frozen baseline."""
+    """Profile the training table with SQL aggregates into a frozen baseline.
+
+    Raises:
+        TrainingDataError: the training table has no rows, or a column's statistics are not finite
+            numbers even without its non-finite values (values near the float limit overflow)."""
     t = tables.training
-    numeric = {c: numeric_baseline(engine, t.c[c], model.drift.bins) for c in tables.numeric}
+    if not prof.row_count(engine, t):
+        raise TrainingDataError(
+            f"{model.name}: training table {model.training.table} has no rows, so there is nothing to derive a "
+            "baseline from; load the training data (or point training.table in the model YAML at the table "
+            f"that holds it), then {derive_hint(model.name)}"
+        )
+
+    def numeric_of(name: str) -> NumericBaseline:
+        try:
+            return _finite(model, name, numeric_baseline(engine, t.c[name], model.drift.bins))
+        except sa.exc.DBAPIError as exc:  # PostgreSQL and MariaDB refuse an overflowing sum (SQLite: infinity)
+            if not is_overflow(engine.dialect, exc):
+                raise
+            raise _not_finite(model, name, str(exc.orig).splitlines()[0][:200]) from None
+
+    numeric = {c: numeric_of(c) for c in tables.numeric}
     categorical = {c: categorical_baseline(engine, t.c[c], model.drift.top_k) for c in tables.categorical}
-    prediction = numeric_baseline(engine, t.c[model.prediction.column], model.drift.bins)
+    prediction = numeric_of(model.prediction.column)
     return Baseline(
         model=model.name,
         bins_version=BINS_VERSION,
@@ -129,7 +165,53 @@ def derive_baseline(model: ModelConfig, engine: Engine, tables: ModelTables) -> 
         categorical=categorical,
         prediction=prediction,
         schemas={t.fullname: column_types(t, engine.dialect) for t in (tables.training, tables.serving)},
+        warnings=training_warnings(model, {**numeric, model.prediction.column: prediction}, categorical),
     )
+
+
+def _finite(model: ModelConfig, name: str, b: NumericBaseline) -> NumericBaseline:
+    """`b` when every statistic of it is a finite number (JSON cannot hold the others: a stored
+    infinity would read back as a corrupt baseline on every window)."""
+    stats = {"min": b.min, "max": b.max, "mean": b.mean, "std": b.std}
+    stats |= {f"quantile {q}": v for q, v in b.quantiles.items()}
+    stats |= {f"bin edge {i}": v for i, v in enumerate(b.edges)}
+    stats |= {f"bin mean {i}": v for i, v in enumerate(b.bin_means)}
+    bad = [f"{key} = {value}" for key, value in stats.items() if value is not None and not math.isfinite(value)]
+    if bad:
+        raise _not_finite(model, name, ", ".join(bad))
+    return b
+
+
+def _not_finite(model: ModelConfig, name: str, what: str) -> TrainingDataError:
+    return TrainingDataError(
+        f"{model.name}: training column {model.training.table}.{name} gives statistics that are not finite "
+        f"numbers ({what}), although its NaN and infinite values are left out: its values overflow double "
+        "precision when summed or squared; rescale the column in the training and serving tables (or leave it "
+        f"out of features in the model YAML), then {derive_hint(model.name)}"
+    )
+
+
+def training_warnings(
+    model: ModelConfig, numeric: dict[str, NumericBaseline], categorical: dict[str, CategoricalBaseline]
+) -> list[str]:
+    """What the training data lacks that monitoring works around, one sentence per column."""
+    table = model.training.table
+    out = []
+    for name, nb in numeric.items():
+        if nb.non_finite:
+            out.append(
+                f"{table}.{name}: {nb.non_finite} NaN or infinite value(s) of {nb.count} left out of the baseline"
+            )
+    columns: dict[str, NumericBaseline | CategoricalBaseline] = {**numeric, **categorical}
+    for name, b in columns.items():
+        if b.count and (b.min is None if isinstance(b, NumericBaseline) else b.nulls == b.count):
+            out.append(
+                f"{table}.{name}: no training value (all NULL or not finite), so its distribution cannot be "
+                "compared; only its NULL share is monitored"
+            )
+        elif isinstance(b, NumericBaseline) and b.min is not None and b.min == b.max:
+            out.append(f"{table}.{name}: every training value is {b.min:g}; any window value off it counts as drift")
+    return out
 
 
 def fingerprint(model: ModelConfig, engine: Engine, tables: ModelTables) -> Fingerprint:

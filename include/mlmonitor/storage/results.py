@@ -36,6 +36,8 @@ runs = sa.Table(
     # the status the monitor run gave: `status` differs when a later re-score (labels DAG) changed it
     sa.Column("monitor_status", sa.String(16)),
     sa.Column("rescored_at", UtcDateTime, comment="UTC; when the labels DAG last re-scored the window"),
+    # a window from the trigger form's params that is not a schedule interval: left out of trailing history
+    sa.Column("adhoc", sa.Boolean()),
     # the Data Docs tab finds a run's window by its Airflow run id
     sa.Index("ix_mlmonitor_runs_run_id", "model", "airflow_run_id"),
 )
@@ -130,6 +132,7 @@ def write_results(engine: Engine, run: RunSummary, rows: Sequence[Metric], now: 
         "computed_at": utc_naive(now),
         "monitor_status": run.status,
         "rescored_at": None,
+        "adhoc": run.adhoc,
     }
     metric_rows = [_metric_row(key, m) for m in rows]
     _check_unique_keys(run.model, metric_rows)
@@ -254,6 +257,7 @@ def find_run(engine: Engine, model: str, airflow_run_id: str) -> dict[str, Any] 
 
 
 DETAILS_ALWAYS = ("stats", "performance")  # checks whose ok rows carry what charts draw (baselines)
+DETAILS_ALWAYS_METRICS = ("version_change",)  # metrics whose ok rows carry what pages mark (a version's first window)
 
 
 def read_metrics(
@@ -276,7 +280,11 @@ def read_metrics(
     ensure_tables(engine)
     columns: list[Any] = list(metrics.c)
     if flagged_details:
-        needed = sa.or_(metrics.c.status != "ok", metrics.c.check_name.in_(DETAILS_ALWAYS))
+        needed = sa.or_(
+            metrics.c.status != "ok",
+            metrics.c.check_name.in_(DETAILS_ALWAYS),
+            metrics.c.metric.in_(DETAILS_ALWAYS_METRICS),
+        )
         columns[columns.index(metrics.c.details)] = sa.case((needed, metrics.c.details), else_="{}").label("details")
     stmt = sa.select(*columns).where(metrics.c.model == model)
     if ok_rows is not None:
@@ -295,14 +303,27 @@ def read_metrics(
         return as_dicts(conn.execute(stmt.order_by(metrics.c.window_start)))
 
 
+def scheduled_run(m: sa.Table) -> sa.ColumnElement[bool]:
+    """Join condition from metric rows to their run row, when that run is not an ad-hoc window (NULL:
+    written before `adhoc` existed, a scheduled window)."""
+    return sa.and_(
+        runs.c.model == m.c.model,
+        runs.c.window_start == m.c.window_start,
+        runs.c.window_end == m.c.window_end,
+        sa.or_(runs.c.adhoc.is_(None), runs.c.adhoc == sa.false()),
+    )
+
+
 def trailing_values(
     engine: Engine, model: str, check: str, column: str, metric: str, before: dt.datetime, limit: int
 ) -> list[float]:
-    """Values of one metric in the `limit` most recent healthy (`ok`) windows before `before`."""
+    """Values of one metric in the `limit` most recent healthy (`ok`) scheduled windows before `before`
+    (ad-hoc windows are not history: `scheduled_run`)."""
     ensure_tables(engine)
     m = metrics
     stmt = (
         sa.select(m.c.value)
+        .select_from(m.join(runs, scheduled_run(m)))
         .where(
             m.c.model == model,
             m.c.check_name == check,
@@ -317,6 +338,37 @@ def trailing_values(
     )
     with engine.connect() as conn:
         return [float(v) for v in conn.scalars(stmt)]
+
+
+def healthy_history(
+    engine: Engine,
+    model: str,
+    check: str,
+    metric_names: Sequence[str],
+    since: dt.datetime,
+    before: dt.datetime,
+    limit: int,
+) -> list[tuple[dt.datetime, str, str, float]]:
+    """(window_start, column, metric, value) of the `ok` rows of some metrics of one check in windows
+    starting in [since, before), newest first, at most `limit` rows: a range read on the primary key."""
+    ensure_tables(engine)
+    m = metrics
+    stmt = (
+        sa.select(m.c.window_start, m.c.column_name, m.c.metric, m.c.value)
+        .where(
+            m.c.model == model,
+            m.c.window_start >= utc_naive(since),
+            m.c.window_start < utc_naive(before),
+            m.c.check_name == check,
+            m.c.metric.in_(list(metric_names)),
+            m.c.status == "ok",
+            m.c.value.isnot(None),
+        )
+        .order_by(m.c.window_start.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [(r.window_start, str(r.column_name or ""), str(r.metric), float(r.value)) for r in conn.execute(stmt)]
 
 
 def metric_of(row: Mapping[str, Any]) -> Metric:
@@ -384,14 +436,29 @@ def replace_check(
         return run.status, status
 
 
+def last_served_run(engine: Engine, model: str, before: dt.datetime) -> dict[str, Any] | None:
+    """The newest run row with serving rows in a window starting before `before` (one indexed read)."""
+    ensure_tables(engine)
+    stmt = (
+        sa.select(runs.c.window_start, runs.c.window_end, runs.c.model_versions)
+        .where(runs.c.model == model, runs.c.window_start < utc_naive(before), runs.c.rows > 0)
+        .order_by(runs.c.window_start.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    return dict(row._mapping) if row else None
+
+
 def previous_metric(
     engine: Engine, model: str, check: str, column: str, metric: str, before: dt.datetime
 ) -> dict[str, Any] | None:
-    """The newest row of one metric in a window before `before` (any status), details parsed."""
+    """The newest row of one metric in a scheduled window before `before` (any status), details parsed."""
     ensure_tables(engine)
     m = metrics
     stmt = (
         sa.select(m.c.window_start, m.c.value, m.c.status, m.c.details)
+        .select_from(m.join(runs, scheduled_run(m)))
         .where(
             m.c.model == model,
             m.c.check_name == check,

@@ -228,16 +228,23 @@ def _suite(
     for e in derived:
         key = json.dumps({"type": e["type"], "kwargs": e["kwargs"]}, sort_keys=True)
         expectations.append({**e, "id": str(uuid.uuid5(_NS, f"{name}:{key}"))})
+    derived_from: dict[str, Any] = {
+        "derived_from": baseline.training_table,
+        "fingerprint": baseline.fingerprint.model_dump(),
+    }
+    notes = (
+        "Derived by mlmonitor from the training data. Add expectations of your own with "
+        'meta {"manual": true}; they are kept when the suite is re-derived.'
+    )
+    if baseline.warnings:  # shown with the suite in Data Docs
+        derived_from["training_warnings"] = list(baseline.warnings)
+        notes += " Training data: " + "; ".join(baseline.warnings) + "."
     return {
         "expectations": expectations + manual,
         "id": str(uuid.uuid5(_NS, name)),
-        "meta": {
-            "great_expectations_version": gx_version,
-            "mlmonitor": {"derived_from": baseline.training_table, "fingerprint": baseline.fingerprint.model_dump()},
-        },
+        "meta": {"great_expectations_version": gx_version, "mlmonitor": derived_from},
         "name": name,
-        "notes": "Derived by mlmonitor from the training data. Add expectations of your own with "
-        'meta {"manual": true}; they are kept when the suite is re-derived.',
+        "notes": notes,
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 from typing import Any
 
@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 
 from mlmonitor.checks.drift import NULL_RATE_METRIC
 from mlmonitor.names import baseline_dag_id, labels_dag_id, monitor_dag_id
+from mlmonitor.storage.mutes import Mute, check_and_column, for_window
+from mlmonitor.storage.mutes import active as active_mutes
 from mlmonitor.storage.results import read_details, read_metrics, read_runs
 from mlmonitor.ui import trends
 from mlmonitor.ui.findings import (
@@ -31,6 +33,7 @@ from mlmonitor.ui.findings import (
     episodes,
     findings_by_window,
     fmt,
+    new_versions,
     num,
     pct,
     unhealthy_streak,
@@ -55,6 +58,7 @@ from mlmonitor.ui.html import (
 )
 from mlmonitor.ui.links import airflow_run_url, dashboard_url, window_docs_url, window_url
 from mlmonitor.ui.svgchart import sparkline
+from mlmonitor.window import as_utc
 
 Row = Mapping[str, Any]
 STRIP_WINDOWS = 120
@@ -66,8 +70,10 @@ CHARTED: dict[str, tuple[str, ...] | None] = {
     "drift": None,
     "stats": ("mean", "std"),
     "performance": None,
-    "health": ("p50", "p95", "p99", "rows"),
+    "health": ("p50", "p95", "p99", "rows", "version_change"),
 }
+# the ok rows the overview reads: a version's first window is marked there too
+OVERVIEW_OK_ROWS: dict[str, tuple[str, ...] | None] = {"health": ("version_change",)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,15 +95,43 @@ class WindowView:
     docs_path: str | None  # its Great Expectations page, relative to the Data Docs site
     docs_href: str | None  # its Data Docs inside the dashboard, failures first
     run_href: str | None  # the Airflow run that wrote it
+    new_versions: tuple[str, ...] = ()  # versions this window served first (marked on every page)
 
     @property
     def changed_later(self) -> bool:
         return bool(self.monitor_status) and self.monitor_status != self.status
 
 
-def window_views(model: str, runs: Sequence[Row], metrics: Sequence[Row], base: str = "") -> list[WindowView]:
-    """Run rows with the reasons for their status (and since when), newest first."""
+def finding_scope(f: Finding) -> tuple[str, str]:
+    """(check, column) of a finding, as mutes name them."""
+    if f.key.startswith("drift("):
+        return "drift", f.column
+    if f.key == "versions":
+        return "health", ""
+    if f.key == "performance":
+        return "performance", ""
+    return check_and_column(f.key)
+
+
+def with_mutes(findings: Sequence[Finding], start: dt.datetime, found: Sequence[Mute]) -> tuple[Finding, ...]:
+    """The window's findings, those a mute or acknowledgement silences marked as muted."""
+    active = for_window(found, as_utc(start))
+    if not active:
+        return tuple(findings)
+    out = []
+    for f in findings:
+        scope = finding_scope(f)
+        muted = "; ".join(m.describe() for m in active if m.covers(*scope))  # newest first
+        out.append(replace(f, muted=muted) if muted else f)
+    return tuple(out)
+
+
+def window_views(
+    model: str, runs: Sequence[Row], metrics: Sequence[Row], base: str = "", mutes: Sequence[Mute] = ()
+) -> list[WindowView]:
+    """Run rows with the reasons for their status (and since when, and whether muted), newest first."""
     found = findings_by_window(runs, metrics)
+    first = new_versions(metrics)
     out = []
     for r in sorted(runs, key=lambda r: r["window_start"], reverse=True):
         start = r["window_start"]
@@ -112,7 +146,7 @@ def window_views(model: str, runs: Sequence[Row], metrics: Sequence[Row], base: 
                 computed_at=r.get("computed_at"),
                 rows=int(r["rows"] or 0),
                 versions=versions_of(r),
-                findings=tuple(found.get(start, [])),
+                findings=with_mutes(found.get(start, []), start, mutes),
                 message=str(r.get("message") or ""),
                 href=window_url(base, model, start),
                 docs_path=r.get("docs_path") or None,
@@ -120,6 +154,7 @@ def window_views(model: str, runs: Sequence[Row], metrics: Sequence[Row], base: 
                 run_href=airflow_run_url(base, monitor_dag_id(model), r["airflow_run_id"])
                 if r.get("airflow_run_id")
                 else None,
+                new_versions=first.get(start, ()),
             )
         )
     return out
@@ -129,7 +164,9 @@ def _cell(w: WindowView) -> Cell:
     reasons = "\n".join(f"• {f.title}" for f in w.findings[:4]) + (
         f"\n+ {len(w.findings) - 4} more" if len(w.findings) > 4 else ""
     )
-    head = f"{when(w.start)} UTC: {STATUS_TEXT.get(w.status, w.status)}"
+    head = f"{when(w.start)} UTC: {STATUS_TEXT.get(w.status, w.status)}" + (
+        f"\nfirst window of {', '.join(w.new_versions)}" if w.new_versions else ""
+    )
     return Cell(start=w.start, status=w.status, href=w.href, tip=head + (f"\n{reasons}" if reasons else ""))
 
 
@@ -145,6 +182,15 @@ def _versions_text(versions: Mapping[str, int]) -> str:
     if len(ranked) == 1:
         return ranked[0][0]
     return " · ".join(f"{v} {100 * n / total:.0f}%" for v, n in ranked) or "–"
+
+
+def _versions_html(w: WindowView) -> str:
+    """The versions served, with the versions this window served first marked."""
+    text = escape(_versions_text(w.versions))
+    if not w.new_versions:
+        return text
+    new = escape(", ".join(w.new_versions))
+    return f'{text} <mark class="new-version" title="first window of {new}">new: {new}</mark>'
 
 
 def _window_title(w: WindowView) -> str:
@@ -195,8 +241,18 @@ def load_summary(engine: Engine, model: str, description: str, base: str = "") -
     """A model's overview line from its newest `OVERVIEW_WINDOWS` windows and their flagged metric rows."""
     runs = read_runs(engine, model, limit=OVERVIEW_WINDOWS)
     oldest = min((r["window_start"] for r in runs), default=None)
-    metrics = read_metrics(engine, model, since=oldest, flagged_details=True, ok_rows={}) if oldest is not None else []
-    return model_summary(model, description, window_views(model, runs, _parsed(metrics), base), runs)
+    metrics = (
+        read_metrics(engine, model, since=oldest, flagged_details=True, ok_rows=OVERVIEW_OK_ROWS)
+        if oldest is not None
+        else []
+    )
+    silenced = _mutes(engine, model, oldest)
+    return model_summary(model, description, window_views(model, runs, _parsed(metrics), base, silenced), runs)
+
+
+def _mutes(engine: Engine, model: str, oldest: dt.datetime | None) -> list[Mute]:
+    """The mutes that reach into the windows shown (none when no window is)."""
+    return active_mutes(engine, model, as_utc(oldest)) if oldest is not None else []
 
 
 def load_model(
@@ -216,7 +272,8 @@ def load_model(
         read_metrics(engine, model, since=oldest, flagged_details=True, ok_rows=CHARTED) if oldest is not None else []
     )
     metrics = _parsed(_with_drift_counts(engine, model, metrics))
-    return model_view(model, description, runs, metrics, base, has_labels=has_labels)
+    silenced = _mutes(engine, model, oldest)
+    return model_view(model, description, runs, metrics, base, has_labels=has_labels, mutes=silenced)
 
 
 def load_window(
@@ -229,9 +286,9 @@ def load_window(
     runs += read_runs(engine, model, limit=1, since=after, oldest_first=True)
     oldest = min((r["window_start"] for r in runs), default=start)
     until = start - dt.timedelta(seconds=1)
-    before = read_metrics(engine, model, since=oldest, until=until, flagged_details=True, ok_rows={})
+    before = read_metrics(engine, model, since=oldest, until=until, flagged_details=True, ok_rows=OVERVIEW_OK_ROWS)
     metrics = _parsed(before + read_metrics(engine, model, start))
-    return window_page(model, runs, metrics, start, base, description)
+    return window_page(model, runs, metrics, start, base, description, mutes=_mutes(engine, model, start))
 
 
 # ---------------------------------------------------------------- the overview
@@ -284,9 +341,7 @@ def _model_card(s: ModelSummary, base: str) -> str:
             f"<code>{escape(monitor_dag_id(s.model))}</code>.</p></article>"
         )
     health = f'<span class="health">{escape(s.health.text())}</span>'
-    facts = (
-        f"Latest window {escape(_window_title(w))} · {w.rows:,} rows · versions {escape(_versions_text(w.versions))}"
-    )
+    facts = f"Latest window {escape(_window_title(w))} · {w.rows:,} rows · versions {_versions_html(w)}"
     return (
         f'<article class="model st-edge-{escape(w.status)}"><header>{name} {badge(w.status, was=w.monitor_status)} '
         f"{health}</header>{desc}<p class=facts>{facts}</p>"
@@ -343,11 +398,12 @@ def model_view(
     base: str = "",
     *,
     has_labels: bool = False,
+    mutes: Sequence[Mute] = (),
 ) -> ModelView:
     return ModelView(
         model=model,
         description=description,
-        windows=tuple(window_views(model, runs, metrics, base)),
+        windows=tuple(window_views(model, runs, metrics, base, mutes)),
         health=unhealthy_streak(runs),
         drift=tuple(trends.column_drift(metrics)),
         prediction=tuple(trends.prediction_charts(metrics)),
@@ -466,7 +522,7 @@ def _window_row(w: WindowView) -> str:
         f'<a href="{escape(w.href)}">{escape(day(w.start))}</a></td>'
         f"<td data-label=status>{badge(w.status, was=w.monitor_status)}</td>"
         f'<td class="num" data-label="rows">{w.rows:,}</td>'
-        f"<td data-label=versions>{escape(_versions_text(w.versions))}</td>"
+        f"<td data-label=versions>{_versions_html(w)}</td>"
         f"<td data-label=why>{reasons}</td><td data-label=evidence>{link(w.docs_href, 'Data Docs')} · "
         f"{link(w.run_href, 'Airflow run', airflow=True)}</td></tr>"
     )
@@ -516,7 +572,7 @@ def render_model(view: ModelView, shell: Shell | None = None) -> str:
     )
     why = (
         f'<section id="why"><h2>Why: latest window {escape(_window_title(latest))}</h2>'
-        f'<p class="facts">{latest.rows:,} rows · versions {escape(_versions_text(latest.versions))}'
+        f'<p class="facts">{latest.rows:,} rows · versions {_versions_html(latest)}'
         f"{_changed(latest)}</p>{findings_list(latest.findings)}<p class=evidence>{_evidence(latest)}</p></section>"
     )
     earlier = [e for e in episodes({w.start: w.findings for w in view.windows}) if not e.ongoing]
@@ -572,10 +628,12 @@ def window_page(
     start: dt.datetime,
     base: str = "",
     description: str = "",
+    *,
+    mutes: Sequence[Mute] = (),
 ) -> WindowPage | None:
     """The window starting at `start` among `runs` (the windows around it: the streaks of its findings
     reach back over the ones before it), or None when it was not monitored."""
-    views = window_views(model, runs, metrics, base)  # newest first
+    views = window_views(model, runs, metrics, base, mutes)  # newest first
     index = next((i for i, v in enumerate(views) if v.start == start), None)
     if index is None:
         return None
@@ -601,7 +659,7 @@ def render_window(wp: WindowPage, shell: Shell | None = None) -> str:
     )
     head = (
         f"<h1>{escape(w.model)}: window {escape(_window_title(w))} {badge(w.status, was=w.monitor_status)}</h1>"
-        f'<p class="facts">{w.rows:,} rows · versions {escape(_versions_text(w.versions))} · monitored '
+        f'<p class="facts">{w.rows:,} rows · versions {_versions_html(w)} · monitored '
         f"{escape(when(w.computed_at))} UTC{_changed(w)}</p>{nav}"
     )
     why = f'<section id="why"><h2>Why</h2>{findings_list(w.findings)}</section>'

@@ -18,9 +18,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from mlmonitor.checks.anomalies import FAMILY as ANOMALY
+from mlmonitor.checks.anomalies import QUALITY_PREFIX, AnomalyDetails, seasonality_text
 from mlmonitor.checks.drift import DRIFTED_SHARE, NULL_RATE_METRIC, BinnedCounts, DriftDetails
 from mlmonitor.checks.drift_methods import drift_methods
-from mlmonitor.checks.health import AgeDetails, OperationsDetails, StabilityDetails, WindowLengthDetails
+from mlmonitor.checks.health import (
+    AgeDetails,
+    OperationsDetails,
+    StabilityDetails,
+    VersionChangeDetails,
+    WindowLengthDetails,
+)
 from mlmonitor.checks.performance import QualityDetails
 from mlmonitor.checks.prediction import MeanDetails
 from mlmonitor.checks.schema import SchemaDetails, ServingSchemaDetails
@@ -47,6 +55,7 @@ class Finding:
         since: start of the first window of the streak of windows with this reason (this one included).
         windows: the length of that streak.
         open_ended: the streak reaches the oldest window read, so it may be longer.
+        muted: set when a mute or acknowledgement silences its alerts in this window.
     """
 
     key: str
@@ -58,6 +67,7 @@ class Finding:
     since: dt.datetime | None = None
     windows: int = 1
     open_ended: bool = False
+    muted: str = ""  # who silenced its alerts, until when and why (storage.mutes); "" when not muted
 
 
 def details_of(row: Row) -> dict[str, Any]:
@@ -375,6 +385,20 @@ def _health_text(metric: str, column: str, d: dict[str, Any], value: Any, limit:
         o = cast(OperationsDetails, d)
         counted = f"{o.get('errors', '?')} of {o.get('rows', '?')} requests"
         return "error rate", "error rate", f"{pct(value, 2)} ({counted}) vs limit {pct(limit, 2)}"
+    if metric == "version_change":
+        vc = cast(VersionChangeDetails, d)
+        unexpected = vc.get("unexpected") or []
+        since = str(vc.get("previous_window_start", ""))[:16].replace("T", " ")
+        notes = [f"first window of {', '.join(_cut(v, 40) for v in vc.get('new') or [])}"]
+        if unexpected:
+            notes.append("not in allowed_model_versions: " + ", ".join(_cut(v, 40) for v in unexpected))
+        if since:
+            notes.append(f"previous serving window {since}")
+        return (
+            "model versions",
+            "model version changed",
+            _cut(str(vc.get("change", "")), 200) + f" ({'; '.join(notes)})",
+        )
     if metric.startswith("model_age_days"):
         a = cast(AgeDetails, d)
         version = metric.partition(":")[2]
@@ -429,6 +453,45 @@ def _generic(row: Row) -> Finding:
     )
 
 
+def anomaly_sentence(row: Row) -> str:
+    """An anomaly row in words: `412 rows, 4.2 std below the mean 1,180 (± 60) of 28 earlier healthy
+    windows (Saturdays)`."""
+    d = cast(AnomalyDetails, details_of(row))
+    value, mean, std, z = num(row.get("value")), num(d.get("mean")), num(d.get("std")), num(d.get("z"))
+    share = row["metric"] in {"null_share", "error_rate"}
+
+    unit = " rows" if row["metric"] == "rows" else f" {unit_of(str(row.get('column_name') or ''))}".rstrip()
+
+    def shown(v: float | None) -> str:
+        return pct(v, 2) if share else fmt(v) + unit
+
+    if not d.get("judged") or mean is None or z is None:
+        return f"{shown(value)} ({d.get('reason', 'not judged')})"
+    where = "above" if z > 0 else "below"
+    season = seasonality_text(str(d.get("seasonality", "none")), str(d.get("bucket", "")))
+    if not std:
+        windows = f"{d.get('n_history')} earlier healthy windows{season}"
+        return f"{shown(value)}, {where} the constant {shown(mean)} of {windows}"
+    return (
+        f"{shown(value)}, {abs(z):.1f} std {where} the mean {shown(mean)} (± {shown(std)}) of "
+        f"{d.get('n_history')} earlier healthy windows{season}; alert from {fmt(d.get('sensitivity'))} std"
+    )
+
+
+def _anomaly(row: Row) -> Finding:
+    d = cast(AnomalyDetails, details_of(row))
+    column = str(row.get("column_name") or "")
+    what = str(d.get("series") or row["metric"])
+    return Finding(
+        key=_label(row),
+        topic="anomaly",
+        status=row["status"],
+        title=f"{column}: unusual {what}" if column and row["metric"] == "null_share" else f"unusual {what}",
+        detail=anomaly_sentence(row),
+        column=column,
+    )
+
+
 def _prediction(row: Row) -> Finding:
     d = cast(MeanDetails, details_of(row))
     column = str(row.get("column_name") or "")
@@ -449,9 +512,18 @@ def _quality(rows: Sequence[Row], found: str | None) -> Finding:
     parts = [f"found by the labels DAG on {found}"] if found else []
     for row in rows:
         d = cast(QualityDetails, details_of(row))
+        metric = str(row["metric"])
+        if metric.startswith("estimated_"):  # CBPE, before the labels
+            parts.append(
+                f"{metric.removeprefix('estimated_')} estimated at {fmt(row.get('value'))} "
+                f"(± {fmt(d.get('standard_error'))}) before the labels, vs limit {fmt(row.get('threshold'))} "
+                f"(baseline {fmt(d.get('baseline'))}, from {d.get('rows', '?')} predictions)"
+            )
+            continue
+        estimate = f"; estimated {fmt(d.get('estimated'))} before the labels" if d.get("estimated") is not None else ""
         parts.append(
-            f"{row['metric']} {fmt(row.get('value'))} vs limit {fmt(row.get('threshold'))} "
-            f"(baseline {fmt(d.get('baseline'))}, {d.get('labeled', '?')} labels)"
+            f"{metric} {fmt(row.get('value'))} vs limit {fmt(row.get('threshold'))} "
+            f"(baseline {fmt(d.get('baseline'))}, {d.get('labeled', '?')} labels{estimate})"
         )
     return Finding(
         key="performance",
@@ -511,12 +583,16 @@ def window_findings(
             out.append(_dataset_drift(r))
         elif check == "stats":
             out.append(_prediction(r))
+        elif check == "performance" and metric.startswith(QUALITY_PREFIX):
+            out.append(_anomaly(r))
         elif check == "performance":
             quality.append(r)
         elif check == "health" and metric.startswith("share:"):
             versions.append(r)
         elif check == "health":
             out.append(_health(r))
+        elif check == ANOMALY:
+            out.append(_anomaly(r))
         else:
             out.append(_generic(r))
     for column in sorted(drift):
@@ -548,6 +624,17 @@ def versions_of(run: Row) -> dict[str, int]:
     except ValueError:
         return {}
     return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def new_versions(metrics: Iterable[Row]) -> dict[dt.datetime, tuple[str, ...]]:
+    """Per window start, the versions it served first (its `version_change` row), whatever the row's status."""
+    out: dict[dt.datetime, tuple[str, ...]] = {}
+    for m in metrics:
+        if m["check_name"] == "health" and m["metric"] == "version_change":
+            new = cast(VersionChangeDetails, details_of(m)).get("new") or []
+            if new:
+                out[m["window_start"]] = tuple(str(v) for v in new)
+    return out
 
 
 GAP = 2  # a reason back within this many windows continues its incident (a column drifting on and off)

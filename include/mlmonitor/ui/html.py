@@ -103,7 +103,8 @@ def findings_list(findings: Sequence[Finding], *, limit: int | None = None, more
         f'<li class="finding"><span class="dot st-{escape(f.status)}" aria-label="{escape(f.status)}"></span>'
         f'<div><span class="topic">{escape(f.topic)}</span> <b>{escape(f.title)}</b>'
         f' <span class="since">{escape(since_text(f))}</span>'
-        f'<div class="detail">{escape(f.detail)}</div></div></li>'
+        + (f' <span class="muted-tag">🔕 {escape(f.muted)}</span>' if f.muted else "")
+        + f'<div class="detail">{escape(f.detail)}</div></div></li>'
         for f in findings
     ]
     return _listing("findings", items, limit=limit, more_href=more_href)

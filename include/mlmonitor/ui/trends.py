@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+from mlmonitor.checks.anomalies import QUALITY_PREFIX
 from mlmonitor.checks.drift import NULL_RATE_METRIC, BinnedCounts, DriftDetails
 from mlmonitor.checks.drift_methods import drift_methods
 from mlmonitor.checks.performance import QualityDetails
@@ -281,7 +282,11 @@ def _quality_chart(metric: str, rows: Sequence[Row]) -> Chart:
 
 def _quality_note(row: Row) -> str:
     d = cast(QualityDetails, details_of(row))
+    if "method" in d:  # an estimate (CBPE): made from the predictions, before the labels
+        return f"estimated from {d.get('rows', '?')} predictions"
     note = f"{d.get('labeled', '?')} labels"
+    if d.get("estimation_error") is not None:
+        note += f"; estimated {fmt(d.get('estimated'))} before them (error {fmt(d.get('estimation_error'))})"
     return note + (f"; {d['note']}" if d.get("note") else "")
 
 
@@ -291,6 +296,7 @@ def quality(metrics: Sequence[Row]) -> Quality | None:
     if not groups:
         return None
     coverage_rows = groups.pop("label_coverage", [])
+    groups = {m: r for m, r in groups.items() if not m.startswith(QUALITY_PREFIX)}  # history judgements: findings
     estimated = {m: r for m, r in groups.items() if m.startswith("estimated_")}
     realized = {m: r for m, r in groups.items() if m not in estimated}
     regressed = [m for m, rows in realized.items() if any(r.get("status") not in (None, "ok") for r in rows)]
