@@ -324,6 +324,27 @@ class ColumnDriftConfig(_Strict):
         return None if value is None else _method(value)
 
 
+class LearnedThresholdsConfig(_Strict):
+    """Thresholds learned from the reference: each signal's spread over training chunks of a window's size."""
+
+    enabled: bool = True
+    # expected rows per window; None: the serving volume at derivation, else the training rows per interval
+    window_rows: int | None = Field(default=None, ge=10)
+    sigmas: float = Field(default=3.0, gt=0)  # threshold = chunk mean + sigmas x chunk std
+    floor: float = Field(default=0.5, ge=0, le=1)  # never below this share of the method's default threshold
+    relearn_factor: float = Field(default=3.0, gt=1)  # warn when a window is this many times off the learned size
+    min_chunks: int = Field(default=10, ge=3)  # fewer chunks than this: keep the fixed defaults
+
+
+class AccumulateConfig(_Strict):
+    """Evidence across consecutive windows: each column's counts pooled with those of the stored windows
+    just before, tested like one bigger window (README "Drift": accumulated evidence)."""
+
+    mode: Literal["auto", "on", "off"] = "auto"  # auto: on for windows of fewer than below_rows rows
+    windows: int = Field(default=3, ge=2, le=30)  # this window and the stored ones before it
+    below_rows: int = Field(default=1000, ge=1)
+
+
 class DriftConfig(_Strict):
     """Drift decision: a signal drifts when its effect size reaches its threshold AND its
     Benjamini-Hochberg adjusted p-value across all signals of the window is below `fdr`."""
@@ -339,6 +360,8 @@ class DriftConfig(_Strict):
     dataset_drift_share: float = Field(default=0.5, gt=0, le=1)
     columns: dict[str, ColumnDriftConfig] = {}
     threshold: float | None = Field(default=None, gt=0)  # one threshold for every signal (trigger-form override)
+    learned: LearnedThresholdsConfig = LearnedThresholdsConfig()
+    accumulate: AccumulateConfig = AccumulateConfig()
 
     @field_validator("numeric_method")
     @classmethod
@@ -368,6 +391,17 @@ class DriftConfig(_Strict):
         default = model_level if override.method is None else None
         threshold = override.threshold or default or method.default_threshold
         return DriftRule(method.name, threshold, override.null_rate_threshold or self.null_rate_threshold)
+
+    def explicit(self, column: str, kind: ColumnKind) -> tuple[bool, bool]:
+        """Whether the YAML (or the trigger form) sets `column`'s (effect, null-share) threshold: an
+        explicit threshold wins over a learned one."""
+        if self.threshold is not None:
+            return True, True
+        override = self.columns.get(column, ColumnDriftConfig())
+        model_level = self.numeric_threshold if kind == "numeric" else self.categorical_threshold
+        effect = override.threshold is not None or (model_level is not None and override.method is None)
+        null = override.null_rate_threshold is not None or "null_rate_threshold" in self.model_fields_set
+        return effect, null
 
 
 class AnomalySeriesConfig(_Strict):

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from mlmonitor import profile as prof
 from mlmonitor.checks import performance
 from mlmonitor.checks.base import WindowContext
+from mlmonitor.checks.drift_thresholds import with_learned_thresholds
 from mlmonitor.checks.registry import window_checks
 from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import exact_text
@@ -50,7 +51,7 @@ class Derived(TypedDict):
 def derive(model: ModelConfig, engine: Engine, project: GxProject, gx_version: str) -> Derived:
     """Profile the training table, store the drift baseline and (re-)derive the suite."""
     tables = resolve_tables(model, engine)
-    baseline = derive_baseline(model, engine, tables)
+    baseline = with_learned_thresholds(model, engine, tables, derive_baseline(model, engine, tables))
     baseline = baseline.model_copy(
         update={
             "performance": performance.training_performance(engine, model, tables),

@@ -11,7 +11,7 @@ import itertools
 import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -200,10 +200,12 @@ def bin_stats(
 
 @dataclass(frozen=True)
 class ColumnCounts:
-    """Window counts of one column: per frozen bin (numeric) or per tracked value then other (categorical)."""
+    """Window counts of one column: per frozen bin (numeric) or per tracked value then other (categorical),
+    and for a numeric column the exact mean of its non-NULL values (None when it has none)."""
 
     counts: list[int]
     nulls: int
+    mean: float | None = field(default=None, compare=False)
 
     @property
     def total(self) -> int:
@@ -240,7 +242,21 @@ def window_counts(
       `count(*) FILTER (WHERE x = value)` per value.
     - `case` (MariaDB/MySQL and any other dialect; their NUMERIC stops at 38-65 digits and they have
       no FILTER): the same counts as `count(CASE WHEN ... THEN 1 END)`.
-    `count(x)` gives the NULLs in every form."""
+    `count(x)` gives the NULLs in every form; `avg(x)` the exact mean of each numeric column (the
+    drift check's exact-mean term: a shift inside a bin does not move the bin counts)."""
+    exprs, decode = _count_parts(engine, table, numeric, categorical, form)
+    with engine.connect() as conn:
+        return decode(conn.execute(_select(exprs, table, where)).one())
+
+
+def _count_parts(
+    engine: Engine,
+    table: sa.FromClause,
+    numeric: dict[str, Sequence[float]],
+    categorical: dict[str, Sequence[str]],
+    form: CountForm | None,
+) -> tuple[list[Any], Callable[[Sequence[Any]], tuple[int, dict[str, ColumnCounts]]]]:
+    """The aggregates of `window_counts` over `table` (row count first), and how to read one result row."""
     if form is None:
         caps = capabilities(engine.dialect)
         form = "packed" if caps.packed_counts else "filter" if caps.aggregate_filter else "case"
@@ -250,15 +266,51 @@ def window_counts(
         count = _FILTERED if form == "filter" else _CASE
         numeric_part = functools.partial(_counted_bins, count=count)
         categorical_part = functools.partial(_counted_values, count=count)
-    parts = {name: numeric_part(table.c[name], edges) for name, edges in numeric.items()}
-    parts |= {name: categorical_part(table.c[name], values) for name, values in categorical.items()}
+    cols: Any = table.c
+    parts = {name: _with_mean(numeric_part(cols[name], edges), cols[name]) for name, edges in numeric.items()}
+    parts |= {name: categorical_part(cols[name], values) for name, values in categorical.items()}
     exprs: list[Any] = [sa.func.count()]
     for aggregates, _ in parts.values():
         exprs += aggregates
+
+    def decode(result: Sequence[Any]) -> tuple[int, dict[str, ColumnCounts]]:
+        row = iter(result)
+        total = int(next(row))
+        return total, {name: read(row, total) for name, (_, read) in parts.items()}
+
+    return exprs, decode
+
+
+def chunk_counts(
+    engine: Engine,
+    table: sa.Table,
+    numeric: dict[str, Sequence[float]],
+    categorical: dict[str, Sequence[str]],
+    chunks: int,
+    order_by: str | None = None,
+) -> list[tuple[int, dict[str, ColumnCounts]]]:
+    """`window_counts` of each of `chunks` consecutive, nearly equal chunks of the table (ntile over
+    `order_by`, else the table's own order), in ONE statement: one pass, GROUP BY chunk. The
+    reference's own spread of every statistic at a window's size, from which thresholds are learned."""
+    over = sa.func.ntile(chunks).over(order_by=table.c[order_by] if order_by else None)
+    names = [*numeric, *categorical]
+    chunked = sa.select(*(table.c[n] for n in names), over.label("mlmonitor_chunk")).subquery("chunked")
+    exprs, decode = _count_parts(engine, chunked, numeric, categorical, None)
+    chunk = chunked.c.mlmonitor_chunk
+    stmt = sa.select(chunk, *exprs).group_by(chunk).order_by(chunk)
     with engine.connect() as conn:
-        row = iter(conn.execute(_select(exprs, table, where)).one())
-    total = int(next(row))
-    return total, {name: decode(row, total) for name, (_, decode) in parts.items()}
+        return [(int(row[0]), decode(row[1:])[1]) for row in conn.execute(stmt)]
+
+
+def _with_mean(part: tuple[list[Any], Decode], col: sa.Column[object]) -> tuple[list[Any], Decode]:
+    """A numeric column's counts followed by its exact mean, `avg(x)`, in the same query."""
+    aggregates, decode_counts = part
+
+    def decode(row: Iterator[Any], total: int) -> ColumnCounts:
+        c = decode_counts(row, total)
+        return ColumnCounts(c.counts, c.nulls, _f(next(row)))
+
+    return [*aggregates, sa.func.avg(as_float(col))], decode
 
 
 # the rows where a condition holds, as FILTER or as the CASE that every dialect accepts

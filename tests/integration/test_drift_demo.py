@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from mlmonitor.checks.drift import drift_metrics
+from mlmonitor.checks.drift_thresholds import with_learned_thresholds
 from mlmonitor.config import get_model
 from mlmonitor.demo import DAYS, INCIDENTS, START, write_demo
 from mlmonitor.metrics import Metric
@@ -20,7 +21,8 @@ from mlmonitor.window import Window
 from tests.warehouses import WAREHOUSES
 
 pytestmark = pytest.mark.integration
-AUDIT = {"method", "why", "n_train", "n_window", "bins_version", "threshold", "p_value", "effect_size", "decision"}
+AUDIT = {"method", "why", "n_train", "n_window", "bins_version", "threshold", "threshold_why", "p_value"}
+AUDIT |= {"effect_size", "decision"}
 
 
 @pytest.fixture(scope="module", params=WAREHOUSES)
@@ -35,7 +37,8 @@ def days(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     write_demo(engine)
     model = get_model("carloan")
     tables = resolve_tables(model, engine)
-    baseline = derive_baseline(model, engine, tables)
+    baseline = with_learned_thresholds(model, engine, tables, derive_baseline(model, engine, tables))
+    assert baseline.learned is not None, baseline.learned_note
     out = {}
     for day in range(DAYS):
         start = (START + dt.timedelta(days=day)).replace(tzinfo=dt.UTC)
@@ -102,4 +105,7 @@ def test_every_drift_row_carries_its_audit_trail(days: dict[int, list[Metric]]) 
         assert m.details["decision"] == ("drift" if m.status == "warning" else "no drift")
         assert m.p_value == m.details["q_value"] and m.threshold == m.details["threshold"]
     (income,) = [m for m in rows if m.column == "income" and m.metric == "wasserstein"]
-    assert set(income.details["distances"]) == {"wasserstein", "psi", "js", "ks", "chi2"}
+    assert set(income.details["distances"]) == {"wasserstein", "psi", "js", "ks", "chi2", "mean_shift"}
+    # thresholds learned from training chunks of the served window size (~1,200 rows a day: 17 chunks)
+    assert income.details["threshold_why"].startswith("learned: mean ")
+    assert "17 training chunks of 1176 rows (serving rows per schedule interval" in income.details["threshold_why"]

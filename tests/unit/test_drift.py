@@ -17,10 +17,13 @@ from mlmonitor.checks.drift_stats import (
     jensen_shannon,
     ks_binned,
     linf,
+    mean_pvalue,
+    mean_shift,
     null_rates,
     proportion_pvalue,
     psi,
     unseen_share,
+    wasserstein,
     wasserstein_binned,
 )
 from mlmonitor.config import ColumnDriftConfig, DriftConfig
@@ -362,3 +365,28 @@ def test_drift_plan_covers_features_and_prediction_with_their_rules() -> None:
 def test_drift_plan_names_unknown_override_columns() -> None:
     with pytest.raises(ConfigError, match=r"drift.columns names \['incme'\].*fix the column names"):
         _plan({"columns": {"incme": {"threshold": 0.2}}})
+
+
+def test_a_shift_inside_the_bins_is_measured_at_its_true_size() -> None:
+    """Every window value stays in its training bin, so the binned distance sees nothing; the exact
+    means (0.0 -> 0.15, training std 1) put the Wasserstein distance at the true shift."""
+    base = numeric_input([250, 250, 250, 250])
+    assert wasserstein(base) == 0.0  # no exact means: the binned distance alone
+    c = ColumnInput(**{**base.__dict__, "reference_mean": 0.0, "current_mean": 0.15})
+    assert wasserstein_binned(c.reference, c.current, c.atoms, c.scale) == 0.0
+    assert mean_shift(0.0, 0.15, 1.0) == pytest.approx(0.15)
+    assert wasserstein(c) == pytest.approx(0.15)
+    (r,) = assess([c], fdr=0.01)
+    assert r.distances["wasserstein"] == pytest.approx(0.15)
+    assert r.distances["mean_shift"] == pytest.approx(0.15)
+    # the z-test of the mean is the evidence the counts cannot give: z = 0.15 / sqrt(2 / 1000) = 3.354
+    z = 0.15 / math.sqrt(1 / 1000 + 1 / 1000)
+    assert mean_pvalue(0.0, 1000, 0.15, 1000, 1.0) == pytest.approx(math.erfc(z / math.sqrt(2)))
+    assert r.distribution.signal.p_value == pytest.approx(2 * math.erfc(z / math.sqrt(2)))  # Bonferroni of two
+    assert r.distribution.drifted is True
+
+
+def test_the_exact_mean_never_lowers_the_binned_distance() -> None:
+    c = ColumnInput(**{**numeric_input([100, 200, 300, 400]).__dict__, "reference_mean": 0.0, "current_mean": 0.01})
+    assert wasserstein(c) == pytest.approx(0.42)  # the binned W1 (hand-computed above) is the larger bound
+    assert mean_pvalue(None, 10, 0.0, 10, 1.0) == 1.0

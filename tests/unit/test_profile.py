@@ -267,6 +267,30 @@ def test_window_counts_one_query_matches_the_group_by_counts(db: tuple[Engine, s
     assert counts["cat"].total == 12
 
 
+def test_window_counts_carry_the_exact_mean_in_the_same_query(engine: Engine) -> None:
+    """The exact mean of each numeric column comes from the counts' own query, in every form the
+    warehouse can run; a column with no value has none."""
+    caps = capabilities(engine.dialect)
+    md = sa.MetaData()
+    t = sa.Table("m", md, sa.Column("x", Double), sa.Column("i", sa.Integer), sa.Column("e", Double))
+    md.create_all(engine)
+    rows = [{"x": 0.25, "i": 1}, {"x": 0.5, "i": 2}, {"x": 2.0, "i": None}, {"x": None, "i": 4}]
+    with engine.begin() as conn:
+        conn.execute(t.insert(), rows)
+    forms = [
+        f for f, able in {"packed": caps.packed_counts, "filter": caps.aggregate_filter, "case": True}.items() if able
+    ]
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for form in forms:
+        statements.clear()
+        _, got = prof.window_counts(engine, t, {"x": [1.0], "i": [3.0], "e": [0.0]}, {}, form=form)
+        assert len(statements) == 1, form
+        assert got["x"].mean == pytest.approx(2.75 / 3), form
+        assert got["i"].mean == pytest.approx(7 / 3), form
+        assert got["e"].mean is None and got["e"].nulls == 4, form
+
+
 def test_window_counts_respect_the_window(db: tuple[Engine, sa.Table]) -> None:
     engine, t = db
     window = Window(T0.replace(tzinfo=dt.UTC), (T0 + dt.timedelta(hours=4)).replace(tzinfo=dt.UTC))

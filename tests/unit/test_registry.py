@@ -78,7 +78,7 @@ def test_every_builtin_check_declares_itself() -> None:
         assert set(check.statuses) <= {"warning", "alert"}
     meanings = status_meanings()
     assert meanings["ok"] == [RUN_STATUSES["ok"]]
-    assert "a column's distribution or NULL share drifted" in meanings["warning"]
+    assert any(m.startswith("a column's distribution or NULL share drifted") for m in meanings["warning"])
     assert "an expectation failed" in " ".join(meanings["alert"])
 
 

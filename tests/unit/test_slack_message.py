@@ -343,3 +343,33 @@ def test_a_queued_alert_survives_json_and_groups_within_slack_limits() -> None:
     assert message.blocks[0]["text"]["text"] == "🚨 60 ALERTS · 1 model"
     assert message.blocks[1]["text"]["text"] == "Owners: <@U0A>"
     assert all(len(b["text"]["text"]) <= MAX_TEXT for b in message.blocks[1:])
+
+
+def test_a_drift_found_by_accumulated_evidence_says_over_how_many_windows():
+    acc = {
+        "windows": ["2024-04-13T00:00:00+00:00", "2024-04-14T00:00:00+00:00", "2024-04-15T00:00:00+00:00"],
+        "n_window": 450,
+        "threshold": 0.12,
+        "threshold_why": "learned",
+        "effect_size": 0.27,
+        "p_value": 3e-6,
+        "q_value": 3e-5,
+        "decision": "drift",
+        "rule": "pooled",
+    }
+    details = {"method": "wasserstein", "effect_size": 0.2, "threshold": 0.22, "p_value": 0.004, "q_value": 0.04}
+    drift = Metric(
+        check="drift",
+        column="income",
+        metric="wasserstein",
+        value=0.2,
+        status="warning",
+        threshold=0.22,
+        p_value=0.04,
+        details={**details, "fdr": 0.01, "decision": "drift", "accumulated": acc},
+    )
+    decision = AlertDecision(kind="alert", reason="first", severity="warning", since=T0)
+    message = build_message(decision, SUMMARY, [drift], ["drift:income"], {}, LINKS)
+    assert (
+        "• `income` (wasserstein): effect size 0.27 vs threshold 0.12, p=3e-06 over the last 3 windows" in message.text
+    )

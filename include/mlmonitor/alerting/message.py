@@ -197,11 +197,24 @@ def _drift_line(m: Metric, streaks: Mapping[str, int]) -> Line:
     evidence = f", p={number(d.get('p_value', m.p_value))}" if d.get("p_value", m.p_value) is not None else ""
     streak = f"; {_streak(streaks[m.column])}" if m.column in streaks else ""
     effect, threshold = d.get("effect_size", m.value), d.get("threshold", m.threshold)
+    acc = d.get("accumulated")
+    if acc and acc["decision"] == "drift" and not _window_drifted(d):
+        # found by the evidence of this window pooled with the ones before it: say so, with its figures
+        effect, threshold = acc["effect_size"], acc["threshold"]
+        evidence = f", p={number(acc['p_value'])} over the last {len(acc['windows'])} windows"
     return (
         plain("• "),
         code(m.column),
         plain(f" ({method}): effect size {number(effect)} vs threshold {number(threshold)}{evidence}{streak}"),
     )
+
+
+def _window_drifted(d: DriftDetails) -> bool:
+    """Whether the window alone drifted (its effect reached its threshold and its q-value is below fdr)."""
+    effect, threshold, q, fdr = d.get("effect_size"), d.get("threshold"), d.get("q_value"), d.get("fdr")
+    if effect is None or threshold is None or q is None or fdr is None:
+        return True
+    return effect >= threshold and q < fdr
 
 
 def _effect(m: Metric) -> float:

@@ -6,32 +6,38 @@ leave the warehouse); each column then gives two signals, decided together acros
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypedDict
 
 from sqlalchemy.engine import Engine
 
 from mlmonitor import profile as prof
-from mlmonitor.checks.base import WindowCheck, WindowContext
+from mlmonitor.checks.base import History, WindowCheck, WindowContext
 from mlmonitor.checks.drift_methods import distances, drift_method
 from mlmonitor.checks.drift_stats import (
     ColumnInput,
     ColumnKind,
+    PastWindow,
     Signal,
     SignalDecision,
-    chi2_pvalue,
     decide_signals,
+    distribution_pvalue,
     null_rates,
+    pool,
     proportion_pvalue,
 )
+from mlmonitor.checks.drift_thresholds import Resolved, resolve, window_size_off
 from mlmonitor.config import DriftRule, ModelConfig
 from mlmonitor.errors import ConfigError
 from mlmonitor.limits import VALUE_CHARS, clip
 from mlmonitor.metrics import Metric, Status
+from mlmonitor.names import derive_hint
 from mlmonitor.storage.baselines import Baseline, NumericBaseline
+from mlmonitor.storage.results import read_metrics
 from mlmonitor.warehouse import ModelTables, window_filter
-from mlmonitor.window import Window
+from mlmonitor.window import Window, as_utc
 
 NULL_RATE_METRIC = "null_rate_shift"
 NULL_RATE_WHY = (
@@ -42,8 +48,17 @@ EVIDENCE = (
     "chi-squared homogeneity test of training vs window counts (accounts for both sample sizes), "
     "Benjamini-Hochberg across all signals of the window"
 )
+NUMERIC_EVIDENCE = (
+    "chi-squared homogeneity test of training vs window counts and z-test of the exact window mean "
+    "(Bonferroni of the two), Benjamini-Hochberg across all signals of the window"
+)
 NULL_EVIDENCE = "Fisher's exact test, Benjamini-Hochberg across all signals"
 DRIFTED_SHARE = "drifted_share"
+WINDOW_ROWS = "threshold_window_rows"
+ACCUMULATED_RULE = (
+    "counts of this window and the stored windows just before it pooled as one window, judged by the same "
+    "effect size (threshold for the pooled rows) and tests, Benjamini-Hochberg across the pooled signals"
+)
 NO_TRAINING_VALUES = (
     "no training value (all NULL or not finite): the distribution cannot be compared and never drifts; "
     "values arriving show as a null-rate shift; derive the baseline from training data that has this column"
@@ -65,6 +80,21 @@ class BinnedCounts(TypedDict):
     categories: list[str]  # categorical: the training top-K values; the last count is "other"
     training: list[int]  # non-NULL training values per bin / category
     window: list[int]  # non-NULL window values per bin / category
+    window_mean: float | None  # numeric: the exact window mean (None for categorical columns)
+
+
+class AccumulatedDetails(TypedDict):
+    """The decision of a signal over this window pooled with the stored windows just before it."""
+
+    windows: list[str]  # the contributing windows' starts, oldest first (this window last)
+    n_window: int  # rows of the pooled windows
+    threshold: float
+    threshold_why: str
+    effect_size: float
+    p_value: float
+    q_value: float  # Benjamini-Hochberg across the pooled signals of this window
+    decision: str
+    rule: str
 
 
 class DriftDetails(TypedDict, total=False):
@@ -79,16 +109,25 @@ class DriftDetails(TypedDict, total=False):
     bins_version: int
     fdr: float
     threshold: float
+    threshold_why: str  # learned from the training chunks (their spread, size, rescaling) or fixed, and where
     effect_size: float
     p_value: float
     q_value: float
-    decision: str  # "drift" | "no drift"
+    decision: str  # "drift" | "no drift" (this window, or its accumulated evidence)
+    accumulated: AccumulatedDetails  # with drift.accumulate on: the decision over the pooled windows
     distances: dict[str, float]  # distribution rows: every distance of the column's kind
     unseen_values: list[UnseenValue]  # categorical distribution rows with values unseen in training
     counts: BinnedCounts  # distribution rows: training vs window counts
     training_null_rate: float  # null-rate rows
     note: str  # distribution rows of a column without training values: why nothing is compared
     window_null_rate: float
+
+
+class WindowRowsDetails(TypedDict):
+    learned_window_rows: int
+    window_rows: int
+    relearn_factor: float
+    why: str
 
 
 class DriftedShareDetails(TypedDict):
@@ -99,50 +138,76 @@ class DriftedShareDetails(TypedDict):
 
 @dataclass(frozen=True, kw_only=True)
 class ColumnResult:
-    """A column's two decided signals: the distribution of its non-NULL values and its NULL share."""
+    """A column's two decided signals: the distribution of its non-NULL values and its NULL share, in
+    this window and, with accumulated evidence, over this window and the stored ones before it."""
 
     input: ColumnInput
     distances: dict[str, float]
     distribution: SignalDecision
     null_rate: SignalDecision
+    pooled: ColumnInput | None = None
+    accumulated: tuple[SignalDecision, SignalDecision] | None = None  # (distribution, NULL share)
+
+    @property
+    def distribution_drifted(self) -> bool:
+        return self.distribution.drifted or (self.accumulated is not None and self.accumulated[0].drifted)
+
+    @property
+    def null_rate_drifted(self) -> bool:
+        return self.null_rate.drifted or (self.accumulated is not None and self.accumulated[1].drifted)
 
     @property
     def drifted(self) -> bool:
-        return self.distribution.drifted or self.null_rate.drifted
+        return self.distribution_drifted or self.null_rate_drifted
 
 
-def assess(columns: Sequence[ColumnInput], fdr: float) -> list[ColumnResult]:
+def _signals(c: ColumnInput) -> tuple[dict[str, float], Signal, Signal]:
+    """Every distance of the column, its distribution signal and its NULL-share signal."""
+    d = distances(c)
+    if c.method not in d:  # a method of another kind than the column's: refused by the config first
+        d[c.method] = drift_method(c.method, c.kind).measure(c)
+    dist = Signal(
+        column=c.column, metric=c.method, effect=d[c.method], threshold=c.threshold, p_value=distribution_pvalue(c)
+    )
+    ref_rate, cur_rate = null_rates(c)
+    p = proportion_pvalue(
+        c.reference_nulls, sum(c.reference) + c.reference_nulls, c.current_nulls, sum(c.current) + c.current_nulls
+    )
+    null = Signal(
+        column=c.column, metric=NULL_RATE_METRIC, effect=abs(cur_rate - ref_rate), threshold=c.null_threshold, p_value=p
+    )
+    return d, dist, null
+
+
+def assess(columns: Sequence[ColumnInput], fdr: float, pooled: Sequence[ColumnInput | None] = ()) -> list[ColumnResult]:
     """Two signals per column, decided together: the distribution of the non-NULL values (the
-    rule's effect size + chi-squared homogeneity test of the counts) and the NULL share (absolute
-    change + Fisher's exact test). Benjamini-Hochberg runs across all 2 x columns signals."""
+    rule's effect size + chi-squared homogeneity test of the counts, and for numeric columns a
+    z-test of the exact mean) and the NULL share (absolute change + Fisher's exact test).
+    Benjamini-Hochberg runs across all 2 x columns signals.
+
+    `pooled[i]` (when given and not None) is column i over this window and the stored ones before it:
+    its two signals are decided the same way, Benjamini-Hochberg across all pooled signals, and a
+    column drifts when either decision says so."""
     signals: list[Signal] = []
     found: list[dict[str, float]] = []
     for c in columns:
-        d = distances(c)
-        if c.method not in d:  # a method of another kind than the column's: refused by the config first
-            d[c.method] = drift_method(c.method, c.kind).measure(c)
+        d, dist, null = _signals(c)
         found.append(d)
-        p_value = chi2_pvalue(c.reference, c.current)
-        signals.append(
-            Signal(column=c.column, metric=c.method, effect=d[c.method], threshold=c.threshold, p_value=p_value)
-        )
-        ref_rate, cur_rate = null_rates(c)
-        p = proportion_pvalue(
-            c.reference_nulls, sum(c.reference) + c.reference_nulls, c.current_nulls, sum(c.current) + c.current_nulls
-        )
-        signals.append(
-            Signal(
-                column=c.column,
-                metric=NULL_RATE_METRIC,
-                effect=abs(cur_rate - ref_rate),
-                threshold=c.null_threshold,
-                p_value=p,
-            )
-        )
+        signals += [dist, null]
     decisions = decide_signals(signals, fdr)
+    pools = list(pooled) or [None] * len(columns)
+    acc_signals = [s for p in pools if p is not None for s in _signals(p)[1:]]
+    acc = iter(decide_signals(acc_signals, fdr))
     return [
-        ColumnResult(input=c, distances=d, distribution=decisions[2 * i], null_rate=decisions[2 * i + 1])
-        for i, (c, d) in enumerate(zip(columns, found, strict=True))
+        ColumnResult(
+            input=c,
+            distances=d,
+            distribution=decisions[2 * i],
+            null_rate=decisions[2 * i + 1],
+            pooled=p,
+            accumulated=None if p is None else (next(acc), next(acc)),
+        )
+        for i, (c, d, p) in enumerate(zip(columns, found, pools, strict=True))
     ]
 
 
@@ -156,27 +221,109 @@ def _inputs(
         if name in numeric:
             nb = numeric[name]
             ref, ref_nulls, scale = nb.counts, nb.nulls, nb.std or 0.0
+            ref_mean, cur_mean = nb.mean, cur.mean
             atoms = nb.bin_means or ([nb.edges[0], *nb.edges] if nb.edges else [0.0])
             kind: ColumnKind = "numeric"
         else:
             cb = baseline.categorical[name]
             ref = [cb.top[v] for v in sorted(cb.top)] + [cb.other]
             ref_nulls, atoms, scale, kind = cb.nulls, [], 0.0, "categorical"
+            ref_mean = cur_mean = None
+        t = _thresholds(model, baseline, name, rule, kind, cur.total)
         out.append(
             ColumnInput(
                 column=name,
                 kind=kind,
                 method=rule.method,
-                threshold=rule.threshold,
-                null_threshold=rule.null_threshold,
+                threshold=t.threshold,
+                null_threshold=t.null_threshold,
+                threshold_why=t.why,
+                null_threshold_why=t.null_why,
                 reference=ref,
                 reference_nulls=ref_nulls,
                 current=cur.counts,
                 current_nulls=cur.nulls,
                 atoms=atoms,
                 scale=scale,
+                reference_mean=ref_mean,
+                current_mean=cur_mean,
             )
         )
+    return out
+
+
+def _thresholds(
+    model: ModelConfig, baseline: Baseline, name: str, rule: DriftRule, kind: ColumnKind, rows: int
+) -> Resolved:
+    return resolve(
+        learned=baseline.learned,
+        column=name,
+        method=rule.method,
+        threshold=rule.threshold,
+        null_threshold=rule.null_threshold,
+        explicit=model.drift.explicit(name, kind),
+        window_rows=rows,
+        floor=model.drift.learned.floor,
+        null_default=model.drift.null_rate_threshold,
+    )
+
+
+def accumulates(model: ModelConfig, rows: int) -> bool:
+    """Whether this window's evidence is pooled with the windows before it (drift.accumulate)."""
+    mode = model.drift.accumulate.mode
+    return mode == "on" or (mode == "auto" and rows < model.drift.accumulate.below_rows)
+
+
+def past_windows(
+    history: History, window: Window, inputs: Sequence[ColumnInput], count: int
+) -> dict[str, list[PastWindow]]:
+    """Per column, its counts in the (up to) `count` stored windows just before `window` (those starting
+    within `count` window lengths of it), newest first, read from their drift rows' details; a window
+    counted against other bins or another training table (another baseline) is left out."""
+    since = window.start - count * (window.end - window.start)
+    wanted = {c.column: c for c in inputs}
+    found: dict[str, list[PastWindow]] = {}
+    for row in reversed(read_metrics(history.engine, history.model, since=since, until=window.start)):
+        c = wanted.get(row["column_name"])
+        if row["check_name"] != "drift" or c is None or row["metric"] != c.method:
+            continue
+        if as_utc(row["window_start"]) >= window.start or len(found.get(c.column, [])) >= count:
+            continue
+        details = json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]
+        counts = details.get("counts") or {}
+        if counts.get("training") != list(c.reference) or len(counts.get("window", [])) != len(c.current):
+            continue
+        window_counts = [int(n) for n in counts["window"]]
+        found.setdefault(c.column, []).append(
+            PastWindow(
+                label=as_utc(row["window_start"]).isoformat(),
+                counts=window_counts,
+                nulls=int(details["n_window"]) - sum(window_counts),
+                mean=counts.get("window_mean"),
+            )
+        )
+    return found
+
+
+def _pooled(
+    model: ModelConfig,
+    baseline: Baseline,
+    inputs: Sequence[ColumnInput],
+    past: dict[str, list[PastWindow]],
+    plan: dict[str, DriftRule],
+) -> list[ColumnInput | None]:
+    """Each column over this window and its stored windows before it (None without any), judged by
+    the thresholds of a window of the pooled size."""
+    out: list[ColumnInput | None] = []
+    for c in inputs:
+        before = past.get(c.column)
+        if not before:
+            out.append(None)
+            continue
+        p = pool(c, before)
+        t = _thresholds(model, baseline, c.column, plan[c.column], c.kind, sum(p.current) + p.current_nulls)
+        why = replace(p, threshold_why=t.why, null_threshold_why=t.null_why)
+        out.append(replace(why, threshold=t.threshold, null_threshold=t.null_threshold))
     return out
 
 
@@ -216,20 +363,29 @@ def drift_metrics(
     baseline: Baseline,
     window: Window,
     columns: Sequence[str] | None = None,
+    history: History | None = None,
 ) -> list[Metric]:
     """Feature and prediction drift from ONE aggregate query over the window, decided per signal
-    (effect size AND BH-controlled evidence), plus the dataset-level drifted share."""
+    (effect size AND BH-controlled evidence), plus the dataset-level drifted share. With `history`
+    (the stored metrics before the window) and drift.accumulate on for this window's size, each
+    column's counts are also pooled with those of the windows just before it and decided again."""
     where = window_filter(tables.ts(model), window)
     plan = drift_plan(model, baseline, columns, tables.features)
     numeric = {**baseline.numeric, model.prediction.column: baseline.prediction}
-    _, counts = prof.window_counts(
+    rows, counts = prof.window_counts(
         engine,
         tables.serving,
         {n: numeric[n].edges for n in plan if n in numeric},
         {n: sorted(baseline.categorical[n].top) for n in plan if n not in numeric},
         where,
     )
-    results = assess(_inputs(model, baseline, counts, plan), model.drift.fdr)
+    inputs = _inputs(model, baseline, counts, plan)
+    pooled: list[ColumnInput | None] = []
+    past: dict[str, list[PastWindow]] = {}
+    if history is not None and accumulates(model, rows):
+        past = past_windows(history, window, inputs, model.drift.accumulate.windows - 1)
+        pooled = _pooled(model, baseline, inputs, past, plan)
+    results = assess(inputs, model.drift.fdr, pooled)
     out: list[Metric] = []
     for r in results:
         unseen = None
@@ -238,7 +394,7 @@ def drift_metrics(
             unseen = prof.unseen_values(
                 engine, tables.serving.c[c.column], sorted(baseline.categorical[c.column].top), where
             )
-        out += _column_rows(model, baseline, r, unseen)
+        out += _column_rows(model, baseline, r, unseen, past.get(c.column, []), window)
     drifted = [r.input.column for r in results if r.drifted]
     share = len(drifted) / len(results) if results else 0.0
     dataset_status: Status = "alert" if share >= model.drift.dataset_drift_share else "ok"
@@ -247,6 +403,27 @@ def drift_metrics(
         "columns": len(results),
         "rule": "alert when the share of columns with a drifted signal reaches dataset_drift_share",
     }
+    learned, factor = baseline.learned, model.drift.learned.relearn_factor
+    if learned is not None and window_size_off(learned, rows, factor):
+        size: WindowRowsDetails = {
+            "learned_window_rows": learned.window_rows,
+            "window_rows": rows,
+            "relearn_factor": factor,
+            "why": f"the drift thresholds were learned for windows of {learned.window_rows} rows "
+            f"({learned.window_rows_source}) and this window has {rows}: they are rescaled meanwhile; "
+            f"re-derive the baseline to learn them again: {derive_hint(model.name)}",
+        }
+        out.append(
+            Metric(
+                check="drift",
+                column="",
+                metric=WINDOW_ROWS,
+                value=float(rows),
+                status="warning",
+                threshold=float(learned.window_rows),
+                details=size,
+            )
+        )
     out.append(
         Metric(
             check="drift",
@@ -262,13 +439,19 @@ def drift_metrics(
 
 
 def _column_rows(
-    model: ModelConfig, baseline: Baseline, r: ColumnResult, unseen: list[tuple[str, int]] | None
+    model: ModelConfig,
+    baseline: Baseline,
+    r: ColumnResult,
+    unseen: list[tuple[str, int]] | None,
+    past: Sequence[PastWindow] = (),
+    window: Window | None = None,
 ) -> list[Metric]:
-    """The decision row of the distribution (every other distance in its details) and the null-rate row."""
+    """The decision row of the distribution (every other distance in its details) and the null-rate row;
+    with accumulated evidence, its decision over the pooled windows in `details.accumulated`."""
     c = r.input
     ref_rate, cur_rate = null_rates(c)
 
-    def audit(d: SignalDecision, why: str, evidence: str) -> DriftDetails:
+    def audit(d: SignalDecision, why: str, evidence: str, threshold_why: str) -> DriftDetails:
         return {
             "method": d.signal.metric,
             "why": why,
@@ -279,6 +462,7 @@ def _column_rows(
             "bins_version": baseline.bins_version,
             "fdr": model.drift.fdr,
             "threshold": d.signal.threshold,
+            "threshold_why": threshold_why,
             "effect_size": d.signal.effect,
             "p_value": d.signal.p_value,
             "q_value": d.q_value,
@@ -286,22 +470,43 @@ def _column_rows(
         }
 
     dist, nulls = r.distribution, r.null_rate
-    main = audit(dist, drift_method(c.method).why, EVIDENCE)
+    evidence = NUMERIC_EVIDENCE if c.current_mean is not None else EVIDENCE
+    main = audit(dist, drift_method(c.method).why, evidence, c.threshold_why)
     main["distances"] = r.distances
     main["counts"] = binned_counts(baseline, c)
     if unseen:
         main["unseen_values"] = [{"value": clip(v, VALUE_CHARS), "count": n} for v, n in unseen]
     if not sum(c.reference):
         main["note"] = NO_TRAINING_VALUES
-    null_details = audit(nulls, NULL_RATE_WHY, NULL_EVIDENCE)
+    null_details = audit(nulls, NULL_RATE_WHY, NULL_EVIDENCE, c.null_threshold_why)
     null_details["training_null_rate"], null_details["window_null_rate"] = ref_rate, cur_rate
+    if r.accumulated is not None and r.pooled is not None:
+        labels = [*(p.label for p in reversed(past)), window.start.isoformat() if window else "this window"]
+        n = sum(r.pooled.current) + r.pooled.current_nulls
+        for details, d, why in (
+            (main, r.accumulated[0], r.pooled.threshold_why),
+            (null_details, r.accumulated[1], r.pooled.null_threshold_why),
+        ):
+            details["accumulated"] = {
+                "windows": labels,
+                "n_window": n,
+                "threshold": d.signal.threshold,
+                "threshold_why": why,
+                "effect_size": d.signal.effect,
+                "p_value": d.signal.p_value,
+                "q_value": d.q_value,
+                "decision": "drift" if d.drifted else "no drift",
+                "rule": ACCUMULATED_RULE,
+            }
+            if d.drifted:
+                details["decision"] = "drift"
     return [
         Metric(
             check="drift",
             column=c.column,
             metric=c.method,
             value=dist.signal.effect,
-            status=_status(dist),
+            status="warning" if r.distribution_drifted else "ok",
             threshold=c.threshold,
             p_value=dist.q_value,
             details=main,
@@ -311,7 +516,7 @@ def _column_rows(
             column=c.column,
             metric=NULL_RATE_METRIC,
             value=cur_rate - ref_rate,
-            status=_status(nulls),
+            status="warning" if r.null_rate_drifted else "ok",
             threshold=c.null_threshold,
             p_value=nulls.q_value,
             details=null_details,
@@ -330,15 +535,12 @@ def binned_counts(baseline: Baseline, c: ColumnInput) -> BinnedCounts:
         categories=sorted(baseline.categorical[c.column].top) if c.kind == "categorical" else [],
         training=[int(n) for n in c.reference],
         window=[int(n) for n in c.current],
+        window_mean=c.current_mean,
     )
 
 
-def _status(d: SignalDecision) -> Status:
-    return "warning" if d.drifted else "ok"
-
-
 def _run(ctx: WindowContext) -> list[Metric]:
-    return drift_metrics(ctx.engine, ctx.model, ctx.tables, ctx.baseline, ctx.window, ctx.columns)
+    return drift_metrics(ctx.engine, ctx.model, ctx.tables, ctx.baseline, ctx.window, ctx.columns, ctx.history)
 
 
 DRIFT = WindowCheck(
@@ -347,7 +549,8 @@ DRIFT = WindowCheck(
     summary="feature and prediction drift against training: per column its distribution (the configured "
     "effect size and a chi-squared test) and its NULL share, Benjamini-Hochberg across the window",
     statuses={
-        "warning": "a column's distribution or NULL share drifted",
+        "warning": "a column's distribution or NULL share drifted, or the window's size is more than "
+        "drift.learned.relearn_factor times off the size the thresholds were learned for",
         "alert": "the share of drifted columns reached drift.dataset_drift_share",
     },
     run=_run,

@@ -18,9 +18,10 @@ from mlmonitor.checks.drift_stats import (
     jensen_shannon,
     ks_binned,
     linf,
+    numeric_mean_shift,
     psi,
     unseen_share,
-    wasserstein_binned,
+    wasserstein,
 )
 from mlmonitor.entry_points import load_once
 from mlmonitor.errors import ConfigError
@@ -101,6 +102,8 @@ def distances(c: ColumnInput) -> dict[str, float]:
     categorical columns, the share of unseen values), for the audit trail."""
     out = {m.name: m.measure(c) for m in drift_methods(c.kind)}
     out["chi2"] = chi2_statistic(c.reference, c.current)[0]
+    if c.kind == "numeric" and c.current_mean is not None:
+        out["mean_shift"] = numeric_mean_shift(c)
     if c.kind == "categorical":
         out["unseen_share"] = unseen_share(c.reference[-1], sum(c.reference), c.current[-1], sum(c.current))
     return out
@@ -119,8 +122,9 @@ register_drift_method(
         label="distance moved (training std)",
         why="how far the values moved, in training standard deviations (0.1 = a tenth of a std): "
         "readable, and sensitive to shifts of location and spread alike; binned over the frozen training bins "
-        "with the training bin means as atoms",
-        measure=lambda c: wasserstein_binned(c.reference, c.current, c.atoms, c.scale),
+        "with the training bin means as atoms, and never below the exact shift of the mean (a shift inside a "
+        "bin is measured at its true size)",
+        measure=wasserstein,
     )
 )
 register_drift_method(

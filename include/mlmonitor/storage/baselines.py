@@ -22,7 +22,8 @@ from mlmonitor.storage.files import write_atomic
 from mlmonitor.warehouse import ModelTables, column_types
 
 # 2: per-bin training means (the atoms of the binned Wasserstein distance)
-BINS_VERSION = 2
+# 3: thresholds learned from the training chunks (`learned`, `learned_note`)
+BINS_VERSION = 3
 
 
 class _Frozen(BaseModel):
@@ -62,6 +63,32 @@ class Fingerprint(_Frozen):
     content_hash: str
 
 
+class Spread(_Frozen):
+    """One drift signal's effect sizes over the training chunks, and the threshold learned from them
+    (before the floor and the rescaling to a window's size, applied at run time)."""
+
+    mean: float
+    std: float
+    max: float
+    threshold: float
+
+
+class ColumnSpread(_Frozen):
+    effects: dict[str, Spread]  # every registered method of the column's kind
+    null_rate: Spread
+
+
+class LearnedThresholds(_Frozen):
+    """What the drift thresholds were learned for, and from what (checks/drift_thresholds.py)."""
+
+    window_rows: int  # rows per chunk: the window size the thresholds are for
+    window_rows_source: str  # how that size was found
+    chunks: int
+    order_by: str | None  # the training column the chunks follow (None: the table's order)
+    sigmas: float
+    columns: dict[str, ColumnSpread]
+
+
 class Calibration(_Frozen):
     """The map from a predicted probability to the positive rate it had on the labelled training rows
     (equal-width bins, made monotone by isotonic regression): what performance estimation needs."""
@@ -84,6 +111,10 @@ class Baseline(_Frozen):
     calibration: Calibration | None = None  # classification with training labels: for estimated quality
     # column -> type of the training and serving tables when derived: the first window's schema reference
     schemas: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # drift thresholds learned from training chunks of a window's size (None: the fixed ones apply, see the note);
+    # set by `pipeline.derive` (checks/drift_thresholds.py)
+    learned: LearnedThresholds | None = None
+    learned_note: str = ""
     # what derivation noticed about the training data and worked around (non-finite values left out,
     # columns without a value or with one value only): shown in the suite's meta and the task log
     warnings: list[str] = Field(default_factory=list)
