@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage import mutes
 from mlmonitor.storage.results import write_results
+from tests.factories import drift_metric
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,16 +33,7 @@ alerts: {reminder_hours: 24, retries: 0}
 
 
 def _drift(column: str) -> Metric:
-    return Metric(
-        check="drift",
-        column=column,
-        metric="psi",
-        value=0.3,
-        status="warning",
-        threshold=0.1,
-        p_value=1e-6,
-        details={"method": "psi+chi2"},
-    )
+    return drift_metric(column)
 
 
 @pytest.fixture

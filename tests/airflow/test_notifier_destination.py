@@ -25,6 +25,7 @@ from mlmonitor.alerting.text import render_text
 from mlmonitor.errors import ConfigError
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage.results import write_results
+from tests.factories import drift_metric
 
 T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -57,16 +58,7 @@ NULLS = Metric(
     threshold=0.99,
     details={"kwargs": {"column": "credit_score", "mostly": 0.99}, "unexpected_count": 420, "element_count": 1200},
 )
-DRIFT = Metric(
-    check="drift",
-    column="income",
-    metric="psi",
-    value=0.3,
-    status="warning",
-    threshold=0.1,
-    p_value=1e-6,
-    details={"method": "psi+chi2"},
-)
+DRIFT = drift_metric("income")
 
 
 @dataclass

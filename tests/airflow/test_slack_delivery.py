@@ -21,6 +21,7 @@ from mlmonitor.storage.alert_state import SentAlert
 from mlmonitor.storage.results import read_runs, write_results
 from mlmonitor.window import Window
 from mlmonitor_airflow.slack import SlackUndelivered
+from tests.factories import drift_metric
 
 T0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -66,16 +67,7 @@ def slack(request: pytest.FixtureRequest, slack_server: Any, monkeypatch: pytest
     return slack_server
 
 
-DRIFT_INCOME = Metric(
-    check="drift",
-    column="income",
-    metric="psi",
-    value=0.3,
-    status="warning",
-    threshold=0.1,
-    p_value=1e-6,
-    details={"method": "psi+chi2"},
-)
+DRIFT_INCOME = drift_metric("income")
 DRIFT_REGION = Metric(
     check="drift",
     column="region",

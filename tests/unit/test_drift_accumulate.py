@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlmonitor import pipeline
@@ -17,12 +16,11 @@ from mlmonitor.checks.drift import accumulates, drift_metrics
 from mlmonitor.checks.drift_stats import ColumnInput, PastWindow, pool
 from mlmonitor.checks.drift_thresholds import with_learned_thresholds
 from mlmonitor.config import ModelConfig
-from mlmonitor.dialect import Double
 from mlmonitor.metrics import Metric
 from mlmonitor.storage.baselines import derive_baseline
 from mlmonitor.warehouse import resolve_tables
 from mlmonitor.window import Window
-from tests.factories import model_config
+from tests.factories import model_config, model_tables
 
 T0 = dt.datetime(2024, 3, 1)
 DAYS, PER_DAY, SHIFT_FROM, SHIFT = 8, 150, 4, 0.25
@@ -30,19 +28,7 @@ DAYS, PER_DAY, SHIFT_FROM, SHIFT = 8, 150, 4, 0.25
 
 def _write(engine: Engine) -> None:
     rng = np.random.default_rng(8)
-    md = sa.MetaData()
-
-    def columns() -> list[sa.Column[Any]]:
-        return [
-            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-            sa.Column("ts", sa.DateTime, nullable=False),
-            sa.Column("x", Double),
-            sa.Column("c", sa.String(8)),
-            sa.Column("p", Double),
-        ]
-
-    t, s = sa.Table("t", md, *columns()), sa.Table("s", md, *columns())
-    md.create_all(engine)
+    t, s = model_tables(engine)
 
     def rows(n: int, start: dt.datetime, shift: float, first_id: int) -> list[dict[str, Any]]:
         x, c, p = rng.normal(shift, 1, n), rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]), rng.random(n)

@@ -23,11 +23,10 @@ from mlmonitor.checks.drift_thresholds import (
     with_learned_thresholds,
 )
 from mlmonitor.config import DriftConfig, LearnedThresholdsConfig
-from mlmonitor.dialect import Double
 from mlmonitor.storage.baselines import ColumnSpread, LearnedThresholds, Spread, derive_baseline
 from mlmonitor.warehouse import resolve_tables, window_filter
 from mlmonitor.window import Window
-from tests.factories import model_config
+from tests.factories import model_config, model_tables
 
 T0 = dt.datetime(2024, 3, 1)
 CATS = ("a", "b", "c", "d")
@@ -50,19 +49,7 @@ def _rows(n: int, start: dt.datetime, every: dt.timedelta, seed: int) -> list[di
 
 
 def _tables(engine: Engine) -> tuple[sa.Table, sa.Table]:
-    md = sa.MetaData()
-
-    def columns() -> list[sa.Column[Any]]:
-        return [
-            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-            sa.Column("ts", sa.DateTime, nullable=False),
-            sa.Column("x", Double),
-            sa.Column("c", sa.String(8)),
-            sa.Column("p", Double),
-        ]
-
-    t, s = sa.Table("t", md, *columns()), sa.Table("s", md, *columns())
-    md.create_all(engine)
+    t, s = model_tables(engine)
     with engine.begin() as conn:
         # training: 400 rows, one an hour; serving: 3 days of 40 rows (one every 36 minutes)
         conn.execute(t.insert(), _rows(400, T0 - dt.timedelta(days=30), dt.timedelta(hours=1), seed=0))
