@@ -346,7 +346,7 @@ def _model_card(s: ModelSummary, base: str) -> str:
         f'<article class="model st-edge-{escape(w.status)}"><header>{name} {badge(w.status, was=w.monitor_status)} '
         f"{health}</header>{desc}<p class=facts>{facts}</p>"
         f"{findings_list(w.findings, limit=6, more_href=w.href)}"
-        f"{episodes_list(s.earlier, 'Earlier in the last windows', limit=8)}"
+        f"{episodes_list(s.earlier, 'Earlier in the last windows', limit=12, more_href=dashboard_url(base, s.model))}"
         f"{strip([_cell(x) for x in s.recent], label=f'recent windows of {s.model}, oldest first')}"
         f'<p class="evidence">{_evidence(w)}</p></article>'
     )

@@ -110,7 +110,9 @@ def findings_list(findings: Sequence[Finding], *, limit: int | None = None, more
     return _listing("findings", items, limit=limit, more_href=more_href)
 
 
-def episodes_list(found: Sequence[Episode], title: str, *, limit: int | None = None) -> str:
+def episodes_list(
+    found: Sequence[Episode], title: str, *, limit: int | None = None, more_href: str | None = None
+) -> str:
     """Reasons with the windows they held in: first → last (how many, whether ongoing)."""
     if not found:
         return ""
@@ -120,7 +122,9 @@ def episodes_list(found: Sequence[Episode], title: str, *, limit: int | None = N
         f'<span class="when">{escape(e.text())}</span></li>'
         for e in found
     ]
-    return f'<div class="episodes"><h3>{escape(title)}</h3>{_listing("", items, limit=limit)}</div>'
+    return (
+        f'<div class="episodes"><h3>{escape(title)}</h3>{_listing("", items, limit=limit, more_href=more_href)}</div>'
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
