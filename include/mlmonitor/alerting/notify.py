@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
 
-from mlmonitor.alerting.destinations import Destination
+from mlmonitor.alerting.destinations import Destination, identity
 from mlmonitor.alerting.mentions import unique
 from mlmonitor.alerting.message import (
     Alert,
@@ -68,7 +68,7 @@ def with_muted(alert: Alert, now_failing: Sequence[str], found: Sequence[mutes.M
     """`alert` with a list of what fails but is muted or acknowledged (and by whom, until when)."""
     items = []
     for label in now_failing:
-        mute = mutes.covering(found, *mutes.check_and_column(label))
+        mute = mutes.covering(found, label)
         if mute is not None:
             items.append((plain("• "), code(label), plain(f": {mute.describe()}")))
     if not items:
@@ -223,7 +223,7 @@ def deliver_pending(
     by_destination: dict[str, list[tuple[SentAlert, Alert, Destination]]] = {}
     for row, payload in queued:
         destination = destination_for(row.model, payload["route"])
-        key = _identity(destination)
+        key = identity(destination)
         by_destination.setdefault(key, []).append((row, alert_from_json(payload["alert"]), destination))
     out = GroupedDelivery(grouped={}, single={})
     for items in by_destination.values():
@@ -254,12 +254,10 @@ def deliver_pending(
             out.grouped[posted.where] = len(items)
             continue
         for row, alert, destination in items:
-            where = _deliver(engine, row, alert, destination, now)
+            try:
+                where = _deliver(engine, row, alert, destination, now)
+            except Exception:
+                alert_state.record(engine, row)  # queued again (not removed): the retry posts it
+                raise
             out.single[where] = out.single.get(where, 0) + 1
     return out
-
-
-def _identity(destination: Destination) -> str:
-    """What makes two destinations one channel (Slack: the connection and channel; a file: its path)."""
-    parts = (type(destination).__name__, *(str(getattr(destination, f, "")) for f in ("conn_id", "channel", "path")))
-    return " ".join(parts)
