@@ -158,17 +158,28 @@ def notify_window(
 
 
 def _deliver(
-    engine: Engine, row: SentAlert, alert: Alert, destination: Destination, now: Callable[[], dt.datetime]
+    engine: Engine,
+    row: SentAlert,
+    alert: Alert,
+    destination: Destination,
+    now: Callable[[], dt.datetime],
+    *,
+    requeue: bool = False,
 ) -> str:
-    """Post one message with its alert state going `sending` -> `sent` (removed when the post fails);
-    a recovery in a thread also marks the thread's first message resolved."""
+    """Post one message with its alert state going `sending` -> `sent`; when the post fails the row is
+    removed (a rerun decides again), or with `requeue` (a queued row of the grouped delivery) queued
+    again as it was, so the retry of the grouped delivery posts it. A recovery in a thread also marks
+    the thread's first message resolved."""
     sending = replace(row, state="sending", payload=None)
     alert_state.begin(engine, sending)
     try:
         posted = post(destination, alert, row.thread)
     except Exception:
         try:
-            alert_state.abandon(engine, row.model, row.window)
+            if requeue:
+                alert_state.record(engine, row)
+            else:
+                alert_state.abandon(engine, row.model, row.window)
         except Exception as exc:  # the database failed too: the row stays `sending`, the retry will not post
             log.error("%s %s: the post failed and the alert state could not be reset (%s)", row.model, row.window, exc)
         raise
@@ -254,10 +265,6 @@ def deliver_pending(
             out.grouped[posted.where] = len(items)
             continue
         for row, alert, destination in items:
-            try:
-                where = _deliver(engine, row, alert, destination, now)
-            except Exception:
-                alert_state.record(engine, row)  # queued again (not removed): the retry posts it
-                raise
+            where = _deliver(engine, row, alert, destination, now, requeue=True)
             out.single[where] = out.single.get(where, 0) + 1
     return out
