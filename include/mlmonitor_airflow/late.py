@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from mlmonitor.alerting.destinations import LocalFile, deliver
@@ -28,6 +29,14 @@ def _moment(value: Any) -> dt.datetime | None:
     if value is None:
         return None
     return as_utc(value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value)))
+
+
+def monitored(rows: Sequence[dict[str, Any]], start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """The run rows of exactly the interval [start, end): an ad-hoc run, or another window that only
+    starts with it (an ad-hoc [start, start + 2h)), does not make the scheduled window monitored."""
+    return [
+        r for r in rows if not r.get("adhoc") and as_utc(r["window_start"]) == start and as_utc(r["window_end"]) == end
+    ]
 
 
 def report_late(model: str, context: dict[str, Any] | None = None) -> str:
@@ -50,7 +59,7 @@ def report_late(model: str, context: dict[str, Any] | None = None) -> str:
         return message
     config = get_model(model)
     engine = warehouse_engine(config.results_conn_id or config.warehouse_conn_id)
-    rows = [r for r in read_runs(engine, model, 5, since=start, before=end) if as_utc(r["window_start"]) == start]
+    rows = monitored(read_runs(engine, model, 100, since=start, before=end), start, end)
     if rows:
         message = f"{model} {start:%Y-%m-%d %H:%M}: monitored (status {rows[0]['status']}); not late"
         log.info("%s", message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,12 @@ class NotifierDestination:
 
     def __str__(self) -> str:
         return f"{self.cls.__name__} ({self.field})"
+
+    def identity(self) -> str:
+        """The notifier class and its arguments: two models' notifiers with these equal are one target."""
+        c = self.config
+        arguments = json.dumps([c.kwargs, c.text_argument, c.title_argument], sort_keys=True, default=str)
+        return f"{self.cls.__module__}.{self.cls.__qualname__} {arguments}"
 
     def send(self, alert: Alert) -> str:
         text = render_text(alert, self.top)

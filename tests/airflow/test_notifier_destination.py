@@ -191,10 +191,12 @@ def test_smtp_notifier_receives_the_plain_text_beside_slack(
         assert body.get_content().strip() == render_text(alert).strip()
         assert "`credit_score`" in body.get_content()
         assert len(slack_server.requests) == 1
-        # a warning window goes to Slack only: the warning route names no notifier
+        # a warning window goes to Slack only: the warning route names no notifier; the alert that went
+        # through Slack and the notifier started a thread, and the change replies in it
         s1 = _window(1, [DRIFT], engine)
-        assert _notify(s1, [DRIFT]).startswith("change sent to mlmonitor_slack #ml-alerts:")
+        assert _notify(s1, [DRIFT]).startswith("change sent to mlmonitor_slack CMLALERTS (thread 1700000000.000100):")
         assert len(smtp_server.messages) == 1 and len(slack_server.requests) == 2
+        assert [b.get("thread_ts") for b in slack_server.bodies()] == [None, "1700000000.000100"]
     finally:
         del os.environ["AIRFLOW_CONN_MLMONITOR_SLACK"]
 

@@ -170,3 +170,25 @@ def test_nice_ticks_cover_the_range():
     assert nice_ticks(0, 1) == [0, 0.25, 0.5, 0.75, 1.0]
     ticks = nice_ticks(13, 87)
     assert ticks[0] <= 13 and ticks[-1] >= 87 and len(ticks) <= 7
+
+
+def test_an_acknowledged_quality_anomaly_tags_only_its_own_finding() -> None:
+    from mlmonitor.storage.mutes import Mute
+    from mlmonitor.ui.findings import Finding
+
+    start = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
+    ack = Mute(
+        model="m",
+        kind="acknowledge",
+        labels=("performance:anomaly:f1()",),
+        until=start + dt.timedelta(days=2),
+        set_by="alice",
+        set_at=start,
+    )
+    found = [
+        Finding(key=f"performance:anomaly:{m}()", topic="quality", status="warning", title=m, detail="")
+        for m in ("accuracy", "f1")
+    ]
+    tagged = dashboard.with_mutes(found, start, [ack])
+    assert [bool(f.muted) for f in tagged] == [False, True]
+    assert tagged[1].muted.startswith("acknowledged by alice")

@@ -95,3 +95,18 @@ def test_silenced_news_is_not_posted_anything_else_is() -> None:
     assert reminder.kind == "reminder" and apply_mutes(reminder, (INCOME,), ack).kind is None
     recovery = decide_post(T0, None, (), None, _previous((INCOME,)), None)
     assert apply_mutes(recovery, (), ack).kind == "recovery"
+
+
+def test_an_acknowledged_quality_metric_does_not_silence_another() -> None:
+    """Window-level quality rows all share ("performance", ""): an acknowledgement matches its labels exactly."""
+    estimated, accuracy = "performance:estimated_accuracy()", "performance:accuracy()"
+    ack = [_mute("acknowledge", labels=(estimated,))]
+    assert mutes.covering(ack, estimated) == ack[0]
+    assert mutes.covering(ack, accuracy) is None
+    assert not ack[0].covers("performance", "", accuracy)
+    first = decide_post(T0, "warning", (estimated,), None, None, None)
+    assert apply_mutes(first, (estimated,), ack).kind is None  # what was acknowledged stays quiet
+    both = decide_post(T0 + DAY, "warning", (accuracy, estimated), None, None, None)
+    assert apply_mutes(both, (accuracy, estimated), ack).kind == "alert"  # the new finding posts
+    # a mute (no labels) still covers the whole check
+    assert mutes.covering([_mute(check="performance")], accuracy) is not None

@@ -16,6 +16,8 @@ from typing import Protocol
 
 from mlmonitor.alerting.message import Alert, cut
 from mlmonitor.alerting.text import render_text
+from mlmonitor.alerting.threads import Conversational, Posted
+from mlmonitor.storage.alert_state import MessageRef
 from mlmonitor.storage.retention import alerts_lock
 
 log = logging.getLogger(__name__)
@@ -57,16 +59,33 @@ class Undelivered(Exception):
 @dataclass(frozen=True)
 class Fanout:
     """Several destinations (Slack and Airflow notifiers): each gets the alert; raises `Undelivered`
-    naming the ones that failed, after trying all of them."""
+    naming the ones that failed, after trying all of them.
+
+    Conversational when its first destination is (Slack with a bot token): `post` and `update` go to
+    that one (threads, the recovery's update of the first message), the others get `send`."""
 
     destinations: tuple[Destination, ...]
 
+    @property
+    def conn_id(self) -> str | None:
+        """The connection of the first destination (Slack), for notify's "same connection" check."""
+        return getattr(self.destinations[0], "conn_id", None) if self.destinations else None
+
     def send(self, alert: Alert) -> str:
+        return self.post(alert, None).where
+
+    def post(self, alert: Alert, thread: MessageRef | None) -> Posted:
         sent: list[str] = []
         failed: list[str] = []
-        for destination in self.destinations:
+        ref: MessageRef | None = None
+        for i, destination in enumerate(self.destinations):
             try:
-                sent.append(destination.send(alert))
+                if i == 0 and isinstance(destination, Conversational):
+                    posted = destination.post(alert, thread)
+                    ref = posted.ref
+                    sent.append(posted.where)
+                else:
+                    sent.append(destination.send(alert))
             except Exception as exc:
                 name = str(destination) if "__str__" in type(destination).__dict__ else type(destination).__name__
                 log.error("%s not delivered to %s: %s: %s", alert.kind, name, type(exc).__name__, exc)
@@ -77,7 +96,26 @@ class Fanout:
                 + (f" (delivered to {', '.join(sent)})" if sent else "")
                 + ". The window is not marked sent: a retry or the next run sends it to every destination again"
             )
-        return cut(", ".join(sent), 250)
+        return Posted(cut(", ".join(sent), 250), ref)
+
+    def update(self, message: MessageRef, alert: Alert) -> None:
+        first = self.destinations[0] if self.destinations else None
+        if isinstance(first, Conversational):
+            first.update(message, alert)
+
+    def identity(self) -> str:
+        return " + ".join(identity(d) for d in self.destinations)
+
+
+def identity(destination: Destination) -> str:
+    """What makes two destinations one target, for grouping messages: a destination's own `identity()`
+    when it has one (a `Fanout`: its members'; a notifier: its class and arguments), else its type and
+    connection, channel and path (Slack: the connection and channel; a file: its path)."""
+    own = getattr(destination, "identity", None)
+    if callable(own):
+        return str(own())
+    parts = (type(destination).__name__, *(str(getattr(destination, f, "")) for f in ("conn_id", "channel", "path")))
+    return " ".join(parts)
 
 
 def deliver(alert: Alert, destination: Destination, fallback: Destination | None = None) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
 
-from mlmonitor.alerting.destinations import Destination
+from mlmonitor.alerting.destinations import Destination, identity
 from mlmonitor.alerting.mentions import unique
 from mlmonitor.alerting.message import (
     Alert,
@@ -68,7 +68,7 @@ def with_muted(alert: Alert, now_failing: Sequence[str], found: Sequence[mutes.M
     """`alert` with a list of what fails but is muted or acknowledged (and by whom, until when)."""
     items = []
     for label in now_failing:
-        mute = mutes.covering(found, *mutes.check_and_column(label))
+        mute = mutes.covering(found, label)
         if mute is not None:
             items.append((plain("• "), code(label), plain(f": {mute.describe()}")))
     if not items:
@@ -158,17 +158,28 @@ def notify_window(
 
 
 def _deliver(
-    engine: Engine, row: SentAlert, alert: Alert, destination: Destination, now: Callable[[], dt.datetime]
+    engine: Engine,
+    row: SentAlert,
+    alert: Alert,
+    destination: Destination,
+    now: Callable[[], dt.datetime],
+    *,
+    requeue: bool = False,
 ) -> str:
-    """Post one message with its alert state going `sending` -> `sent` (removed when the post fails);
-    a recovery in a thread also marks the thread's first message resolved."""
+    """Post one message with its alert state going `sending` -> `sent`; when the post fails the row is
+    removed (a rerun decides again), or with `requeue` (a queued row of the grouped delivery) queued
+    again as it was, so the retry of the grouped delivery posts it. A recovery in a thread also marks
+    the thread's first message resolved."""
     sending = replace(row, state="sending", payload=None)
     alert_state.begin(engine, sending)
     try:
         posted = post(destination, alert, row.thread)
     except Exception:
         try:
-            alert_state.abandon(engine, row.model, row.window)
+            if requeue:
+                alert_state.record(engine, row)
+            else:
+                alert_state.abandon(engine, row.model, row.window)
         except Exception as exc:  # the database failed too: the row stays `sending`, the retry will not post
             log.error("%s %s: the post failed and the alert state could not be reset (%s)", row.model, row.window, exc)
         raise
@@ -223,7 +234,7 @@ def deliver_pending(
     by_destination: dict[str, list[tuple[SentAlert, Alert, Destination]]] = {}
     for row, payload in queued:
         destination = destination_for(row.model, payload["route"])
-        key = _identity(destination)
+        key = identity(destination)
         by_destination.setdefault(key, []).append((row, alert_from_json(payload["alert"]), destination))
     out = GroupedDelivery(grouped={}, single={})
     for items in by_destination.values():
@@ -254,12 +265,6 @@ def deliver_pending(
             out.grouped[posted.where] = len(items)
             continue
         for row, alert, destination in items:
-            where = _deliver(engine, row, alert, destination, now)
+            where = _deliver(engine, row, alert, destination, now, requeue=True)
             out.single[where] = out.single.get(where, 0) + 1
     return out
-
-
-def _identity(destination: Destination) -> str:
-    """What makes two destinations one channel (Slack: the connection and channel; a file: its path)."""
-    parts = (type(destination).__name__, *(str(getattr(destination, f, "")) for f in ("conn_id", "channel", "path")))
-    return " ".join(parts)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mlmonitor.config import Severity
 from mlmonitor.metrics import Metric, RunSummary, Status
 from mlmonitor.storage.alert_state import AlertKind, SentAlert
-from mlmonitor.storage.mutes import Mute, check_and_column, covering
+from mlmonitor.storage.mutes import Mute, covering
 
 ALERTING = frozenset({"warning", "alert", "no_data", "error"})
 _SEVERITY: dict[Status, Severity] = {
@@ -143,7 +143,7 @@ def apply_mutes(decision: AlertDecision, now_failing: tuple[str, ...], mutes: Se
         return decision
     before = set(decision.previous.failing) if decision.previous and decision.kind == "change" else set()
     news = sorted(set(now_failing) ^ before) if decision.kind == "change" else sorted(now_failing)
-    silenced = [covering(mutes, *check_and_column(label)) for label in news]
+    silenced = [covering(mutes, label) for label in news]
     if not news or any(m is None for m in silenced):
         return decision
     why = sorted({m.describe() for m in silenced if m is not None})

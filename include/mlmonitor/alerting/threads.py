@@ -8,11 +8,13 @@ destinations (a webhook, the local file, a notifier) only `send`; `post` treats 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from mlmonitor.alerting.destinations import Destination
 from mlmonitor.alerting.message import Alert
 from mlmonitor.storage.alert_state import MessageRef
+
+if TYPE_CHECKING:
+    from mlmonitor.alerting.destinations import Destination
 
 
 @dataclass(frozen=True)

@@ -67,12 +67,19 @@ class Mute:
     set_by: str
     set_at: dt.datetime
 
-    def covers(self, check: str, column: str) -> bool:
-        """Whether the finding of `check` on `column` ('' for the window) is silenced by this row."""
+    def covers(self, check: str, column: str, label: str | None = None) -> bool:
+        """Whether the finding of `check` on `column` ('' for the window) is silenced by this row.
+
+        An acknowledgement covers exactly the labels it lists: given the finding's `label`
+        (`check:metric(column)`), only that label (quality rows of a window all share the check
+        `performance` and no column, so an acknowledged metric does not silence another); without it
+        (a finding the dashboard knows only by check and column), any listed label of that scope."""
         if self.kind == "unmute":
             return False
         if self.labels:
-            return (check, column) in {check_and_column(label) for label in self.labels}
+            if label is not None:
+                return label in self.labels
+            return (check, column) in {check_and_column(listed) for listed in self.labels}
         return self.check in {"", check} and self.column in {"", column}
 
     def describe(self) -> str:
@@ -147,6 +154,7 @@ def for_window(found: Sequence[Mute], window_start: dt.datetime) -> list[Mute]:
     return [m for m in found if window_start < m.until]
 
 
-def covering(found: Sequence[Mute], check: str, column: str) -> Mute | None:
-    """The newest of `found` that silences `check` on `column`, or None."""
-    return next((m for m in found if m.covers(check, column)), None)
+def covering(found: Sequence[Mute], label: str) -> Mute | None:
+    """The newest of `found` that silences the failing `label` (`check:metric(column)`), or None."""
+    check, column = check_and_column(label)
+    return next((m for m in found if m.covers(check, column, label)), None)

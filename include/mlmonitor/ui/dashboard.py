@@ -121,7 +121,10 @@ def with_mutes(findings: Sequence[Finding], start: dt.datetime, found: Sequence[
     out = []
     for f in findings:
         scope = finding_scope(f)
-        muted = "; ".join(m.describe() for m in active if m.covers(*scope))  # newest first
+        # a finding of one row is keyed by its label (an acknowledgement matches that exactly); the
+        # drift of a column, the versions and the quality finding gather several rows (their scope)
+        label = None if f.key.startswith("drift(") or f.key in {"versions", "performance"} else f.key
+        muted = "; ".join(m.describe() for m in active if m.covers(*scope, label))  # newest first
         out.append(replace(f, muted=muted) if muted else f)
     return tuple(out)
 
