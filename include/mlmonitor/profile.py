@@ -64,7 +64,7 @@ def row_count(engine: Engine, table: sa.Table, where: Where = None) -> int:
         return int(conn.execute(_select([sa.func.count()], table, where)).scalar_one())
 
 
-def finite(col: sa.Column[object]) -> sa.ColumnElement[bool]:
+def finite(col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     """The value is a finite number: between -DBL_MAX and DBL_MAX, which +-infinity are not and a NaN
     (PostgreSQL sorts it above every number) is not either. Portable: no dialect has to bind an
     infinity (MariaDB cannot) and NULL stays NULL."""
@@ -243,7 +243,8 @@ def window_counts(
     - `case` (MariaDB/MySQL and any other dialect; their NUMERIC stops at 38-65 digits and they have
       no FILTER): the same counts as `count(CASE WHEN ... THEN 1 END)`.
     `count(x)` gives the NULLs in every form; `avg(x)` the exact mean of each numeric column (the
-    drift check's exact-mean term: a shift inside a bin does not move the bin counts)."""
+    drift check's exact-mean term: a shift inside a bin does not move the bin counts). A numeric
+    column's NaN and infinite values are left out of its bins and mean and count with its NULLs."""
     exprs, decode = _count_parts(engine, table, numeric, categorical, form)
     with engine.connect() as conn:
         return decode(conn.execute(_select(exprs, table, where)).one())
@@ -267,7 +268,9 @@ def _count_parts(
         numeric_part = functools.partial(_counted_bins, count=count)
         categorical_part = functools.partial(_counted_values, count=count)
     cols: Any = table.c
-    parts = {name: _with_mean(numeric_part(cols[name], edges), cols[name]) for name, edges in numeric.items()}
+    parts = {
+        name: _with_mean(numeric_part(_finite_only(cols[name]), edges), cols[name]) for name, edges in numeric.items()
+    }
     parts |= {name: categorical_part(cols[name], values) for name, values in categorical.items()}
     exprs: list[Any] = [sa.func.count()]
     for aggregates, _ in parts.values():
@@ -302,15 +305,21 @@ def chunk_counts(
         return [(int(row[0]), decode(row[1:])[1]) for row in conn.execute(stmt)]
 
 
+def _finite_only(col: sa.Column[object]) -> sa.ColumnElement[float]:
+    """The column as a double, NULL where it is not a finite number: a NaN or an infinity is left out of
+    the bins and the mean (as the baseline leaves it out) and counts with the NULLs."""
+    return sa.case((finite(col), as_float(col)))
+
+
 def _with_mean(part: tuple[list[Any], Decode], col: sa.Column[object]) -> tuple[list[Any], Decode]:
-    """A numeric column's counts followed by its exact mean, `avg(x)`, in the same query."""
+    """A numeric column's counts followed by the exact mean of its finite values, in the same query."""
     aggregates, decode_counts = part
 
     def decode(row: Iterator[Any], total: int) -> ColumnCounts:
         c = decode_counts(row, total)
         return ColumnCounts(c.counts, c.nulls, _f(next(row)))
 
-    return [*aggregates, sa.func.avg(as_float(col))], decode
+    return [*aggregates, sa.func.avg(_finite_only(col))], decode
 
 
 # the rows where a condition holds, as FILTER or as the CASE that every dialect accepts
@@ -319,7 +328,7 @@ _FILTERED: CountWhere = lambda condition: sa.func.count().filter(condition)  # n
 _CASE: CountWhere = lambda condition: sa.func.count(sa.case((condition, 1)))  # noqa: E731
 
 
-def _counted_bins(col: sa.Column[object], edges: Sequence[float], count: CountWhere) -> tuple[list[Any], Decode]:
+def _counted_bins(col: sa.ColumnElement[Any], edges: Sequence[float], count: CountWhere) -> tuple[list[Any], Decode]:
     below = [count(col < sa.literal(float(e), sa.Double())) for e in edges]
 
     def decode(row: Iterator[Any], total: int) -> ColumnCounts:
@@ -371,7 +380,7 @@ def _fields(packed: object, n: int) -> list[int]:
     return out
 
 
-def _packed_bins(col: sa.Column[object], edges: Sequence[float]) -> tuple[list[Any], Decode]:
+def _packed_bins(col: sa.ColumnElement[Any], edges: Sequence[float]) -> tuple[list[Any], Decode]:
     bin_field = _bin_search(as_float(col), edges, 0, len(edges))
 
     def decode(row: Iterator[Any], total: int) -> ColumnCounts:
