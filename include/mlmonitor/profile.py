@@ -201,7 +201,7 @@ def bin_stats(
 @dataclass(frozen=True)
 class ColumnCounts:
     """Window counts of one column: per frozen bin (numeric) or per tracked value then other (categorical),
-    and for a numeric column the exact mean of its non-NULL values (None when it has none)."""
+    and for a numeric column the exact mean of its finite values (None when it has none)."""
 
     counts: list[int]
     nulls: int
@@ -268,8 +268,9 @@ def _count_parts(
         numeric_part = functools.partial(_counted_bins, count=count)
         categorical_part = functools.partial(_counted_values, count=count)
     cols: Any = table.c
+    count_where = _FILTERED if form == "filter" else _CASE
     parts = {
-        name: _with_mean(numeric_part(_finite_only(cols[name]), edges), cols[name]) for name, edges in numeric.items()
+        name: _with_mean(numeric_part(cols[name], edges), cols[name], count_where) for name, edges in numeric.items()
     }
     parts |= {name: categorical_part(cols[name], values) for name, values in categorical.items()}
     exprs: list[Any] = [sa.func.count()]
@@ -306,20 +307,30 @@ def chunk_counts(
 
 
 def _finite_only(col: sa.Column[object]) -> sa.ColumnElement[float]:
-    """The column as a double, NULL where it is not a finite number: a NaN or an infinity is left out of
-    the bins and the mean (as the baseline leaves it out) and counts with the NULLs."""
+    """The column as a double, NULL where it is not a finite number."""
     return sa.case((finite(col), as_float(col)))
 
 
-def _with_mean(part: tuple[list[Any], Decode], col: sa.Column[object]) -> tuple[list[Any], Decode]:
-    """A numeric column's counts followed by the exact mean of its finite values, in the same query."""
+def _with_mean(part: tuple[list[Any], Decode], col: sa.Column[object], count: CountWhere) -> tuple[list[Any], Decode]:
+    """A numeric column's counts, with its NaN and infinite values moved from the tail bins they fell
+    in to the NULLs (as the baseline leaves them out), then the exact mean of its finite values, in
+    the same query. Two counts per column rather than a finiteness test inside every edge's count: -inf
+    fell in the first bin, +inf and NaN (compared false with every edge) in the last."""
     aggregates, decode_counts = part
+    largest: sa.ColumnElement[float] = sa.literal(sys.float_info.max, sa.Double())
+    x = as_float(col)
 
     def decode(row: Iterator[Any], total: int) -> ColumnCounts:
         c = decode_counts(row, total)
-        return ColumnCounts(c.counts, c.nulls, _f(next(row)))
+        below, within = int(next(row)), int(next(row))
+        above = sum(c.counts) - within - below  # present, neither finite nor -inf: +inf and NaN
+        counts = list(c.counts)
+        counts[0] -= below
+        counts[-1] -= above
+        return ColumnCounts(counts, c.nulls + below + above, _f(next(row)))
 
-    return [*aggregates, sa.func.avg(_finite_only(col))], decode
+    extra = [count(x < -largest), count(x.between(-largest, largest)), sa.func.avg(_finite_only(col))]
+    return [*aggregates, *extra], decode
 
 
 # the rows where a condition holds, as FILTER or as the CASE that every dialect accepts
@@ -328,7 +339,7 @@ _FILTERED: CountWhere = lambda condition: sa.func.count().filter(condition)  # n
 _CASE: CountWhere = lambda condition: sa.func.count(sa.case((condition, 1)))  # noqa: E731
 
 
-def _counted_bins(col: sa.ColumnElement[Any], edges: Sequence[float], count: CountWhere) -> tuple[list[Any], Decode]:
+def _counted_bins(col: sa.Column[object], edges: Sequence[float], count: CountWhere) -> tuple[list[Any], Decode]:
     below = [count(col < sa.literal(float(e), sa.Double())) for e in edges]
 
     def decode(row: Iterator[Any], total: int) -> ColumnCounts:
@@ -380,7 +391,7 @@ def _fields(packed: object, n: int) -> list[int]:
     return out
 
 
-def _packed_bins(col: sa.ColumnElement[Any], edges: Sequence[float]) -> tuple[list[Any], Decode]:
+def _packed_bins(col: sa.Column[object], edges: Sequence[float]) -> tuple[list[Any], Decode]:
     bin_field = _bin_search(as_float(col), edges, 0, len(edges))
 
     def decode(row: Iterator[Any], total: int) -> ColumnCounts:
