@@ -347,11 +347,14 @@ class Pruned(TypedDict):
 
 def prune(model: ModelConfig, results_engine: Engine, project: GxProject, before: dt.datetime) -> Pruned:
     """Remove what is kept of `model`'s windows that started before `before`: results rows first,
-    then validation results and Data Docs pages (the model's validation index rewritten)."""
+    then validation results and Data Docs pages, and the model's validation index rewritten without
+    the pages that are gone (whenever it exists: a run stopped between the two left them in it), all under
+    the model's lock (a validation writing its index meanwhile would add the removed pages back)."""
     from mlmonitor.checks.validation import drop_missing_pages
 
     runs, metrics = prune_results(results_engine, model.name, before)
-    validations = prune_validations(project, model.name, before)
-    if validations:
-        drop_missing_pages(project, model.name)
+    with model_lock(project.suites_dir, model.name):
+        validations = prune_validations(project, model.name, before)
+        if validations or project.model_index_path(model.name).exists():
+            drop_missing_pages(project, model.name, locked=True)
     return {"model": model.name, "runs": runs, "metrics": metrics, "validations": validations}

@@ -64,7 +64,7 @@ def row_count(engine: Engine, table: sa.Table, where: Where = None) -> int:
         return int(conn.execute(_select([sa.func.count()], table, where)).scalar_one())
 
 
-def finite(col: sa.Column[object]) -> sa.ColumnElement[bool]:
+def finite(col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     """The value is a finite number: between -DBL_MAX and DBL_MAX, which +-infinity are not and a NaN
     (PostgreSQL sorts it above every number) is not either. Portable: no dialect has to bind an
     infinity (MariaDB cannot) and NULL stays NULL."""
@@ -201,7 +201,7 @@ def bin_stats(
 @dataclass(frozen=True)
 class ColumnCounts:
     """Window counts of one column: per frozen bin (numeric) or per tracked value then other (categorical),
-    and for a numeric column the exact mean of its non-NULL values (None when it has none)."""
+    and for a numeric column the exact mean of its finite values (None when it has none)."""
 
     counts: list[int]
     nulls: int
@@ -243,7 +243,8 @@ def window_counts(
     - `case` (MariaDB/MySQL and any other dialect; their NUMERIC stops at 38-65 digits and they have
       no FILTER): the same counts as `count(CASE WHEN ... THEN 1 END)`.
     `count(x)` gives the NULLs in every form; `avg(x)` the exact mean of each numeric column (the
-    drift check's exact-mean term: a shift inside a bin does not move the bin counts)."""
+    drift check's exact-mean term: a shift inside a bin does not move the bin counts). A numeric
+    column's NaN and infinite values are left out of its bins and mean and count with its NULLs."""
     exprs, decode = _count_parts(engine, table, numeric, categorical, form)
     with engine.connect() as conn:
         return decode(conn.execute(_select(exprs, table, where)).one())
@@ -267,7 +268,10 @@ def _count_parts(
         numeric_part = functools.partial(_counted_bins, count=count)
         categorical_part = functools.partial(_counted_values, count=count)
     cols: Any = table.c
-    parts = {name: _with_mean(numeric_part(cols[name], edges), cols[name]) for name, edges in numeric.items()}
+    count_where = _FILTERED if form == "filter" else _CASE
+    parts = {
+        name: _with_mean(numeric_part(cols[name], edges), cols[name], count_where) for name, edges in numeric.items()
+    }
     parts |= {name: categorical_part(cols[name], values) for name, values in categorical.items()}
     exprs: list[Any] = [sa.func.count()]
     for aggregates, _ in parts.values():
@@ -302,15 +306,31 @@ def chunk_counts(
         return [(int(row[0]), decode(row[1:])[1]) for row in conn.execute(stmt)]
 
 
-def _with_mean(part: tuple[list[Any], Decode], col: sa.Column[object]) -> tuple[list[Any], Decode]:
-    """A numeric column's counts followed by its exact mean, `avg(x)`, in the same query."""
+def _finite_only(col: sa.Column[object]) -> sa.ColumnElement[float]:
+    """The column as a double, NULL where it is not a finite number."""
+    return sa.case((finite(col), as_float(col)))
+
+
+def _with_mean(part: tuple[list[Any], Decode], col: sa.Column[object], count: CountWhere) -> tuple[list[Any], Decode]:
+    """A numeric column's counts, with its NaN and infinite values moved from the tail bins they fell
+    in to the NULLs (as the baseline leaves them out), then the exact mean of its finite values, in
+    the same query. Two counts per column rather than a finiteness test inside every edge's count: -inf
+    fell in the first bin, +inf and NaN (compared false with every edge) in the last."""
     aggregates, decode_counts = part
+    largest: sa.ColumnElement[float] = sa.literal(sys.float_info.max, sa.Double())
+    x = as_float(col)
 
     def decode(row: Iterator[Any], total: int) -> ColumnCounts:
         c = decode_counts(row, total)
-        return ColumnCounts(c.counts, c.nulls, _f(next(row)))
+        below, within = int(next(row)), int(next(row))
+        above = sum(c.counts) - within - below  # present, neither finite nor -inf: +inf and NaN
+        counts = list(c.counts)
+        counts[0] -= below
+        counts[-1] -= above
+        return ColumnCounts(counts, c.nulls + below + above, _f(next(row)))
 
-    return [*aggregates, sa.func.avg(as_float(col))], decode
+    extra = [count(x < -largest), count(x.between(-largest, largest)), sa.func.avg(_finite_only(col))]
+    return [*aggregates, *extra], decode
 
 
 # the rows where a condition holds, as FILTER or as the CASE that every dialect accepts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,16 @@ from mlmonitor.checks.drift_thresholds import (
     with_learned_thresholds,
 )
 from mlmonitor.config import DriftConfig, LearnedThresholdsConfig
-from mlmonitor.storage.baselines import ColumnSpread, LearnedThresholds, Spread, derive_baseline
+from mlmonitor.dialect import capabilities
+from mlmonitor.storage.baselines import (
+    ColumnSpread,
+    LearnedThresholds,
+    Spread,
+    derive_baseline,
+    learned_not_finite,
+    load_baseline,
+    save_baseline,
+)
 from mlmonitor.warehouse import resolve_tables, window_filter
 from mlmonitor.window import Window
 from tests.factories import model_config, model_tables
@@ -219,3 +229,43 @@ def test_which_thresholds_the_yaml_sets() -> None:
     cfg = DriftConfig(numeric_threshold=0.2, columns={"x": {"method": "psi"}, "y": {"null_rate_threshold": 0.1}})
     assert cfg.explicit("x", "numeric") == (False, False)  # its own method: the model-level threshold is not its
     assert cfg.explicit("y", "numeric") == (True, True)
+
+
+def _stores_infinity(engine: Engine) -> None:
+    if not capabilities(engine.dialect).stores_infinity:
+        pytest.skip(f"{engine.dialect.name} cannot store an infinity")
+
+
+def test_an_infinite_training_value_leaves_the_learned_thresholds_finite_and_the_baseline_readable(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _stores_infinity(engine)
+    t, _ = _tables(engine)
+    with engine.begin() as conn:
+        conn.execute(t.update().where(t.c.id == 5).values(x=math.inf))
+    model = model_config(features={"numeric": ["x"], "categorical": ["c"]}, training={"timestamp_column": "ts"})
+    tables = resolve_tables(model, engine)
+    baseline = with_learned_thresholds(model, engine, tables, derive_baseline(model, engine, tables))
+    learned = baseline.learned
+    assert learned is not None, baseline.learned_note
+    assert learned_not_finite(learned) == []
+    path = tmp_path / "baseline.json"
+    save_baseline(baseline, path)
+    assert load_baseline(path, "m") == baseline
+
+
+def test_an_infinite_serving_value_does_not_make_the_window_drift(engine: Engine) -> None:
+    _stores_infinity(engine)
+    t, s = model_tables(engine)
+    with engine.begin() as conn:
+        conn.execute(t.insert(), _rows(400, T0 - dt.timedelta(days=30), dt.timedelta(hours=1), seed=0))
+        conn.execute(s.insert(), _rows(500, T0, dt.timedelta(minutes=2), seed=0))
+        conn.execute(s.insert(), [{"id": 500, "ts": T0 + dt.timedelta(hours=1), "x": math.inf, "c": "a", "p": 0.5}])
+    model = model_config(features={"numeric": ["x"], "categorical": ["c"]}, drift={"learned": {"enabled": False}})
+    tables = resolve_tables(model, engine)
+    baseline = derive_baseline(model, engine, tables)
+    rows = drift_metrics(engine, model, tables, baseline, Window.of(T0, T0 + dt.timedelta(days=1)))
+    (x,) = [m for m in rows if m.column == "x" and m.metric == "wasserstein"]
+    assert math.isfinite(x.value) and x.status == "ok", x
+    assert x.p_value is not None and x.p_value > 0.01
+    assert x.details["n_window"] == 501

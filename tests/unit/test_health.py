@@ -16,6 +16,7 @@ from mlmonitor.checks import health, schema, skew
 from mlmonitor.checks.base import History
 from mlmonitor.config import ModelConfig
 from mlmonitor.dialect import Double, capabilities
+from mlmonitor.limits import OTHER_VERSIONS, version_key
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.storage.results import write_results
 from mlmonitor.warehouse import ModelTables, column_types, reflect_table
@@ -103,6 +104,25 @@ def test_version_change_names_old_to_new_and_only_new_versions() -> None:
     assert (allowed.status, allowed.details["change"], allowed.details["unexpected"]) == ("ok", "1.0 -> 1.1", [])
     quiet = model_config(serving={"model_version_column": "v"}, health={"version_change": "ok"})
     assert health.version_change_metric(quiet, {"2.0": 1}, before)[0].status == "ok"
+
+
+def test_version_change_compares_clipped_versions_and_never_reports_the_other_versions_bucket() -> None:
+    long = "2.0-" + "x" * 100  # stored clipped (version_key), allowed as written in the YAML
+    allowed = model_config(serving={"model_version_column": "v", "allowed_model_versions": ["1.0", long]})
+    (m,) = health.version_change_metric(allowed, {version_key(long): 100}, (dt.datetime(2024, 3, 9), {"1.0": 100}))
+    assert (m.status, m.details["new"], m.details["unexpected"]) == ("ok", [version_key(long)], [])
+    clean = model_config(serving={"model_version_column": "v", "max_model_versions": 1})
+    # a version dropping out of the most served ones into the bucket is not a new version
+    moved_out = health.version_change_metric(clean, {"1.0": 90, OTHER_VERSIONS: 10}, (DAY, {"1.0": 50, "1.1": 50}))
+    assert moved_out == []
+    # a version rising into the most served ones from the previous window's bucket is not new either
+    assert (
+        health.version_change_metric(clean, {"1.1": 90, OTHER_VERSIONS: 10}, (DAY, {"1.0": 90, OTHER_VERSIONS: 10}))
+        == []
+    )
+    # a version the previous window (without a bucket) did not serve still is
+    (new,) = health.version_change_metric(clean, {"2.0": 90, OTHER_VERSIONS: 10}, (DAY, {"1.0": 100}))
+    assert new.details["new"] == ["2.0"]
 
 
 # --- staleness ----------------------------------------------------------------------------

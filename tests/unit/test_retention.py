@@ -5,14 +5,19 @@ PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import shutil
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from mlmonitor import pipeline
+from mlmonitor.checks.validation import drop_missing_pages
 from mlmonitor.metrics import Metric, RunSummary
 from mlmonitor.project import GxProject
+from mlmonitor.storage import retention
 from mlmonitor.storage.results import read_metrics, read_runs, write_results
 from mlmonitor.storage.retention import prune_alerts
 from tests.factories import model_config
@@ -71,6 +76,46 @@ def test_old_windows_are_removed_recent_ones_and_other_models_kept(engine: sa.En
     assert RECENT.strftime("%Y-%m-%d") in index and OLD.strftime("%Y-%m-%d") not in index
     # a re-run removes nothing more
     assert pipeline.prune(model_config(name="carloan"), engine, project, BEFORE)["runs"] == 0
+
+
+def test_a_rerun_drops_the_pages_an_interrupted_prune_removed_from_the_index(
+    engine: sa.Engine, project: GxProject
+) -> None:
+    old_files = _validation(project, "carloan", OLD)
+    _validation(project, "carloan", RECENT)
+    drop_missing_pages(project, "carloan")  # the index as validations left it: both windows
+    index = project.model_index_path("carloan")
+    assert len(json.loads(index.read_text())) == 2
+    shutil.rmtree(old_files[0].parents[1])  # a prune removed the old run's folders, then stopped
+    shutil.rmtree(old_files[1].parents[1])
+    assert pipeline.prune(model_config(name="carloan"), engine, project, BEFORE)["validations"] == 0
+    assert [name.rpartition(" ")[2][:10] for name in json.loads(index.read_text())] == [f"{RECENT:%Y-%m-%d}"]
+    assert OLD.strftime("%Y-%m-%d") not in (project.docs_dir / "mlmonitor" / "carloan.html").read_text()
+
+
+def test_validation_runs_are_removed_under_the_models_lock(
+    engine: sa.Engine, project: GxProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A validation writing the model's index while retention removes its pages would add them back:
+    every removal happens with the model's lock held (another open of the lock file cannot take it)."""
+    _validation(project, "carloan", OLD)
+    held: list[bool] = []
+    rmtree = shutil.rmtree
+
+    def observed(path: Path) -> None:
+        with open(project.suites_dir / ".carloan.lock", "a") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held.append(True)
+            else:
+                fcntl.flock(other, fcntl.LOCK_UN)
+                held.append(False)
+        rmtree(path)
+
+    monkeypatch.setattr(retention.shutil, "rmtree", observed)
+    assert pipeline.prune(model_config(name="carloan"), engine, project, BEFORE)["validations"] == 1
+    assert held == [True, True]
 
 
 def test_pruning_before_the_results_tables_exist_is_a_no_op(engine: sa.Engine, project: GxProject) -> None:

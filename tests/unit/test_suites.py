@@ -90,6 +90,16 @@ def test_numeric_rule_rounds_to_six_significant_digits() -> None:
     assert (e["kwargs"]["min_value"], e["kwargs"]["max_value"]) == (0.08, 0.32)
 
 
+def test_numeric_rule_range_always_holds_the_training_quantiles() -> None:
+    # a constant column: no span to pad, so the nearest 6-digit rounding (3.14159) would exclude every value
+    for c in (3.14159265, -3.14159265, 2.718281828e10, 1.0000004e-7):
+        (e,) = numeric_rule("x", nb(q001=c, q999=c), mostly=1.0, margin=0.1)
+        lo, hi = e["kwargs"]["min_value"], e["kwargs"]["max_value"]
+        assert lo <= c <= hi and lo < hi, (c, lo, hi)
+    (e,) = numeric_rule("x", nb(q001=3.14159265, q999=3.14159265), mostly=1.0, margin=0.1)
+    assert (e["kwargs"]["min_value"], e["kwargs"]["max_value"]) == (3.14159, 3.1416)
+
+
 def test_numeric_rule_without_quantiles_is_empty() -> None:
     assert numeric_rule("x", nb(q001=None), mostly=0.99, margin=0.1) == []
 

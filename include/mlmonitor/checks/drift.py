@@ -279,11 +279,12 @@ def past_windows(
 ) -> dict[str, list[PastWindow]]:
     """Per column, its counts in the (up to) `count` stored windows just before `window` (those starting
     within `count` window lengths of it), newest first, read from their drift rows' details; a window
-    counted against other bins or another training table (another baseline) is left out."""
+    counted against other bins or another training table (another baseline), or an ad-hoc window, is left out."""
     since = window.start - count * (window.end - window.start)
     wanted = {c.column: c for c in inputs}
     found: dict[str, list[PastWindow]] = {}
-    for row in reversed(read_metrics(history.engine, history.model, since=since, until=window.start)):
+    stored = read_metrics(history.engine, history.model, since=since, until=window.start, scheduled_only=True)
+    for row in reversed(stored):
         c = wanted.get(row["column_name"])
         if row["check_name"] != "drift" or c is None or row["metric"] != c.method:
             continue

@@ -34,6 +34,7 @@ from mlmonitor.storage.baselines import (
     LearnedThresholds,
     NumericBaseline,
     Spread,
+    learned_not_finite,
 )
 from mlmonitor.warehouse import ModelTables
 from mlmonitor.window import as_utc, schedule_interval
@@ -247,6 +248,12 @@ def with_learned_thresholds(model: ModelConfig, engine: Engine, tables: ModelTab
     """The baseline with every column's drift thresholds learned from training chunks of the expected
     window size (README "Drift"), or with the note saying why the fixed ones apply."""
     learned, note = learn_thresholds(model, engine, tables, baseline)
+    bad = learned_not_finite(learned) if learned is not None else []
+    if bad:
+        learned, note = (
+            None,
+            f"the learned thresholds are not finite numbers ({', '.join(bad[:5])}); the fixed ones apply",
+        )
     return baseline.model_copy(update={"learned": learned, "learned_note": note})
 
 

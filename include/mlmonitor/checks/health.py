@@ -114,14 +114,18 @@ def version_change_metric(
     """One `version_change` row when a version is served that the previous serving window did not serve:
     `health.version_change` (default warning) unless every new version is in `allowed_model_versions`
     (then ok, still recorded: the dashboard marks the first window of every version). Nothing without
-    a version column, an earlier window to compare with or a new version."""
+    a version column, an earlier window to compare with or a new version. Versions compare as stored
+    (clipped); the "other versions" bucket is never a new version, and when the previous window had it,
+    a version now among the most served may have been in it: not a change."""
     if not model.serving.model_version_column or previous is None or not versions:
         return []
     start, before = previous
-    new = sorted(set(versions) - set(before))
+    if OTHER_VERSIONS in before:
+        return []
+    new = sorted(set(versions) - set(before) - {OTHER_VERSIONS})
     if not new:
         return []
-    allowed = set(model.serving.allowed_model_versions)
+    allowed = {version_key(v) for v in model.serving.allowed_model_versions}
     unexpected = [v for v in new if v not in allowed]
     status: Status = model.health.version_change if unexpected else "ok"
     old = " + ".join(sorted(before)) or "none"

@@ -226,18 +226,21 @@ def record_validations(project: GxProject, model: str, pages: list[tuple[str, st
         return _write_index_page(project, model, rows)
 
 
-def drop_missing_pages(project: GxProject, model: str) -> Path:
+def drop_missing_pages(project: GxProject, model: str, *, locked: bool = False) -> Path:
     """Drop from the model's index the validations whose pages are gone (retention removed them) and
-    rewrite its page; kept rows only, no stored result is read."""
-    with model_lock(project.suites_dir, model):
-        rows, _ = _index_rows(project, model)
-        kept: dict[str, dict[str, IndexCell]] = {}
-        for run_name, cells in rows.items():
-            present = {suite: c for suite, c in cells.items() if (project.docs_dir / c["page"]).exists()}
-            if present:
-                kept[run_name] = present
-        write_atomic(project.model_index_path(model), json.dumps(kept, indent=1, sort_keys=True))
-        return _write_index_page(project, model, kept)
+    rewrite its page; kept rows only, no stored result is read. Takes the model's lock unless the
+    caller holds it (`locked`: a second flock of it in the same process would wait for itself)."""
+    if not locked:
+        with model_lock(project.suites_dir, model):
+            return drop_missing_pages(project, model, locked=True)
+    rows, _ = _index_rows(project, model)
+    kept: dict[str, dict[str, IndexCell]] = {}
+    for run_name, cells in rows.items():
+        present = {suite: c for suite, c in cells.items() if (project.docs_dir / c["page"]).exists()}
+        if present:
+            kept[run_name] = present
+    write_atomic(project.model_index_path(model), json.dumps(kept, indent=1, sort_keys=True))
+    return _write_index_page(project, model, kept)
 
 
 def _index_rows(project: GxProject, model: str) -> tuple[dict[str, dict[str, IndexCell]], bool]:

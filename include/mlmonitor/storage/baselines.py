@@ -196,6 +196,18 @@ def _finite(model: ModelConfig, name: str, b: NumericBaseline) -> NumericBaselin
     return b
 
 
+def learned_not_finite(learned: LearnedThresholds) -> list[str]:
+    """The learned spreads that are not finite numbers, as `column signal = value` (JSON would store
+    them as null and every later read would find the baseline corrupt)."""
+    bad = []
+    for column, cs in learned.columns.items():
+        for signal, s in {**cs.effects, "null_rate": cs.null_rate}.items():
+            for key, value in (("mean", s.mean), ("std", s.std), ("max", s.max), ("threshold", s.threshold)):
+                if not math.isfinite(value):
+                    bad.append(f"{column} {signal} {key} = {value}")
+    return bad
+
+
 def _not_finite(model: ModelConfig, name: str, what: str) -> TrainingDataError:
     return TrainingDataError(
         f"{model.name}: training column {model.training.table}.{name} gives statistics that are not finite "

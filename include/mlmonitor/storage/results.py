@@ -269,6 +269,7 @@ def read_metrics(
     until: dt.datetime | None = None,
     flagged_details: bool = False,
     ok_rows: Mapping[str, Sequence[str] | None] | None = None,
+    scheduled_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Metric rows of a model, oldest window first: of one window when `window_start` is given, else of the
     windows starting in [since, until] (each bound optional), bounded in SQL by the primary key.
@@ -276,7 +277,7 @@ def read_metrics(
     With `flagged_details`, `details` is read only for rows that are not ok and rows of `DETAILS_ALWAYS`
     (others get '{}'); with `ok_rows` (check -> its metrics, None for all), rows that are ok are read only
     for those checks and metrics. A long history's pages need what went wrong and what they draw, not
-    every row."""
+    every row. With `scheduled_only`, only the rows of scheduled windows (`scheduled_run`: not ad-hoc ones)."""
     ensure_tables(engine)
     columns: list[Any] = list(metrics.c)
     if flagged_details:
@@ -287,6 +288,8 @@ def read_metrics(
         )
         columns[columns.index(metrics.c.details)] = sa.case((needed, metrics.c.details), else_="{}").label("details")
     stmt = sa.select(*columns).where(metrics.c.model == model)
+    if scheduled_only:
+        stmt = stmt.select_from(metrics.join(runs, scheduled_run(metrics)))
     if ok_rows is not None:
         kept = [
             sa.and_(metrics.c.check_name == check, metrics.c.metric.in_(names) if names is not None else sa.true())
@@ -350,11 +353,13 @@ def healthy_history(
     limit: int,
 ) -> list[tuple[dt.datetime, str, str, float]]:
     """(window_start, column, metric, value) of the `ok` rows of some metrics of one check in windows
-    starting in [since, before), newest first, at most `limit` rows: a range read on the primary key."""
+    starting in [since, before), newest first, at most `limit` rows: a range read on the primary key.
+    Ad-hoc windows are not history (`scheduled_run`)."""
     ensure_tables(engine)
     m = metrics
     stmt = (
         sa.select(m.c.window_start, m.c.column_name, m.c.metric, m.c.value)
+        .select_from(m.join(runs, scheduled_run(m)))
         .where(
             m.c.model == model,
             m.c.window_start >= utc_naive(since),
@@ -437,11 +442,13 @@ def replace_check(
 
 
 def last_served_run(engine: Engine, model: str, before: dt.datetime) -> dict[str, Any] | None:
-    """The newest run row with serving rows in a window starting before `before` (one indexed read)."""
+    """The newest scheduled (not ad-hoc) run row with serving rows in a window starting before `before`
+    (one indexed read)."""
     ensure_tables(engine)
+    scheduled = sa.or_(runs.c.adhoc.is_(None), runs.c.adhoc == sa.false())
     stmt = (
         sa.select(runs.c.window_start, runs.c.window_end, runs.c.model_versions)
-        .where(runs.c.model == model, runs.c.window_start < utc_naive(before), runs.c.rows > 0)
+        .where(runs.c.model == model, runs.c.window_start < utc_naive(before), runs.c.rows > 0, scheduled)
         .order_by(runs.c.window_start.desc())
         .limit(1)
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,12 @@ def numeric_rule(
     return [
         _exp(
             "expect_column_values_to_be_between",
-            {"column": name, "min_value": _round(lo - pad), "max_value": _round(hi + pad), "mostly": share},
+            {
+                "column": name,
+                "min_value": _bound(lo - pad, lo, up=False),
+                "max_value": _bound(hi + pad, hi, up=True),
+                "mostly": share,
+            },
             "numeric_range",
             statistic="training quantiles q0.001/q0.999",
             q001=lo,
@@ -205,6 +211,20 @@ def dataset_rules(model: ModelConfig) -> list[Expectation]:
 
 def _round(x: float) -> float:
     return float(f"{x:.6g}")
+
+
+def _bound(x: float, quantile: float, *, up: bool) -> float:
+    """A range bound `x` at 6 significant digits (float noise removed), never inside the training
+    quantile it widens: rounded down (`up` False) or up where the nearest rounding would cut it off (a
+    constant column, no margin to round into: [3.14159, 3.14159] would fail every 3.14159265)."""
+    out = _round(x)
+    if (out < quantile) if up else (out > quantile):
+        exact = Decimal(quantile)
+        step = Decimal(1).scaleb(exact.adjusted() - 5) if quantile else Decimal(0)
+        out = float(exact.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR)) if quantile else 0.0
+        if (out < quantile) if up else (out > quantile):  # the decimal's nearest double fell inside
+            out = math.nextafter(out, math.inf if up else -math.inf)
+    return out
 
 
 def monitored_columns(model: ModelConfig, baseline: Baseline) -> list[str]:
